@@ -1,0 +1,308 @@
+//! Access tokens: compact JWS, parsed and checked in one pass.
+//!
+//! The header is parsed into borrowed fields and refused on `none`, an algorithm
+//! that is not the key's, an unknown `kid`, and any of `jku`, `jwk`, `x5u`,
+//! `x5c`, `crit` (each would let the token choose its own key or rules). HMAC is
+//! checked here; other signatures are handed to the driver as an effect.
+
+use std::borrow::Cow;
+
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::b64;
+use super::error::{Error, ErrorCode};
+use super::keys::{Alg, Key, KeySet};
+
+/// What a token must satisfy besides its signature.
+#[derive(Clone, Debug)]
+pub struct ClaimsPolicy {
+    /// Written as `iss` and required on verify when set.
+    pub issuer: Option<String>,
+    /// Written as `aud` (the first) and, when not empty, one of them is required on verify.
+    pub audience: Vec<String>,
+    /// Slack for `exp` and `nbf`, in milliseconds.
+    pub leeway_ms: u64,
+    /// Tokens longer than this are refused before any parsing.
+    pub max_token_bytes: usize,
+}
+
+/// The claims of a verified access token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessClaims {
+    pub sub: String,
+    /// Session id; tokens tollgate issues always carry one.
+    pub sid: Option<String>,
+    pub jti: Option<String>,
+    pub iss: Option<String>,
+    pub aud: Vec<String>,
+    /// Seconds since the epoch, as in the token.
+    pub iat: Option<u64>,
+    pub exp: u64,
+    pub nbf: Option<u64>,
+    /// The decoded payload, for the caller's own claims.
+    payload: Vec<u8>,
+}
+
+impl AccessClaims {
+    /// The whole payload as a JSON object (registered and custom claims).
+    pub fn to_json(&self) -> Map<String, Value> {
+        serde_json::from_slice(&self.payload).unwrap_or_default()
+    }
+    /// The payload deserialized into the caller's own type.
+    pub fn custom<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.payload)
+            .map_err(|e| Error::bad_request(format!("the token's claims do not fit the requested type: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    jku: Option<IgnoredAny>,
+    jwk: Option<IgnoredAny>,
+    x5u: Option<IgnoredAny>,
+    x5c: Option<IgnoredAny>,
+    crit: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims<'a> {
+    #[serde(borrow, default)]
+    sub: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    jti: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    iss: Option<Cow<'a, str>>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    exp: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    nbf: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    iat: Option<u64>,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+struct Audience(Vec<String>);
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(Audience(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// NumericDate: seconds, possibly fractional (RFC 7519 §2); negative or absurd values are refused.
+fn numeric_date<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = f64::deserialize(d)?;
+    if !(0.0..=1.0e13).contains(&n) {
+        return Err(de::Error::custom("numeric date out of range"));
+    }
+    Ok(Some(n as u64))
+}
+
+/// A token split and its header checked, awaiting its signature check.
+pub(crate) struct Parsed<'t> {
+    pub signing_input: &'t str,
+    pub signature: Vec<u8>,
+    pub key: &'t Key,
+    payload_b64: &'t str,
+}
+
+fn invalid(why: &'static str) -> Error {
+    Error::token_invalid(why)
+}
+
+/// Splits the token, checks its size, decodes and checks the header and finds the key.
+pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy) -> Result<Parsed<'t>, Error> {
+    if token.is_empty() {
+        return Err(invalid("the access token is empty; send the token from the Authorization header"));
+    }
+    if token.len() > policy.max_token_bytes {
+        return Err(invalid("the access token exceeds the size limit"));
+    }
+    let mut parts = token.splitn(3, '.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("an access token has three dot-separated parts"));
+    };
+    if s.contains('.') {
+        return Err(invalid("an access token has three dot-separated parts"));
+    }
+    let mut header_bytes = Vec::with_capacity(h.len());
+    b64::decode_into(h.as_bytes(), &mut header_bytes).map_err(|_| invalid("the token header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| invalid("the token header is not a JSON object with \"alg\""))?;
+    if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some() {
+        return Err(invalid("tokens that name their own key (jku, jwk, x5u, x5c) are refused"));
+    }
+    if header.crit.is_some() {
+        return Err(invalid("tokens with critical header extensions (crit) are refused"));
+    }
+    let Some(alg) = Alg::parse(&header.alg) else {
+        return Err(invalid("the token's algorithm is not accepted (\"none\" never is)"));
+    };
+    let key = match header.kid.as_deref() {
+        Some(kid) => keys.get(kid).ok_or_else(|| invalid("the token's key id (kid) is not in the key set"))?,
+        None => {
+            let mut same_alg = keys.keys().iter().filter(|k| k.alg() == alg);
+            match (same_alg.next(), same_alg.next()) {
+                (Some(k), None) => k,
+                _ => return Err(invalid("the token has no key id (kid) and the key set cannot choose one")),
+            }
+        }
+    };
+    if key.alg() != alg {
+        return Err(invalid("the token's algorithm does not match its key"));
+    }
+    let signature = b64::decode(s).map_err(|_| invalid("the token signature is not base64url"))?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    Ok(Parsed { signing_input, signature, key, payload_b64: p })
+}
+
+/// HMAC check for HS keys; `None` when the key is asymmetric and the driver must check.
+pub(crate) fn check_hmac(parsed: &Parsed<'_>) -> Option<Result<(), Error>> {
+    let hmac = parsed.key.hmac.as_ref()?;
+    Some(if hmac.verify(parsed.signing_input.as_bytes(), &parsed.signature) {
+        Ok(())
+    } else {
+        Err(invalid("the token signature does not verify"))
+    })
+}
+
+/// Decodes the payload and checks the time and audience claims. Call only after the
+/// signature has verified.
+pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u64) -> Result<AccessClaims, Error> {
+    let mut payload = Vec::with_capacity(parsed.payload_b64.len() * 3 / 4 + 1);
+    b64::decode_into(parsed.payload_b64.as_bytes(), &mut payload).map_err(|_| invalid("the token payload is not base64url"))?;
+    let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| invalid("the token payload is not a JSON object of valid claims"))?;
+    let exp = raw.exp.ok_or_else(|| invalid("the token has no expiry (exp)"))?;
+    if now_ms >= exp.saturating_mul(1000).saturating_add(policy.leeway_ms) {
+        return Err(Error::new(ErrorCode::TokenExpired, "the access token has expired; refresh the session"));
+    }
+    if let Some(nbf) = raw.nbf {
+        if now_ms.saturating_add(policy.leeway_ms) < nbf.saturating_mul(1000) {
+            return Err(Error::new(ErrorCode::TokenNotYetValid, "the access token is not valid yet (nbf); check the clocks"));
+        }
+    }
+    if let Some(want) = &policy.issuer {
+        if raw.iss.as_deref() != Some(want.as_str()) {
+            return Err(invalid("the token's issuer (iss) is not the expected one"));
+        }
+    }
+    let aud = raw.aud.map(|a| a.0).unwrap_or_default();
+    if !policy.audience.is_empty() && !aud.iter().any(|a| policy.audience.contains(a)) {
+        return Err(invalid("the token's audience (aud) is not accepted here"));
+    }
+    let sub = raw.sub.ok_or_else(|| invalid("the token has no subject (sub)"))?.into_owned();
+    Ok(AccessClaims {
+        sub,
+        sid: raw.sid.map(Cow::into_owned),
+        jti: raw.jti.map(Cow::into_owned),
+        iss: raw.iss.map(Cow::into_owned),
+        aud,
+        iat: raw.iat,
+        exp,
+        nbf: raw.nbf,
+        payload,
+    })
+}
+
+/// Claim names the core writes itself; callers may not set them.
+pub const RESERVED_CLAIMS: &[&str] = &["iss", "aud", "sub", "sid", "jti", "iat", "exp", "nbf"];
+
+#[derive(Serialize)]
+struct NewClaims<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    sub: &'a str,
+    sid: &'a str,
+    jti: &'a str,
+    iat: u64,
+    exp: u64,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+/// What the core needs to mint one access token.
+pub(crate) struct Mint<'a> {
+    pub sub: &'a str,
+    pub sid: &'a str,
+    pub jti: &'a str,
+    pub now_ms: u64,
+    pub ttl_ms: u64,
+    pub extra: &'a Map<String, Value>,
+}
+
+/// Builds `header.payload` for the signing key.
+pub(crate) fn signing_input(key: &Key, policy: &ClaimsPolicy, mint: &Mint<'_>) -> String {
+    let claims = NewClaims {
+        iss: policy.issuer.as_deref(),
+        aud: policy.audience.first().map(String::as_str),
+        sub: mint.sub,
+        sid: mint.sid,
+        jti: mint.jti,
+        iat: mint.now_ms / 1000,
+        exp: (mint.now_ms + mint.ttl_ms) / 1000,
+        extra: mint.extra,
+    };
+    // Serializing plain strings, integers and a JSON map cannot fail.
+    let json = serde_json::to_vec(&claims).unwrap_or_default();
+    let mut out = String::with_capacity(key.header_b64.len() + 1 + json.len() * 4 / 3 + 90);
+    out.push_str(&key.header_b64);
+    out.push('.');
+    b64::encode_into(&json, &mut out);
+    out
+}
+
+/// Appends `.signature` to a signing input.
+pub(crate) fn finish(mut signing_input: String, signature: &[u8]) -> String {
+    signing_input.push('.');
+    b64::encode_into(signature, &mut signing_input);
+    signing_input
+}
+
+/// Signs with an HMAC key in the core; `None` for asymmetric keys.
+pub(crate) fn sign_hmac(key: &Key, signing_input: &str) -> Option<Vec<u8>> {
+    let hmac = key.hmac.as_ref()?;
+    let mut buf = [0u8; 64];
+    let n = hmac.sign_into(signing_input.as_bytes(), &mut buf);
+    Some(buf[..n].to_vec())
+}
+
+/// Pure, synchronous verify for HMAC-signed tokens: the fast path of stateless verify.
+/// Answers `None` when the token's key is asymmetric (the driver must check it).
+pub fn verify_hmac(token: &str, keys: &KeySet, policy: &ClaimsPolicy, now_ms: u64) -> Option<Result<AccessClaims, Error>> {
+    let parsed = match parse(token, keys, policy) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    match check_hmac(&parsed)? {
+        Ok(()) => Some(check_claims(&parsed, policy, now_ms)),
+        Err(e) => Some(Err(e)),
+    }
+}

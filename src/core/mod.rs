@@ -1,0 +1,17 @@
+//! The sans-IO core: no async, no clock, no RNG, no network.
+//!
+//! Every operation is a state machine ([`step::Operation`]) constructed with the
+//! current time and, where needed, random bytes. It answers effects
+//! ([`step::StoreCmd`], [`step::CryptoCmd`]) for its driver to carry out and
+//! is handed the replies. This module compiles for `wasm32-unknown-unknown` with
+//! no features and imports nothing from the host.
+
+pub mod b64;
+pub mod error;
+pub mod jwt;
+pub mod keys;
+pub mod ops;
+pub mod policy;
+pub mod record;
+pub mod step;
+pub mod token;

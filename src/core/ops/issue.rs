@@ -1,0 +1,223 @@
+//! Issue a session: read the user's index, apply the per-user limit, mint the
+//! tokens, and commit the record and the index together.
+//!
+//! Round trips: one read and one commit; one more read only when the user is at
+//! the limit and some indexed sessions may have idled out (their records decide).
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::core::error::ErrorCode;
+use crate::core::policy::LimitPolicy;
+use crate::core::record::{index_key, session_key, IndexEntry, SessionRecord, UserIndex};
+use crate::core::step::{Operation, Reply, Step, StoreCmd};
+use crate::core::token::{check_user_id, hash_secret, RefreshToken};
+
+enum Phase {
+    ReadIndex,
+    CheckRecords { index: UserIndex, index_version: Expect, unsure: Vec<usize> },
+    Signing { ops: Vec<WriteOp> },
+    Committing,
+}
+
+pub struct Issue<'c> {
+    core: &'c Core,
+    user: String,
+    claims: Map<String, Value>,
+    metadata: Value,
+    now: u64,
+    entropy: Entropy,
+    attempts: Attempts,
+    access: AccessToken,
+    phase: Phase,
+    pending: Pending<Tokens>,
+    record: Option<SessionRecord>,
+}
+
+impl<'c> Issue<'c> {
+    /// `claims` go into every access token of the session; `metadata` is stored with it.
+    pub fn new(core: &'c Core, user: &str, claims: Map<String, Value>, metadata: Value, now: u64, entropy: Entropy) -> Self {
+        let mut op = Issue {
+            core,
+            user: user.to_owned(),
+            claims,
+            metadata,
+            now,
+            entropy,
+            attempts: Attempts::new(core),
+            access: AccessToken::None,
+            phase: Phase::ReadIndex,
+            pending: Pending::Waiting,
+            record: None,
+        };
+        op.pending = match op.validate() {
+            Ok(()) => op.read_index(),
+            Err(e) => done(Err(e)),
+        };
+        op
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check_user_id(&self.user)?;
+        if let Some(name) = self.claims.keys().find(|k| jwt::RESERVED_CLAIMS.contains(&k.as_str())) {
+            return Err(Error::bad_request(format!("the claim {name:?} is set by tollgate; choose another name")));
+        }
+        let claims_len = serde_json::to_vec(&self.claims).map(|v| v.len()).unwrap_or(usize::MAX);
+        if claims_len > self.core.policy.max_claims_bytes {
+            return Err(Error::bad_request(format!(
+                "custom claims are {claims_len} bytes as JSON; the limit is {} bytes",
+                self.core.policy.max_claims_bytes
+            )));
+        }
+        check_metadata(self.core, &self.metadata)
+    }
+
+    fn read_index(&mut self) -> Pending<Tokens> {
+        self.phase = Phase::ReadIndex;
+        Pending::Store(StoreCmd::Get { keys: vec![index_key(&self.user)] })
+    }
+
+    fn on_index(&mut self, reply: Reply) -> Pending<Tokens> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let slot = v.pop().flatten();
+        let index_version = expect_of(&slot);
+        let mut index = match UserIndex::decode(slot.as_ref().map(|s| &s.value[..])) {
+            Ok(i) => i,
+            Err(e) => return done(Err(e)),
+        };
+        index.prune_certain(self.now);
+        if let Some(limit) = self.core.policy.max_sessions_per_user {
+            if index.sessions.len() >= limit as usize {
+                // Entries past their idle hint may have idled out, or been touched since: ask their records.
+                let unsure: Vec<usize> = (0..index.sessions.len()).filter(|&i| index.sessions[i].idle_hint <= self.now).collect();
+                if !unsure.is_empty() {
+                    let keys = unsure.iter().map(|&i| session_key(&self.user, &index.sessions[i].sid)).collect();
+                    self.phase = Phase::CheckRecords { index, index_version, unsure };
+                    return Pending::Store(StoreCmd::Get { keys });
+                }
+            }
+        }
+        self.decide(index, index_version)
+    }
+
+    fn on_records(&mut self, reply: Reply, mut index: UserIndex, index_version: Expect, unsure: Vec<usize>) -> Pending<Tokens> {
+        let Some(v) = values(reply, unsure.len()) else { return unexpected() };
+        let mut dead = vec![false; index.sessions.len()];
+        for (slot, &i) in v.iter().zip(&unsure) {
+            let entry = &mut index.sessions[i];
+            match slot.as_ref().map(|s| decode_record(s, &self.user, &entry.sid)) {
+                Some(Ok(r)) if r.check_live(self.now).is_ok() => entry.idle_hint = r.idle_expires_at,
+                Some(Err(e)) => return done(Err(e)),
+                _ => dead[i] = true,
+            }
+        }
+        let mut i = 0;
+        index.sessions.retain(|_| {
+            i += 1;
+            !dead[i - 1]
+        });
+        self.decide(index, index_version)
+    }
+
+    fn decide(&mut self, mut index: UserIndex, index_version: Expect) -> Pending<Tokens> {
+        let (core, now) = (self.core, self.now);
+        let mut ops = Vec::new();
+        if let Some(limit) = core.policy.max_sessions_per_user {
+            let over = (index.sessions.len() + 1).saturating_sub(limit as usize);
+            if over > 0 {
+                if core.policy.limit_policy == LimitPolicy::Refuse {
+                    tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
+                    return done(Err(Error::new(
+                        ErrorCode::SessionLimit,
+                        format!("the user already has {} sessions, the limit; revoke one first", index.sessions.len()),
+                    )));
+                }
+                for entry in index.sessions.drain(..over) {
+                    tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
+                    ops.push(put_record(&tombstone_for(core, &self.user, &entry, now), Expect::Any));
+                }
+            }
+        }
+        let sid = self.entropy.sid();
+        let secret = self.entropy.secret();
+        let record = SessionRecord {
+            v: SessionRecord::new_format(),
+            sid: sid.clone(),
+            user: self.user.clone(),
+            created_at: now,
+            last_seen: now,
+            idle_expires_at: (now + core.policy.idle_ttl_ms).min(now + core.policy.absolute_ttl_ms),
+            absolute_expires_at: now + core.policy.absolute_ttl_ms,
+            generation: 0,
+            refresh_hash: hash_secret(&secret),
+            recent: Vec::new(),
+            retired: Vec::new(),
+            revoked_at: None,
+            claims: self.claims.clone(),
+            metadata: self.metadata.clone(),
+        };
+        index.sessions.push(IndexEntry {
+            sid: sid.clone(),
+            created_at: now,
+            absolute_expires_at: record.absolute_expires_at,
+            idle_hint: record.idle_expires_at,
+        });
+        ops.push(put_record(&record, Expect::Absent));
+        ops.push(put_index(&self.user, &index, index_version));
+        self.record = Some(record);
+
+        let jti = self.entropy.jti();
+        let mint = jwt::Mint { sub: &self.user, sid: &sid, jti: &jti, now_ms: now, ttl_ms: core.policy.access_ttl_ms, extra: &self.claims };
+        match self.access.begin(core, &mint) {
+            Some(cmd) => {
+                self.phase = Phase::Signing { ops };
+                Pending::Crypto(cmd)
+            }
+            None => self.commit(ops),
+        }
+    }
+
+    fn commit(&mut self, ops: Vec<WriteOp>) -> Pending<Tokens> {
+        self.phase = Phase::Committing;
+        Pending::Store(StoreCmd::Commit { ops })
+    }
+
+    fn finish(&mut self) -> Pending<Tokens> {
+        let (Some(record), Some(access)) = (self.record.take(), self.access.token()) else { return unexpected() };
+        let secret = self.entropy.secret();
+        done(Ok(Tokens {
+            access_token: access.to_owned(),
+            access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
+            refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &self.user, &record.sid, &secret),
+            session: SessionInfo::from(&record),
+        }))
+    }
+}
+
+impl Operation for Issue<'_> {
+    type Output = Tokens;
+
+    fn poll(&mut self) -> Step<Tokens> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::Committing) {
+            Phase::ReadIndex => self.on_index(reply),
+            Phase::CheckRecords { index, index_version, unsure } => self.on_records(reply, index, index_version, unsure),
+            Phase::Signing { ops } => {
+                if self.access.accept(reply) {
+                    self.commit(ops)
+                } else {
+                    unexpected()
+                }
+            }
+            Phase::Committing => match commit_outcome(&reply) {
+                CommitOutcome::Committed => self.finish(),
+                CommitOutcome::Conflict if self.attempts.retry() => self.read_index(),
+                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Unexpected => unexpected(),
+            },
+        };
+    }
+}

@@ -1,0 +1,77 @@
+//! Replace a live session's metadata. Round trips: one read and one commit.
+
+use serde_json::Value;
+
+use super::*;
+use crate::core::record::session_key;
+use crate::core::step::{Operation, Reply, Step, StoreCmd};
+use crate::core::token::{check_sid, check_user_id};
+
+pub struct UpdateMetadata {
+    user: String,
+    sid: String,
+    metadata: Value,
+    now: u64,
+    attempts: Attempts,
+    committing: Option<SessionInfo>,
+    pending: Pending<SessionInfo>,
+}
+
+impl UpdateMetadata {
+    pub fn new(core: &Core, user: &str, sid: &str, metadata: Value, now: u64) -> Self {
+        let mut op = UpdateMetadata {
+            user: user.to_owned(),
+            sid: sid.to_owned(),
+            metadata,
+            now,
+            attempts: Attempts::new(core),
+            committing: None,
+            pending: Pending::Waiting,
+        };
+        op.pending = match check_user_id(user).and_then(|()| check_sid(sid)).and_then(|()| check_metadata(core, &op.metadata)) {
+            Ok(()) => op.read(),
+            Err(e) => done(Err(e)),
+        };
+        op
+    }
+
+    fn read(&mut self) -> Pending<SessionInfo> {
+        self.committing = None;
+        Pending::Store(StoreCmd::Get { keys: vec![session_key(&self.user, &self.sid)] })
+    }
+
+    fn on_read(&mut self, reply: Reply) -> Pending<SessionInfo> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let mut record = match decode_record(&slot, &self.user, &self.sid) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        if let Err(e) = record.check_live(self.now) {
+            return done(Err(e));
+        }
+        record.metadata = self.metadata.clone();
+        self.committing = Some(SessionInfo::from(&record));
+        Pending::Store(StoreCmd::Commit { ops: vec![put_record(&record, Expect::Version(slot.version))] })
+    }
+}
+
+impl Operation for UpdateMetadata {
+    type Output = SessionInfo;
+
+    fn poll(&mut self) -> Step<SessionInfo> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = match self.committing.take() {
+            None => self.on_read(reply),
+            Some(info) => match commit_outcome(&reply) {
+                CommitOutcome::Committed => done(Ok(info)),
+                CommitOutcome::Conflict if self.attempts.retry() => self.read(),
+                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Unexpected => unexpected(),
+            },
+        };
+    }
+}

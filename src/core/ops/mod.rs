@@ -1,0 +1,272 @@
+//! The session operations, each a state machine over [`super::step`].
+//!
+//! Each constructor takes `now` (unix milliseconds) and, where it needs them,
+//! random bytes; nothing here reads a clock or an RNG.
+
+mod issue;
+mod list;
+mod metadata;
+mod refresh;
+mod revoke;
+mod user_cache;
+mod verify;
+
+pub use issue::Issue;
+pub use list::ListSessions;
+pub use metadata::UpdateMetadata;
+pub use refresh::Refresh;
+pub use revoke::{Revoke, RevokeAll};
+pub use user_cache::{CacheDelete, CacheGet, CachePut};
+pub use verify::{Verified, Verify, VerifyMode};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::Error;
+use super::jwt::{self, Mint};
+use super::policy::Core;
+use super::record::{self, IndexEntry, SessionRecord, UserIndex};
+pub(crate) use super::step::unexpected;
+use super::step::{CryptoCmd, Expect, Pending, Reply, StoreReply, Versioned, WriteOp};
+use super::token::{Secret, SECRET_LEN, SID_LEN};
+
+/// Random bytes for one operation: enough for a session id, a token id and a secret.
+#[derive(Clone)]
+pub struct Entropy(pub [u8; 64]);
+
+impl Entropy {
+    fn sid(&self) -> String {
+        super::b64::encode(&self.0[..SID_LEN])
+    }
+    fn jti(&self) -> String {
+        super::b64::encode(&self.0[16..32])
+    }
+    fn secret(&self) -> Secret {
+        let mut s = [0u8; SECRET_LEN];
+        s.copy_from_slice(&self.0[32..64]);
+        s
+    }
+}
+
+/// A session as callers see it (no secrets).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub sid: String,
+    pub user: String,
+    pub created_at: u64,
+    pub last_seen: u64,
+    pub idle_expires_at: u64,
+    pub absolute_expires_at: u64,
+    pub generation: u64,
+    pub metadata: Value,
+}
+
+impl From<&SessionRecord> for SessionInfo {
+    fn from(r: &SessionRecord) -> Self {
+        SessionInfo {
+            sid: r.sid.clone(),
+            user: r.user.clone(),
+            created_at: r.created_at,
+            last_seen: r.last_seen,
+            idle_expires_at: r.idle_expires_at,
+            absolute_expires_at: r.absolute_expires_at,
+            generation: r.generation,
+            metadata: r.metadata.clone(),
+        }
+    }
+}
+
+/// A new access token and refresh token. `Debug` shows neither.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Tokens {
+    pub access_token: String,
+    /// Unix milliseconds.
+    pub access_expires_at: u64,
+    pub refresh_token: String,
+    pub session: SessionInfo,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"<redacted>")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_token", &"<redacted>")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+/// An access token being minted: signed inline for HMAC keys, by the driver otherwise.
+pub(crate) enum AccessToken {
+    None,
+    AwaitingSignature { signing_input: String },
+    Signed(String),
+}
+
+impl AccessToken {
+    /// Starts minting. Answers the crypto effect to emit, if the driver must sign.
+    pub(crate) fn begin(&mut self, core: &Core, mint: &Mint<'_>) -> Option<CryptoCmd> {
+        if matches!(self, AccessToken::Signed(_)) {
+            // Retries after a conflict keep the same `now` and randomness, so the same token.
+            return None;
+        }
+        let key = core.keys.signing_key();
+        let input = jwt::signing_input(key, &core.policy.claims, mint);
+        match jwt::sign_hmac(key, &input) {
+            Some(sig) => {
+                *self = AccessToken::Signed(jwt::finish(input, &sig));
+                None
+            }
+            None => {
+                let cmd = CryptoCmd::Sign { alg: key.alg(), kid: key.kid().to_owned(), message: input.as_bytes().to_vec() };
+                *self = AccessToken::AwaitingSignature { signing_input: input };
+                Some(cmd)
+            }
+        }
+    }
+
+    /// Takes the driver's signature. Returns false on a reply of the wrong kind.
+    pub(crate) fn accept(&mut self, reply: Reply) -> bool {
+        match (std::mem::replace(self, AccessToken::None), reply) {
+            (AccessToken::AwaitingSignature { signing_input }, Reply::Signature(sig)) => {
+                *self = AccessToken::Signed(jwt::finish(signing_input, &sig));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn token(&self) -> Option<&str> {
+        match self {
+            AccessToken::Signed(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Counts attempts and decides whether a conflict may be retried.
+pub(crate) struct Attempts {
+    used: u32,
+    max: u32,
+}
+
+impl Attempts {
+    pub(crate) fn new(core: &Core) -> Self {
+        Attempts { used: 1, max: core.policy.max_attempts }
+    }
+    /// Records a conflict; false when the budget is spent.
+    pub(crate) fn retry(&mut self) -> bool {
+        self.used += 1;
+        self.used <= self.max
+    }
+}
+
+/// Unpacks a `Values` reply of exactly `n` entries.
+pub(crate) fn values(reply: Reply, n: usize) -> Option<Vec<Option<Versioned>>> {
+    match reply {
+        Reply::Store(StoreReply::Values(v)) if v.len() == n => Some(v),
+        _ => None,
+    }
+}
+
+pub(crate) enum CommitOutcome {
+    Committed,
+    Conflict,
+    Unexpected,
+}
+
+pub(crate) fn commit_outcome(reply: &Reply) -> CommitOutcome {
+    match reply {
+        Reply::Store(StoreReply::Committed) => CommitOutcome::Committed,
+        Reply::Store(StoreReply::Conflict) => CommitOutcome::Conflict,
+        _ => CommitOutcome::Unexpected,
+    }
+}
+
+pub(crate) fn expect_of(v: &Option<Versioned>) -> Expect {
+    match v {
+        Some(v) => Expect::Version(v.version),
+        None => Expect::Absent,
+    }
+}
+
+pub(crate) fn put_record(record: &SessionRecord, expect: Expect) -> WriteOp {
+    WriteOp::Put {
+        key: record::session_key(&record.user, &record.sid),
+        value: Bytes::from(record.encode()),
+        expect,
+        expires_at: record.expires_at(),
+    }
+}
+
+/// The index write: a put, or a delete once it is empty.
+pub(crate) fn put_index(user: &str, index: &UserIndex, expect: Expect) -> WriteOp {
+    let key = record::index_key(user);
+    if index.sessions.is_empty() {
+        WriteOp::Delete { key, expect }
+    } else {
+        WriteOp::Put { key, value: Bytes::from(index.encode()), expect, expires_at: index.expires_at() }
+    }
+}
+
+/// Turns a record into a revoked tombstone, kept until any access token minted
+/// for it has expired, so strict verification answers `session_revoked`.
+pub(crate) fn tombstone(core: &Core, mut record: SessionRecord, now: u64) -> SessionRecord {
+    let keep_until = now + core.policy.access_ttl_ms + core.policy.claims.leeway_ms;
+    record.revoked_at = Some(now);
+    record.recent.clear();
+    record.retired.clear();
+    record.claims = Map::new();
+    record.metadata = Value::Null;
+    // The store may reclaim it once access tokens are dead; expires_at() reads these.
+    record.idle_expires_at = keep_until;
+    record.absolute_expires_at = keep_until;
+    record
+}
+
+/// A tombstone for a session known only from the index (no read of its record).
+pub(crate) fn tombstone_for(core: &Core, user: &str, entry: &IndexEntry, now: u64) -> SessionRecord {
+    let record = SessionRecord {
+        v: SessionRecord::new_format(),
+        sid: entry.sid.clone(),
+        user: user.to_owned(),
+        created_at: entry.created_at,
+        last_seen: now,
+        idle_expires_at: 0,
+        absolute_expires_at: 0,
+        generation: 0,
+        refresh_hash: [0; 32],
+        recent: Vec::new(),
+        retired: Vec::new(),
+        revoked_at: None,
+        claims: Map::new(),
+        metadata: Value::Null,
+    };
+    tombstone(core, record, now)
+}
+
+/// Decodes a record read from the store and checks it is the one asked for.
+pub(crate) fn decode_record(v: &Versioned, user: &str, sid: &str) -> Result<SessionRecord, Error> {
+    let r = SessionRecord::decode(&v.value)?;
+    if r.user != user || r.sid != sid {
+        return Err(Error::corrupt("session record"));
+    }
+    Ok(r)
+}
+
+pub(crate) fn done<T>(r: Result<T, Error>) -> Pending<T> {
+    Pending::Done(r)
+}
+
+pub(crate) fn check_metadata(core: &Core, metadata: &Value) -> Result<(), Error> {
+    let len = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    if len > core.policy.max_metadata_bytes {
+        return Err(Error::bad_request(format!(
+            "session metadata is {len} bytes as JSON; the limit is {} bytes",
+            core.policy.max_metadata_bytes
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Rotate a refresh token.
+//!
+//! - The current secret: rotate. The successor is sealed under the presented
+//!   secret and kept for the grace window, so a concurrent or repeated refresh
+//!   of the same token gets the *same* successor: the session stays one chain.
+//! - A secret rotated within the grace window: answer the head of the chain
+//!   (opened link by link from the presented secret); nothing is written.
+//! - A secret rotated before the grace window (still remembered): reuse. The
+//!   session is revoked and the answer is `refresh_token_reused`.
+//! - Anything else: `token_invalid`, and nothing changes, so a forged token
+//!   with a valid locator cannot revoke someone else's session.
+//!
+//! Round trips: one read and one commit (reuse adds one read of the index).
+
+use super::*;
+use crate::core::error::ErrorCode;
+use crate::core::record::{index_key, retired_form, session_key, Rotation, SessionRecord, UserIndex};
+use crate::core::step::{Operation, Reply, Step, StoreCmd};
+use crate::core::token::{hash_secret, hashes_equal, seal_successor, RefreshToken};
+
+enum Phase {
+    ReadSession,
+    Signing { ops: Vec<WriteOp>, record: SessionRecord, successor: Secret },
+    Committing { record: SessionRecord, successor: Secret },
+    /// Reuse detected: revoking the session before answering.
+    ReadIndexForRevoke { record: SessionRecord, record_version: u64 },
+    CommittingRevoke,
+}
+
+pub struct Refresh<'c> {
+    core: &'c Core,
+    /// A placeholder when parsing failed (the operation is then already done).
+    token: RefreshToken,
+    now: u64,
+    entropy: Entropy,
+    attempts: Attempts,
+    access: AccessToken,
+    phase: Phase,
+    pending: Pending<Tokens>,
+}
+
+enum Match {
+    Current,
+    /// Within the grace window; the head of the chain.
+    Recent(Secret),
+    Reused,
+    Unknown,
+}
+
+impl<'c> Refresh<'c> {
+    pub fn new(core: &'c Core, refresh_token: &str, now: u64, entropy: Entropy) -> Self {
+        let parsed = RefreshToken::parse(refresh_token, &core.policy.refresh_prefix);
+        let mut op = Refresh {
+            core,
+            token: RefreshToken { user: String::new(), sid: String::new(), secret: [0; 32] },
+            now,
+            entropy,
+            attempts: Attempts::new(core),
+            access: AccessToken::None,
+            phase: Phase::ReadSession,
+            pending: Pending::Waiting,
+        };
+        op.pending = match parsed {
+            Ok(t) => {
+                op.token = t;
+                op.read()
+            }
+            Err(e) => done(Err(e)),
+        };
+        op
+    }
+
+    fn token(&self) -> &RefreshToken {
+        &self.token
+    }
+
+    fn read(&mut self) -> Pending<Tokens> {
+        self.phase = Phase::ReadSession;
+        let t = self.token();
+        Pending::Store(StoreCmd::Get { keys: vec![session_key(&t.user, &t.sid)] })
+    }
+
+    fn classify(&self, record: &SessionRecord) -> Match {
+        let secret = &self.token().secret;
+        let hash = hash_secret(secret);
+        if hashes_equal(&hash, &record.refresh_hash) {
+            return Match::Current;
+        }
+        if let Some(i) = record.recent.iter().position(|r| hashes_equal(&r.hash, &hash)) {
+            if self.now.saturating_sub(record.recent[i].at) > self.core.policy.refresh_grace_ms {
+                return Match::Reused;
+            }
+            // Open the chain link by link; each opened secret must hash to the next link.
+            let mut s = *secret;
+            for j in i..record.recent.len() {
+                s = seal_successor(&s, &record.recent[j].sealed_next);
+                let want = record.recent.get(j + 1).map(|r| &r.hash).unwrap_or(&record.refresh_hash);
+                if !hashes_equal(&hash_secret(&s), want) {
+                    return Match::Unknown;
+                }
+            }
+            return Match::Recent(s);
+        }
+        let short = retired_form(&hash);
+        if record.retired.iter().any(|r| hashes_equal(r.as_bytes(), short.as_bytes())) {
+            return Match::Reused;
+        }
+        Match::Unknown
+    }
+
+    fn on_session(&mut self, reply: Reply) -> Pending<Tokens> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let t = self.token();
+        let mut record = match decode_record(&slot, &t.user, &t.sid) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        if let Err(e) = record.check_live(self.now) {
+            return done(Err(e));
+        }
+        let (core, now) = (self.core, self.now);
+        match self.classify(&record) {
+            Match::Unknown => done(Err(Error::token_invalid(
+                "the refresh token does not belong to this session; sign in again",
+            ))),
+            Match::Reused => {
+                tracing::warn!(target: "tollgate::security", event = "reuse_detected", user = %record.user, sid = %record.sid, "refresh token reused after rotation; revoking the session");
+                let keys = vec![index_key(&record.user)];
+                self.phase = Phase::ReadIndexForRevoke { record, record_version: slot.version };
+                Pending::Store(StoreCmd::Get { keys })
+            }
+            Match::Recent(head) => {
+                // No write: the chain already moved; hand back its head with a fresh access token.
+                match self.mint(&record) {
+                    Some(cmd) => {
+                        self.phase = Phase::Signing { ops: Vec::new(), record, successor: head };
+                        Pending::Crypto(cmd)
+                    }
+                    None => self.finish(record, head),
+                }
+            }
+            Match::Current => {
+                let presented = self.token().secret;
+                let successor = self.entropy.secret();
+                // Rotations older than the grace window become retired hashes (reuse memory).
+                let grace = core.policy.refresh_grace_ms;
+                let mut keep = Vec::with_capacity(record.recent.len() + 1);
+                for r in record.recent.drain(..) {
+                    if now.saturating_sub(r.at) > grace {
+                        record.retired.push(retired_form(&r.hash));
+                    } else {
+                        keep.push(r);
+                    }
+                }
+                keep.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
+                // A burst of rotations inside one window: the oldest links retire early.
+                while keep.len() > 8 {
+                    let r = keep.remove(0);
+                    record.retired.push(retired_form(&r.hash));
+                }
+                record.recent = keep;
+                let excess = record.retired.len().saturating_sub(core.policy.reuse_memory);
+                record.retired.drain(..excess);
+                record.refresh_hash = hash_secret(&successor);
+                record.generation += 1;
+                record.last_seen = now;
+                record.idle_expires_at = (now + core.policy.idle_ttl_ms).min(record.absolute_expires_at);
+                let ops = vec![put_record(&record, Expect::Version(slot.version))];
+                match self.mint(&record) {
+                    Some(cmd) => {
+                        self.phase = Phase::Signing { ops, record, successor };
+                        Pending::Crypto(cmd)
+                    }
+                    None => {
+                        self.phase = Phase::Committing { record, successor };
+                        Pending::Store(StoreCmd::Commit { ops })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mints the access token; answers the crypto step when the driver must sign.
+    fn mint(&mut self, record: &SessionRecord) -> Option<CryptoCmd> {
+        let jti = self.entropy.jti();
+        let mint = jwt::Mint {
+            sub: &record.user,
+            sid: &record.sid,
+            jti: &jti,
+            now_ms: self.now,
+            ttl_ms: self.core.policy.access_ttl_ms,
+            extra: &record.claims,
+        };
+        self.access.begin(self.core, &mint)
+    }
+
+    fn finish(&mut self, record: SessionRecord, secret: Secret) -> Pending<Tokens> {
+        let Some(access) = self.access.token() else { return unexpected() };
+        done(Ok(Tokens {
+            access_token: access.to_owned(),
+            access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
+            refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &record.user, &record.sid, &secret),
+            session: SessionInfo::from(&record),
+        }))
+    }
+
+    fn on_index_for_revoke(&mut self, reply: Reply, record: SessionRecord, record_version: u64) -> Pending<Tokens> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let slot = v.pop().flatten();
+        let mut index = match UserIndex::decode(slot.as_ref().map(|s| &s.value[..])) {
+            Ok(i) => i,
+            Err(e) => return done(Err(e)),
+        };
+        index.sessions.retain(|e| e.sid != record.sid);
+        index.prune_certain(self.now);
+        let user = record.user.clone();
+        let dead = tombstone(self.core, record, self.now);
+        self.phase = Phase::CommittingRevoke;
+        Pending::Store(StoreCmd::Commit {
+            ops: vec![put_record(&dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
+        })
+    }
+
+    fn on_conflict(&mut self) -> Pending<Tokens> {
+        if self.attempts.retry() {
+            self.read()
+        } else {
+            done(Err(Error::conflict()))
+        }
+    }
+}
+
+impl Operation for Refresh<'_> {
+    type Output = Tokens;
+
+    fn poll(&mut self) -> Step<Tokens> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::CommittingRevoke) {
+            Phase::ReadSession => self.on_session(reply),
+            Phase::Signing { ops, record, successor } => {
+                if !self.access.accept(reply) {
+                    unexpected()
+                } else if ops.is_empty() {
+                    self.finish(record, successor)
+                } else {
+                    self.phase = Phase::Committing { record, successor };
+                    Pending::Store(StoreCmd::Commit { ops })
+                }
+            }
+            Phase::Committing { record, successor } => match commit_outcome(&reply) {
+                CommitOutcome::Committed => self.finish(record, successor),
+                CommitOutcome::Conflict => self.on_conflict(),
+                CommitOutcome::Unexpected => unexpected(),
+            },
+            Phase::ReadIndexForRevoke { record, record_version } => self.on_index_for_revoke(reply, record, record_version),
+            Phase::CommittingRevoke => match commit_outcome(&reply) {
+                CommitOutcome::Committed => done(Err(Error::new(
+                    ErrorCode::RefreshTokenReused,
+                    "this refresh token was already used; the session has been revoked, sign in again",
+                ))),
+                CommitOutcome::Conflict => self.on_conflict(),
+                CommitOutcome::Unexpected => unexpected(),
+            },
+        };
+    }
+}

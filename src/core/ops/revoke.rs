@@ -1,0 +1,179 @@
+//! Revoke one session, or all of a user's sessions (optionally keeping one).
+//!
+//! A revoked session leaves a tombstone until its access tokens have expired, so
+//! strict verification answers `session_revoked` rather than `session_not_found`.
+//! Revoking an already revoked session succeeds (revocation is idempotent).
+//!
+//! Round trips: one read and one commit.
+
+use super::*;
+use crate::core::record::{index_key, session_key, UserIndex};
+use crate::core::step::{Operation, Reply, Step, StoreCmd};
+use crate::core::token::{check_sid, check_user_id};
+
+pub struct Revoke<'c> {
+    core: &'c Core,
+    user: String,
+    sid: String,
+    now: u64,
+    attempts: Attempts,
+    committing: bool,
+    pending: Pending<()>,
+}
+
+impl<'c> Revoke<'c> {
+    pub fn new(core: &'c Core, user: &str, sid: &str, now: u64) -> Self {
+        let mut op = Revoke {
+            core,
+            user: user.to_owned(),
+            sid: sid.to_owned(),
+            now,
+            attempts: Attempts::new(core),
+            committing: false,
+            pending: Pending::Waiting,
+        };
+        op.pending = match check_user_id(user).and_then(|()| check_sid(sid)) {
+            Ok(()) => op.read(),
+            Err(e) => done(Err(e)),
+        };
+        op
+    }
+
+    fn read(&mut self) -> Pending<()> {
+        self.committing = false;
+        Pending::Store(StoreCmd::Get { keys: vec![session_key(&self.user, &self.sid), index_key(&self.user)] })
+    }
+
+    fn on_read(&mut self, reply: Reply) -> Pending<()> {
+        let Some(mut v) = values(reply, 2) else { return unexpected() };
+        let index_slot = v.pop().flatten();
+        let Some(record_slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let record = match decode_record(&record_slot, &self.user, &self.sid) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        if record.revoked_at.is_some() {
+            return done(Ok(()));
+        }
+        let mut index = match UserIndex::decode(index_slot.as_ref().map(|s| &s.value[..])) {
+            Ok(i) => i,
+            Err(e) => return done(Err(e)),
+        };
+        index.sessions.retain(|e| e.sid != self.sid);
+        index.prune_certain(self.now);
+        let dead = tombstone(self.core, record, self.now);
+        self.committing = true;
+        Pending::Store(StoreCmd::Commit {
+            ops: vec![
+                put_record(&dead, Expect::Version(record_slot.version)),
+                put_index(&self.user, &index, expect_of(&index_slot)),
+            ],
+        })
+    }
+}
+
+impl Operation for Revoke<'_> {
+    type Output = ();
+
+    fn poll(&mut self) -> Step<()> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = if !self.committing {
+            self.on_read(reply)
+        } else {
+            match commit_outcome(&reply) {
+                CommitOutcome::Committed => {
+                    tracing::info!(target: "tollgate::security", event = "session_revoked", user = %self.user, sid = %self.sid, "session revoked");
+                    done(Ok(()))
+                }
+                CommitOutcome::Conflict if self.attempts.retry() => self.read(),
+                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Unexpected => unexpected(),
+            }
+        };
+    }
+}
+
+/// Revokes every live session of a user, except `keep` when given. Answers how many were revoked.
+pub struct RevokeAll<'c> {
+    core: &'c Core,
+    user: String,
+    keep: Option<String>,
+    now: u64,
+    attempts: Attempts,
+    revoked: usize,
+    committing: bool,
+    pending: Pending<usize>,
+}
+
+impl<'c> RevokeAll<'c> {
+    pub fn new(core: &'c Core, user: &str, keep: Option<&str>, now: u64) -> Self {
+        let mut op = RevokeAll {
+            core,
+            user: user.to_owned(),
+            keep: keep.map(str::to_owned),
+            now,
+            attempts: Attempts::new(core),
+            revoked: 0,
+            committing: false,
+            pending: Pending::Waiting,
+        };
+        op.pending = match check_user_id(user) {
+            Ok(()) => op.read(),
+            Err(e) => done(Err(e)),
+        };
+        op
+    }
+
+    fn read(&mut self) -> Pending<usize> {
+        self.committing = false;
+        Pending::Store(StoreCmd::Get { keys: vec![index_key(&self.user)] })
+    }
+
+    fn on_read(&mut self, reply: Reply) -> Pending<usize> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let slot = v.pop().flatten();
+        let mut index = match UserIndex::decode(slot.as_ref().map(|s| &s.value[..])) {
+            Ok(i) => i,
+            Err(e) => return done(Err(e)),
+        };
+        index.prune_certain(self.now);
+        let (kept, gone): (Vec<_>, Vec<_>) =
+            index.sessions.drain(..).partition(|e| Some(&e.sid) == self.keep.as_ref());
+        if gone.is_empty() && slot.is_none() {
+            return done(Ok(0));
+        }
+        let mut ops: Vec<WriteOp> = gone.iter().map(|e| put_record(&tombstone_for(self.core, &self.user, e, self.now), Expect::Any)).collect();
+        self.revoked = gone.len();
+        index.sessions = kept;
+        ops.push(put_index(&self.user, &index, expect_of(&slot)));
+        self.committing = true;
+        Pending::Store(StoreCmd::Commit { ops })
+    }
+}
+
+impl Operation for RevokeAll<'_> {
+    type Output = usize;
+
+    fn poll(&mut self) -> Step<usize> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = if !self.committing {
+            self.on_read(reply)
+        } else {
+            match commit_outcome(&reply) {
+                CommitOutcome::Committed => {
+                    tracing::info!(target: "tollgate::security", event = "sessions_revoked", user = %self.user, count = self.revoked, "user sessions revoked");
+                    done(Ok(self.revoked))
+                }
+                CommitOutcome::Conflict if self.attempts.retry() => self.read(),
+                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Unexpected => unexpected(),
+            }
+        };
+    }
+}

@@ -1,0 +1,177 @@
+//! Verify an access token: signature and claims (`Stateless`), and in `Strict`
+//! mode also the session record, so a revoked or expired session fails at once.
+//!
+//! Round trips (strict): one read; plus one commit at most once per touch
+//! interval, when the sliding expiry is moved.
+
+use super::*;
+use crate::core::jwt::AccessClaims;
+use crate::core::record::session_key;
+use crate::core::step::{Operation, Reply, Step, StoreCmd};
+use crate::core::token::check_sid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Signature and claims only: no store access. Revocation shows once the token expires.
+    Stateless,
+    /// Also reads the session: revoked or expired sessions fail at once.
+    Strict,
+}
+
+/// A verified access token, and in strict mode its session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    pub claims: AccessClaims,
+    pub session: Option<SessionInfo>,
+}
+
+enum Phase {
+    CheckingSignature,
+    ReadSession { user: String, sid: String },
+    Touching { info: SessionInfo },
+}
+
+pub struct Verify<'c> {
+    core: &'c Core,
+    token: String,
+    mode: VerifyMode,
+    now: u64,
+    attempts: Attempts,
+    claims: Option<AccessClaims>,
+    phase: Phase,
+    pending: Pending<Verified>,
+}
+
+impl<'c> Verify<'c> {
+    pub fn new(core: &'c Core, token: &str, mode: VerifyMode, now: u64) -> Self {
+        let mut op = Verify {
+            core,
+            token: String::new(),
+            mode,
+            now,
+            attempts: Attempts::new(core),
+            claims: None,
+            phase: Phase::CheckingSignature,
+            pending: Pending::Waiting,
+        };
+        // Refuse oversize input before copying it.
+        if token.len() > core.policy.claims.max_token_bytes {
+            op.pending = done(Err(Error::token_invalid("the access token exceeds the size limit")));
+            return op;
+        }
+        op.token = token.to_owned();
+        op.pending = op.start();
+        op
+    }
+
+    fn start(&mut self) -> Pending<Verified> {
+        let parsed = match jwt::parse(&self.token, &self.core.keys, &self.core.policy.claims) {
+            Ok(p) => p,
+            Err(e) => return done(Err(e)),
+        };
+        match jwt::check_hmac(&parsed) {
+            Some(Ok(())) => {
+                let claims = jwt::check_claims(&parsed, &self.core.policy.claims, self.now);
+                self.after_signature(claims)
+            }
+            Some(Err(e)) => done(Err(e)),
+            None => Pending::Crypto(CryptoCmd::VerifySignature {
+                alg: parsed.key.alg(),
+                kid: parsed.key.kid().to_owned(),
+                message: parsed.signing_input.as_bytes().to_vec(),
+                signature: parsed.signature,
+            }),
+        }
+    }
+
+    fn on_signature(&mut self, ok: bool) -> Pending<Verified> {
+        if !ok {
+            return done(Err(Error::token_invalid("the token signature does not verify")));
+        }
+        // Parsing again is cheaper than keeping borrowed parts across the await.
+        let claims = jwt::parse(&self.token, &self.core.keys, &self.core.policy.claims)
+            .and_then(|p| jwt::check_claims(&p, &self.core.policy.claims, self.now));
+        self.after_signature(claims)
+    }
+
+    fn after_signature(&mut self, claims: Result<AccessClaims, Error>) -> Pending<Verified> {
+        let claims = match claims {
+            Ok(c) => c,
+            Err(e) => return done(Err(e)),
+        };
+        if self.mode == VerifyMode::Stateless {
+            return done(Ok(Verified { claims, session: None }));
+        }
+        let Some(sid) = claims.sid.clone() else {
+            return done(Err(Error::token_invalid("strict verification needs a session id (sid) in the token")));
+        };
+        if let Err(e) = check_sid(&sid) {
+            return done(Err(e));
+        }
+        let user = claims.sub.clone();
+        self.claims = Some(claims);
+        self.read(user, sid)
+    }
+
+    fn read(&mut self, user: String, sid: String) -> Pending<Verified> {
+        let keys = vec![session_key(&user, &sid)];
+        self.phase = Phase::ReadSession { user, sid };
+        Pending::Store(StoreCmd::Get { keys })
+    }
+
+    fn on_session(&mut self, reply: Reply, user: String, sid: String) -> Pending<Verified> {
+        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let mut record = match decode_record(&slot, &user, &sid) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        if let Err(e) = record.check_live(self.now) {
+            return done(Err(e));
+        }
+        let policy = &self.core.policy;
+        if self.now.saturating_sub(record.last_seen) >= policy.touch_interval_ms {
+            record.last_seen = self.now;
+            record.idle_expires_at = (self.now + policy.idle_ttl_ms).min(record.absolute_expires_at);
+            let info = SessionInfo::from(&record);
+            self.phase = Phase::Touching { info };
+            return Pending::Store(StoreCmd::Commit { ops: vec![put_record(&record, Expect::Version(slot.version))] });
+        }
+        self.finish(SessionInfo::from(&record))
+    }
+
+    fn finish(&mut self, info: SessionInfo) -> Pending<Verified> {
+        match self.claims.take() {
+            Some(claims) => done(Ok(Verified { claims, session: Some(info) })),
+            None => unexpected(),
+        }
+    }
+}
+
+impl Operation for Verify<'_> {
+    type Output = Verified;
+
+    fn poll(&mut self) -> Step<Verified> {
+        self.pending.take()
+    }
+
+    fn handle(&mut self, reply: Reply) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::CheckingSignature) {
+            Phase::CheckingSignature => match reply {
+                Reply::Verified(ok) => self.on_signature(ok),
+                _ => unexpected(),
+            },
+            Phase::ReadSession { user, sid } => self.on_session(reply, user, sid),
+            Phase::Touching { info } => match commit_outcome(&reply) {
+                CommitOutcome::Committed => self.finish(info),
+                // Someone else wrote the session (a touch, a rotation, a revocation): read it again.
+                CommitOutcome::Conflict if self.attempts.retry() => {
+                    let (user, sid) = (info.user, info.sid);
+                    self.read(user, sid)
+                }
+                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Unexpected => unexpected(),
+            },
+        };
+    }
+}

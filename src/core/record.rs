@@ -1,0 +1,183 @@
+//! What is stored: session records, the per-user index, cached user info, and the
+//! keys they live under.
+//!
+//! Every key of one user carries the hash tag `{u:<user>}`, so a Redis Cluster
+//! keeps a user's keys in one slot and one script can commit them atomically.
+//! Stores add their own prefix in front.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::b64;
+use super::error::Error;
+use super::token::{SecretHash, Secret};
+
+pub fn session_key(user: &str, sid: &str) -> String {
+    format!("s:{{u:{user}}}:{sid}")
+}
+pub fn index_key(user: &str) -> String {
+    format!("i:{{u:{user}}}")
+}
+pub fn user_cache_key(user: &str) -> String {
+    format!("c:{{u:{user}}}")
+}
+
+/// Format version of stored values; a reader refuses versions it does not know.
+const FORMAT: u8 = 1;
+
+/// One rotation still inside the grace window: the hash of the retired secret, when
+/// it was retired, and its successor sealed under it (see [`super::token::seal_successor`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Rotation {
+    #[serde(with = "b64_array")]
+    pub hash: SecretHash,
+    pub at: u64,
+    #[serde(with = "b64_array")]
+    pub sealed_next: Secret,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    pub v: u8,
+    pub sid: String,
+    pub user: String,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    pub last_seen: u64,
+    /// Sliding expiry, never past `absolute_expires_at`.
+    pub idle_expires_at: u64,
+    /// Fixed at issue; never extended.
+    pub absolute_expires_at: u64,
+    /// Number of rotations so far.
+    pub generation: u64,
+    /// SHA-256 of the current refresh secret.
+    #[serde(with = "b64_array")]
+    pub refresh_hash: SecretHash,
+    /// Rotations inside the grace window, oldest first; the last one's successor is the current secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Rotation>,
+    /// Truncated hashes of secrets retired past the grace window, newest last:
+    /// presenting one is reuse. Bounded; see `Policy::reuse_memory`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// Set when revoked; the record stays as a tombstone until outstanding access tokens expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+    /// The caller's access-token claims, re-used on each refresh.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub claims: Map<String, Value>,
+    #[serde(default)]
+    pub metadata: Value,
+}
+
+impl SessionRecord {
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let r: SessionRecord = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("session record"))?;
+        if r.v != FORMAT {
+            return Err(Error::corrupt("session record"));
+        }
+        Ok(r)
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn new_format() -> u8 {
+        FORMAT
+    }
+    /// When the session stops being usable, absent revocation.
+    pub fn expires_at(&self) -> u64 {
+        self.idle_expires_at.min(self.absolute_expires_at)
+    }
+    /// Fails with the session's state when it cannot be used at `now`.
+    pub fn check_live(&self, now: u64) -> Result<(), Error> {
+        if self.revoked_at.is_some() {
+            return Err(Error::session_revoked());
+        }
+        if now >= self.expires_at() {
+            return Err(Error::session_expired());
+        }
+        Ok(())
+    }
+}
+
+/// One session in a user's index. `idle_hint` is the idle expiry when the entry
+/// was last written: touches do not rewrite the index, so a session past its hint
+/// may still be alive and is checked against its record before it is counted out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IndexEntry {
+    pub sid: String,
+    pub created_at: u64,
+    pub absolute_expires_at: u64,
+    pub idle_hint: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct UserIndex {
+    pub v: u8,
+    /// Oldest first.
+    pub sessions: Vec<IndexEntry>,
+}
+
+impl UserIndex {
+    pub fn decode(bytes: Option<&[u8]>) -> Result<Self, Error> {
+        let Some(bytes) = bytes else { return Ok(UserIndex { v: FORMAT, sessions: Vec::new() }) };
+        let i: UserIndex = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("user index"))?;
+        if i.v != FORMAT {
+            return Err(Error::corrupt("user index"));
+        }
+        Ok(i)
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    /// Drops entries that are certainly dead (absolute expiry passed); returns whether any were.
+    pub fn prune_certain(&mut self, now: u64) -> bool {
+        let before = self.sessions.len();
+        self.sessions.retain(|e| e.absolute_expires_at > now);
+        self.sessions.len() != before
+    }
+    /// When the store may reclaim the index: after the last absolute expiry.
+    pub fn expires_at(&self) -> u64 {
+        self.sessions.iter().map(|e| e.absolute_expires_at).max().unwrap_or(0)
+    }
+}
+
+/// A cached user-info value with its own expiry (stores may expire late).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CachedUser {
+    pub v: u8,
+    pub expires_at: u64,
+    pub info: Value,
+}
+
+impl CachedUser {
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let c: CachedUser = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("cached user"))?;
+        if c.v != FORMAT {
+            return Err(Error::corrupt("cached user"));
+        }
+        Ok(c)
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The retired-hash form: 16 bytes of the SHA-256, base64url. Guessing one is a 2^128 search.
+pub fn retired_form(hash: &SecretHash) -> String {
+    b64::encode(&hash[..16])
+}
+
+mod b64_array {
+    use super::b64;
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&b64::encode(bytes))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let v = b64::decode(&s).map_err(de::Error::custom)?;
+        v.try_into().map_err(|_| de::Error::custom("expected 32 bytes"))
+    }
+}

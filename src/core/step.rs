@@ -1,0 +1,144 @@
+//! The effects an operation asks for and the replies it is handed.
+//!
+//! # The contract
+//!
+//! An operation is driven by alternating two calls:
+//!
+//! 1. [`Operation::poll`] returns the next effect ([`Step::Store`] or
+//!    [`Step::Crypto`]) or the result ([`Step::Done`]).
+//! 2. After an effect, the driver carries it out and passes the answer to
+//!    [`Operation::handle`], then polls again.
+//!
+//! After `Done`, the operation is spent; polling it again answers an `internal`
+//! error. A store failure (unreachable, timed out) is not handed to the
+//! operation: the driver stops and returns `store_unavailable`. A `Conflict`
+//! reply is handed over; the operation starts again from its first read, up to
+//! the policy's attempt budget, and the driver may wait a jittered moment first.
+
+use bytes::Bytes;
+
+use super::error::{Error, ErrorCode};
+use super::keys::Alg;
+
+/// What the store must hold for a write to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The key holds nothing (or only an expired value).
+    Absent,
+    /// The key holds exactly this version.
+    Version(u64),
+    /// Anything or nothing.
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Stores `value` under `key` until `expires_at` (unix ms): the store may
+    /// reclaim it after that, and must not return it once that time has passed.
+    Put { key: String, value: Bytes, expect: Expect, expires_at: u64 },
+    Delete { key: String, expect: Expect },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> &str {
+        match self {
+            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => key,
+        }
+    }
+    pub fn expect(&self) -> Expect {
+        match self {
+            WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreCmd {
+    /// Reads the keys; the reply holds one entry per key, in order.
+    Get { keys: Vec<String> },
+    /// Applies every write or none: all expectations are checked first.
+    Commit { ops: Vec<WriteOp> },
+}
+
+/// A stored value and the version a later write can expect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned {
+    pub value: Bytes,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreReply {
+    Values(Vec<Option<Versioned>>),
+    Committed,
+    /// An expectation failed; nothing was written.
+    Conflict,
+}
+
+/// Signing and asymmetric verification, carried out by the driver's crypto
+/// (jsonwebtoken natively, WebCrypto in JavaScript). HMAC never leaves the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CryptoCmd {
+    /// Answer with [`Reply::Signature`]: the raw JWS signature (for ES256, the 64-byte r||s).
+    Sign { alg: Alg, kid: String, message: Vec<u8> },
+    /// Answer with [`Reply::Verified`].
+    VerifySignature { alg: Alg, kid: String, message: Vec<u8>, signature: Vec<u8> },
+}
+
+#[derive(Debug)]
+pub enum Step<T> {
+    Store(StoreCmd),
+    Crypto(CryptoCmd),
+    Done(Result<T, Error>),
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Store(StoreReply),
+    Signature(Vec<u8>),
+    Verified(bool),
+}
+
+/// A session operation as a state machine; see the module docs for the contract.
+pub trait Operation {
+    type Output;
+    fn poll(&mut self) -> Step<Self::Output>;
+    fn handle(&mut self, reply: Reply);
+}
+
+/// The next thing an operation will answer from `poll`.
+pub(crate) enum Pending<T> {
+    Store(StoreCmd),
+    Crypto(CryptoCmd),
+    Done(Result<T, Error>),
+    /// Polled; waiting for `handle`.
+    Waiting,
+    /// Done was returned already.
+    Spent,
+}
+
+impl<T> Pending<T> {
+    pub(crate) fn take(&mut self) -> Step<T> {
+        match std::mem::replace(self, Pending::Waiting) {
+            Pending::Store(c) => Step::Store(c),
+            Pending::Crypto(c) => Step::Crypto(c),
+            Pending::Done(r) => {
+                *self = Pending::Spent;
+                Step::Done(r)
+            }
+            Pending::Waiting => Step::Done(Err(Error::new(
+                ErrorCode::Internal,
+                "operation polled twice without a reply; hand the reply to handle() first",
+            ))),
+            Pending::Spent => {
+                *self = Pending::Spent;
+                Step::Done(Err(Error::new(ErrorCode::Internal, "operation polled after it finished")))
+            }
+        }
+    }
+}
+
+/// A reply of the wrong kind for the step the operation is in: a driver bug, reported, not panicked on.
+pub(crate) fn unexpected<T>() -> Pending<T> {
+    Pending::Done(Err(Error::new(ErrorCode::Internal, "the driver answered with a reply of the wrong kind")))
+}
