@@ -1,1 +1,47 @@
+//! # tollgate
+//!
+//! JWT sessions with atomic refresh rotation, reuse detection, hashed refresh
+//! tokens, per-user limits and revocation, from one sans-IO core that runs
+//! natively, in WebAssembly and in Cloudflare Workers.
+//!
+//! ```
+//! use serde_json::{json, Map};
+//! use tollgate::{Config, MemoryStore, SessionManager, VerifyMode};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tollgate::Error> {
+//! let config = Config::builder()
+//!     .hs256_secret("k1", b"a secret of at least thirty-two bytes!".to_vec())
+//!     .issuer("https://auth.example")
+//!     .build()?;
+//! let sessions = SessionManager::new(config, MemoryStore::new())?;
+//!
+//! let tokens = sessions.issue("user-42", Map::new(), json!({ "device": "laptop" })).await?;
+//! let verified = sessions.verify(&tokens.access_token, VerifyMode::Strict).await?;
+//! assert_eq!(verified.claims.sub, "user-42");
+//!
+//! let next = sessions.refresh(&tokens.refresh_token).await?;
+//! sessions.revoke("user-42", &next.session.sid).await?;
+//! let err = sessions.verify(&next.access_token, VerifyMode::Strict).await.unwrap_err();
+//! assert_eq!(err.code().as_str(), "session_revoked");
+//! # Ok(()) }
+//! ```
+//!
+//! The layout: [`core`] is pure (no IO, clock or RNG); [`store`] holds the Store
+//! contract, its adapters and the driver loop; [`manager`] is the async API.
+
 pub mod core;
+pub mod crypto;
+pub mod manager;
+pub mod platform;
+pub mod store;
+
+pub use crate::core::error::{Error, ErrorCode};
+pub use crate::core::jwt::AccessClaims;
+pub use crate::core::keys::{Alg, Key, KeySet};
+pub use crate::core::ops::{SessionInfo, Tokens, Verified, VerifyMode};
+pub use crate::core::policy::{LimitPolicy, Policy};
+pub use crate::crypto::{KeyMaterial, KeySpec};
+pub use crate::manager::{Config, ConfigBuilder, SessionManager};
+pub use crate::platform::{Clock, ManualClock, SystemClock};
+pub use crate::store::{Caps, MemoryStore, Store, StoreError};

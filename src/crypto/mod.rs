@@ -1,0 +1,83 @@
+//! Crypto drivers: they answer the core's `Sign` and `VerifySignature` effects
+//! for asymmetric keys (HMAC never leaves the core).
+//!
+//! Natively the driver is [`native::JwtCrypto`] (jsonwebtoken's crypto and key
+//! parsing). In WebAssembly it is WebCrypto, which every JS runtime has.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+
+use serde_json::Value;
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::keys::Alg;
+use crate::platform::MaybeSendSync;
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait CryptoDriver: MaybeSendSync {
+    /// The raw JWS signature of `message` with key `kid`.
+    async fn sign(&self, alg: Alg, kid: &str, message: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Whether `signature` is valid for `message` under key `kid`.
+    async fn verify(&self, alg: Alg, kid: &str, message: &[u8], signature: &[u8]) -> Result<bool, Error>;
+}
+
+/// A driver for key sets of HMAC keys only: it is never asked anything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HmacOnly;
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl CryptoDriver for HmacOnly {
+    async fn sign(&self, _: Alg, _: &str, _: &[u8]) -> Result<Vec<u8>, Error> {
+        Err(no_key())
+    }
+    async fn verify(&self, _: Alg, _: &str, _: &[u8], _: &[u8]) -> Result<bool, Error> {
+        Err(no_key())
+    }
+}
+
+pub(crate) fn no_key() -> Error {
+    Error::new(ErrorCode::Internal, "the crypto driver holds no key with that kid")
+}
+
+/// Where a key comes from. `Debug` never shows the material.
+#[derive(Clone)]
+pub enum KeyMaterial {
+    /// Raw HMAC secret bytes.
+    Secret(Vec<u8>),
+    /// A PEM: PKCS#8 private key (signing) or SPKI public key (verify only).
+    Pem(String),
+    /// A JWK: `oct`, `EC` (P-256), `OKP` (Ed25519) or `RSA` (public only).
+    Jwk(Value),
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyMaterial::Secret(_) => "Secret(<redacted>)",
+            KeyMaterial::Pem(_) => "Pem(<redacted>)",
+            KeyMaterial::Jwk(_) => "Jwk(<redacted>)",
+        })
+    }
+}
+
+/// One key to load: its id, algorithm and material.
+#[derive(Clone, Debug)]
+pub struct KeySpec {
+    pub kid: String,
+    pub alg: Alg,
+    pub material: KeyMaterial,
+}
+
+impl KeySpec {
+    pub fn secret(kid: impl Into<String>, alg: Alg, secret: impl Into<Vec<u8>>) -> Self {
+        KeySpec { kid: kid.into(), alg, material: KeyMaterial::Secret(secret.into()) }
+    }
+    pub fn pem(kid: impl Into<String>, alg: Alg, pem: impl Into<String>) -> Self {
+        KeySpec { kid: kid.into(), alg, material: KeyMaterial::Pem(pem.into()) }
+    }
+    pub fn jwk(kid: impl Into<String>, alg: Alg, jwk: Value) -> Self {
+        KeySpec { kid: kid.into(), alg, material: KeyMaterial::Jwk(jwk) }
+    }
+}

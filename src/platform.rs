@@ -1,0 +1,95 @@
+//! What differs between native and WebAssembly outside the core: the clock, the
+//! RNG, sleeping, and whether futures must be `Send`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::ops::Entropy;
+
+/// `Send + Sync` natively; nothing in WebAssembly, where values may hold JS objects.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
+
+/// Wall-clock time in unix milliseconds. The manager and the memory store read
+/// time only through this, so tests move time themselves.
+pub trait Clock: MaybeSendSync {
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+}
+
+/// A clock that moves only when told to: for tests and simulations.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn new(now_ms: u64) -> Self {
+        ManualClock(AtomicU64::new(now_ms))
+    }
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::SeqCst)
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+}
+
+/// Fresh random bytes for one operation, from the operating system (or `crypto.getRandomValues`).
+pub fn entropy() -> Result<Entropy, Error> {
+    let mut bytes = [0u8; 64];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|_| Error::new(ErrorCode::Internal, "the system random number generator failed"))?;
+    Ok(Entropy(bytes))
+}
+
+/// Waits a jittered, growing moment before a conflicting operation retries.
+pub async fn backoff(attempt: u32) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut b = [0u8; 2];
+        let _ = getrandom::getrandom(&mut b);
+        let cap_us = 200u64 << attempt.min(6); // 0.4 ms .. 12.8 ms
+        let us = u64::from(u16::from_le_bytes(b)) % cap_us;
+        tokio::time::sleep(std::time::Duration::from_micros(us)).await;
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        // No timer without the host; a retry after a yield to the event loop is enough
+        // for the single-threaded JS stores this serves.
+        let _ = attempt;
+    }
+}

@@ -1,0 +1,131 @@
+//! The Store contract, its adapters, and the one loop that drives every operation.
+//!
+//! A store holds opaque values under string keys, each with a version and an
+//! expiry, and answers two commands: `get` (values and versions) and an
+//! all-or-nothing `commit` of puts and deletes with expectations. That is all
+//! the core needs; each store says what it guarantees in [`Caps`].
+
+pub mod memory;
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::step::{CryptoCmd, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
+use crate::crypto::CryptoDriver;
+use crate::platform::{self, MaybeSendSync};
+
+pub use memory::MemoryStore;
+
+/// What a store guarantees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// A commit applies all its writes or none, and checks every expectation.
+    pub atomic: bool,
+    /// A read sees every write acknowledged before it, from anywhere.
+    pub consistent: bool,
+    /// The shortest expiry the store honours, in ms; shorter ones are rounded up
+    /// (the core never relies on the store to expire anything on time).
+    pub min_ttl_ms: u64,
+}
+
+/// The outcome of a commit that reached the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitResult {
+    Committed,
+    /// An expectation failed; nothing was written.
+    Conflict,
+}
+
+/// A store's failure to answer at all. Adapters map their own errors into it;
+/// it reaches callers as `store_unavailable` (or `store_corrupt`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    corrupt: bool,
+    message: String,
+}
+
+impl StoreError {
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError { corrupt: false, message: message.into() }
+    }
+    /// The store answered with something that is not a valid reply.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        StoreError { corrupt: true, message: message.into() }
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        if e.corrupt {
+            Error::new(ErrorCode::StoreCorrupt, format!("the store answered with an invalid reply: {}", e.message))
+        } else {
+            Error::new(ErrorCode::StoreUnavailable, format!("the session store is unavailable ({}); retry shortly", e.message))
+        }
+    }
+}
+
+/// The contract every store implements. Futures are `Send` natively and not in
+/// WebAssembly, where stores hold JavaScript values.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Store: MaybeSendSync {
+    /// One entry per key, in order; expired values read as `None`.
+    async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError>;
+    /// Checks every expectation, then applies every write, or none.
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError>;
+    fn caps(&self) -> Caps;
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
+    async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
+        (**self).get(keys).await
+    }
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        (**self).commit(ops).await
+    }
+    fn caps(&self) -> Caps {
+        (**self).caps()
+    }
+}
+
+/// Runs an operation to its end against a store and a crypto driver.
+///
+/// Conflicts go back to the operation (which starts again, within its attempt
+/// budget) after a short jittered pause, so colliding writers spread out.
+pub async fn drive<O, S, C>(mut op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
+where
+    O: Operation,
+    S: Store + ?Sized,
+    C: CryptoDriver + ?Sized,
+{
+    let mut conflicts = 0u32;
+    loop {
+        let reply = match op.poll() {
+            Step::Done(result) => return result,
+            Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
+            Step::Store(StoreCmd::Commit { ops }) => match store.commit(ops).await? {
+                CommitResult::Committed => Reply::Store(StoreReply::Committed),
+                CommitResult::Conflict => {
+                    conflicts += 1;
+                    tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = conflicts, "commit conflicted; retrying");
+                    platform::backoff(conflicts).await;
+                    Reply::Store(StoreReply::Conflict)
+                }
+            },
+            Step::Crypto(CryptoCmd::Sign { alg, kid, message }) => Reply::Signature(crypto.sign(alg, &kid, &message).await?),
+            Step::Crypto(CryptoCmd::VerifySignature { alg, kid, message, signature }) => {
+                Reply::Verified(crypto.verify(alg, &kid, &message, &signature).await?)
+            }
+        };
+        op.handle(reply);
+    }
+}
