@@ -134,7 +134,7 @@ impl<'c> Issue<'c> {
                 }
                 for entry in index.sessions.drain(..over) {
                     tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
-                    ops.push(put_record(&tombstone_for(core, &self.user, &entry, now), Expect::Any));
+                    ops.push(put_record(core, &tombstone_for(&self.user, &entry, now), Expect::Any));
                 }
             }
         }
@@ -162,7 +162,7 @@ impl<'c> Issue<'c> {
             absolute_expires_at: record.absolute_expires_at,
             idle_hint: record.idle_expires_at,
         });
-        ops.push(put_record(&record, Expect::Absent));
+        ops.push(put_record(self.core, &record, Expect::Absent));
         ops.push(put_index(&self.user, &index, index_version));
         self.record = Some(record);
 

@@ -7,7 +7,8 @@ use crate::core::record::session_key;
 use crate::core::step::{Operation, Reply, Step, StoreCmd};
 use crate::core::token::{check_sid, check_user_id};
 
-pub struct UpdateMetadata {
+pub struct UpdateMetadata<'c> {
+    core: &'c Core,
     user: String,
     sid: String,
     metadata: Value,
@@ -17,9 +18,10 @@ pub struct UpdateMetadata {
     pending: Pending<SessionInfo>,
 }
 
-impl UpdateMetadata {
-    pub fn new(core: &Core, user: &str, sid: &str, metadata: Value, now: u64) -> Self {
+impl<'c> UpdateMetadata<'c> {
+    pub fn new(core: &'c Core, user: &str, sid: &str, metadata: Value, now: u64) -> Self {
         let mut op = UpdateMetadata {
+            core,
             user: user.to_owned(),
             sid: sid.to_owned(),
             metadata,
@@ -52,11 +54,11 @@ impl UpdateMetadata {
         }
         record.metadata = self.metadata.clone();
         self.committing = Some(SessionInfo::from(&record));
-        Pending::Store(StoreCmd::Commit { ops: vec![put_record(&record, Expect::Version(slot.version))] })
+        Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.core, &record, Expect::Version(slot.version))] })
     }
 }
 
-impl Operation for UpdateMetadata {
+impl Operation for UpdateMetadata<'_> {
     type Output = SessionInfo;
 
     fn poll(&mut self) -> Step<SessionInfo> {

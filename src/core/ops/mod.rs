@@ -192,12 +192,16 @@ pub(crate) fn expect_of(v: &Option<Versioned>) -> Expect {
     }
 }
 
-pub(crate) fn put_record(record: &SessionRecord, expect: Expect) -> WriteOp {
+/// The record write. The store keeps a record until its access tokens are dead
+/// (access lifetime plus leeway past the session's end), so within that time the
+/// answer is `session_expired` or `session_revoked` on every store, not `session_not_found`.
+pub(crate) fn put_record(core: &Core, record: &SessionRecord, expect: Expect) -> WriteOp {
+    let retention = core.policy.access_ttl_ms + core.policy.claims.leeway_ms;
     WriteOp::Put {
         key: record::session_key(&record.user, &record.sid),
         value: Bytes::from(record.encode()),
         expect,
-        expires_at: record.expires_at(),
+        expires_at: record.expires_at().saturating_add(retention),
     }
 }
 
@@ -213,21 +217,20 @@ pub(crate) fn put_index(user: &str, index: &UserIndex, expect: Expect) -> WriteO
 
 /// Turns a record into a revoked tombstone, kept until any access token minted
 /// for it has expired, so strict verification answers `session_revoked`.
-pub(crate) fn tombstone(core: &Core, mut record: SessionRecord, now: u64) -> SessionRecord {
-    let keep_until = now + core.policy.access_ttl_ms + core.policy.claims.leeway_ms;
+pub(crate) fn tombstone(mut record: SessionRecord, now: u64) -> SessionRecord {
     record.revoked_at = Some(now);
     record.recent.clear();
     record.retired.clear();
     record.claims = Map::new();
     record.metadata = Value::Null;
-    // The store may reclaim it once access tokens are dead; expires_at() reads these.
-    record.idle_expires_at = keep_until;
-    record.absolute_expires_at = keep_until;
+    // The session ends now; `put_record` keeps the tombstone while its access tokens live.
+    record.idle_expires_at = now;
+    record.absolute_expires_at = now;
     record
 }
 
 /// A tombstone for a session known only from the index (no read of its record).
-pub(crate) fn tombstone_for(core: &Core, user: &str, entry: &IndexEntry, now: u64) -> SessionRecord {
+pub(crate) fn tombstone_for(user: &str, entry: &IndexEntry, now: u64) -> SessionRecord {
     let record = SessionRecord {
         v: SessionRecord::new_format(),
         sid: entry.sid.clone(),
@@ -244,7 +247,7 @@ pub(crate) fn tombstone_for(core: &Core, user: &str, entry: &IndexEntry, now: u6
         claims: Map::new(),
         metadata: Value::Null,
     };
-    tombstone(core, record, now)
+    tombstone(record, now)
 }
 
 /// Decodes a record read from the store and checks it is the one asked for.

@@ -166,7 +166,7 @@ impl<'c> Refresh<'c> {
                 record.generation += 1;
                 record.last_seen = now;
                 record.idle_expires_at = (now + core.policy.idle_ttl_ms).min(record.absolute_expires_at);
-                let ops = vec![put_record(&record, Expect::Version(slot.version))];
+                let ops = vec![put_record(self.core, &record, Expect::Version(slot.version))];
                 match self.mint(&record) {
                     Some(cmd) => {
                         self.phase = Phase::Signing { ops, record, successor };
@@ -215,10 +215,10 @@ impl<'c> Refresh<'c> {
         index.sessions.retain(|e| e.sid != record.sid);
         index.prune_certain(self.now);
         let user = record.user.clone();
-        let dead = tombstone(self.core, record, self.now);
+        let dead = tombstone(record, self.now);
         self.phase = Phase::CommittingRevoke;
         Pending::Store(StoreCmd::Commit {
-            ops: vec![put_record(&dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
+            ops: vec![put_record(self.core, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
         })
     }
 

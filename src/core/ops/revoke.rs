@@ -61,11 +61,11 @@ impl<'c> Revoke<'c> {
         };
         index.sessions.retain(|e| e.sid != self.sid);
         index.prune_certain(self.now);
-        let dead = tombstone(self.core, record, self.now);
+        let dead = tombstone(record, self.now);
         self.committing = true;
         Pending::Store(StoreCmd::Commit {
             ops: vec![
-                put_record(&dead, Expect::Version(record_slot.version)),
+                put_record(self.core, &dead, Expect::Version(record_slot.version)),
                 put_index(&self.user, &index, expect_of(&index_slot)),
             ],
         })
@@ -145,7 +145,7 @@ impl<'c> RevokeAll<'c> {
         if gone.is_empty() && slot.is_none() {
             return done(Ok(0));
         }
-        let mut ops: Vec<WriteOp> = gone.iter().map(|e| put_record(&tombstone_for(self.core, &self.user, e, self.now), Expect::Any)).collect();
+        let mut ops: Vec<WriteOp> = gone.iter().map(|e| put_record(self.core, &tombstone_for(&self.user, e, self.now), Expect::Any)).collect();
         self.revoked = gone.len();
         index.sessions = kept;
         ops.push(put_index(&self.user, &index, expect_of(&slot)));

@@ -135,7 +135,7 @@ impl<'c> Verify<'c> {
             record.idle_expires_at = (self.now + policy.idle_ttl_ms).min(record.absolute_expires_at);
             let info = SessionInfo::from(&record);
             self.phase = Phase::Touching { info };
-            return Pending::Store(StoreCmd::Commit { ops: vec![put_record(&record, Expect::Version(slot.version))] });
+            return Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.core, &record, Expect::Version(slot.version))] });
         }
         self.finish(SessionInfo::from(&record))
     }
