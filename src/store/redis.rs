@@ -115,6 +115,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
+use redis::io::tcp::TcpSettings;
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo, RedisError, ServerErrorKind, Value};
 use tokio::time::Instant;
 
@@ -733,8 +734,11 @@ impl Inner {
                 }
             }
             let pause = Duration::from_millis(10u64 << attempt.min(5));
+            // A refused connection is retried once: a server that is down should
+            // fail its callers fast, not after a series of pauses.
+            let budget = if e.is_connection_refusal() { 2 } else { MAX_ATTEMPTS };
             let retry = (failure.not_run || (read_only && failure.topology))
-                && attempt < MAX_ATTEMPTS
+                && attempt < budget
                 && Instant::now() + pause < deadline;
             if !retry {
                 tracing::debug!(target: "tollgate::redis", error = %describe(&e), attempt, "redis call failed");
@@ -780,11 +784,7 @@ impl RedisStore {
         let sha = redis::Script::new(COMMIT_SCRIPT).get_hash().to_owned();
         let (backend, caps, name) = match &config.topology {
             Topology::Single(addr) => {
-                let info = addr
-                    .clone()
-                    .into_connection_info()
-                    .map_err(|e| config_error(format!("bad Redis address ({})", describe(&e))))?
-                    .set_redis_settings(config.node_settings());
+                let info = with_tcp_settings(addr.clone(), config.node_settings())?;
                 let client = redis::Client::open(info).map_err(|e| config_error(format!("bad Redis address ({})", describe(&e))))?;
                 let conn = ConnectionManager::new_lazy_with_config(client, config.manager_config())
                     .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))?;
@@ -798,6 +798,7 @@ impl RedisStore {
                 let mut b = redis::cluster::ClusterClientBuilder::new(nodes.iter().cloned().collect::<Vec<_>>())
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.response_timeout)
+                    .tcp_settings(tcp_settings())
                     .retries(8)
                     .min_retry_wait(10)
                     .max_retry_wait(300);
@@ -902,10 +903,22 @@ impl Store for RedisStore {
 
 /// The connection settings of one sentinel or node.
 fn node_info(addr: &(String, u16), settings: RedisConnectionInfo) -> Result<ConnectionInfo, Error> {
-    Ok(ConnectionAddr::Tcp(addr.0.clone(), addr.1)
+    with_tcp_settings(ConnectionAddr::Tcp(addr.0.clone(), addr.1), settings)
+}
+
+/// No Nagle delay: many calls share a connection, and a request written while
+/// the server holds the connection (`WAIT`) would otherwise sit in the kernel
+/// until a delayed ACK, 40 ms later.
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
+fn with_tcp_settings(addr: ConnectionAddr, settings: RedisConnectionInfo) -> Result<ConnectionInfo, Error> {
+    Ok(addr
         .into_connection_info()
         .map_err(|e| config_error(format!("bad Redis address ({})", describe(&e))))?
-        .set_redis_settings(settings))
+        .set_redis_settings(settings)
+        .set_tcp_settings(tcp_settings()))
 }
 
 #[cfg(test)]

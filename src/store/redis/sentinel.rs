@@ -16,12 +16,18 @@ use super::{config_error, describe, node_info, RedisConfig, ReplicaAcks};
 use crate::core::error::Error;
 use crate::store::StoreError;
 
+/// How long a master announced by a sentinel event is kept despite errors.
+const ANNOUNCED_HOLD: Duration = Duration::from_secs(3);
+
 /// The connections to one master. Replaced whole when the master changes.
 pub(super) struct Link {
     /// Bumped on every replacement, so a failure seen on an old link does not
     /// make anyone replace the new one.
     pub epoch: u64,
     pub addr: (String, u16),
+    /// Set when a sentinel event (not an error) led here: for a moment, errors
+    /// do not send the store back to what the sentinels answered before.
+    announced_at: Option<Instant>,
     pub reads: ConnectionManager,
     /// Commits go on their own connection: `WAIT` holds a connection until
     /// replicas answer, and reads should not queue behind it.
@@ -106,14 +112,18 @@ impl Sentinel {
         self.switches.load(Ordering::Relaxed)
     }
 
-    /// Moves to `addr` unless the link is already there or was replaced since `seen_epoch`.
+    /// Moves to `addr` unless the link is already there or was replaced since
+    /// `seen_epoch`. `seen_epoch` is `None` for a sentinel event.
     fn install(&self, addr: (String, u16), seen_epoch: Option<u64>, why: &'static str) {
         let current = self.link.load();
         if current.addr == addr || seen_epoch.is_some_and(|e| e != current.epoch) {
             return;
         }
         match open_link(current.epoch + 1, addr, &self.node, &self.manager_config) {
-            Ok(link) => {
+            Ok(mut link) => {
+                if seen_epoch.is_none() {
+                    link.announced_at = Some(Instant::now());
+                }
                 tracing::info!(
                     target: "tollgate::redis",
                     master = %self.master,
@@ -133,8 +143,16 @@ impl Sentinel {
     /// sentinels where it is now, within `deadline`.
     pub(super) async fn reresolve(&self, seen_epoch: u64, deadline: Instant) {
         let Ok(_guard) = tokio::time::timeout_at(deadline, self.resolving.lock()).await else { return };
-        if self.link.load().epoch != seen_epoch {
+        let current = self.link.load();
+        if current.epoch != seen_epoch {
             return; // someone moved already
+        }
+        // Just announced by an event: the sentinels still name the old master
+        // until the failover ends, and going back there would write to a
+        // master about to be demoted. Errors here (READONLY while the replica
+        // turns master) are retried on this link instead.
+        if current.announced_at.is_some_and(|at| at.elapsed() < ANNOUNCED_HOLD) {
+            return;
         }
         if let Ok(Some(addr)) = tokio::time::timeout_at(deadline, ask(&self.sentinels, &self.master, &self.query_config)).await {
             self.install(addr, Some(seen_epoch), "asked after an error");
@@ -161,7 +179,7 @@ fn open_link(epoch: u64, addr: (String, u16), node: &RedisConnectionInfo, config
         ConnectionManager::new_lazy_with_config(client, config.clone())
             .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))
     };
-    Ok(Link { epoch, reads: open()?, writes: open()?, addr })
+    Ok(Link { epoch, reads: open()?, writes: open()?, addr, announced_at: None })
 }
 
 /// Asks the sentinels in turn; the first that names a master wins.
@@ -199,7 +217,7 @@ async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
         let subscribed = async {
             let client = redis::Client::open(sentinel.clone())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe("+switch-master").await?;
+            pubsub.subscribe(&["+switch-master", "+promoted-slave", "+failover-state-send-slaveof-noone"]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         match tokio::time::timeout(connect_timeout * 2, subscribed).await {
@@ -208,14 +226,9 @@ async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    // "<name> <old-ip> <old-port> <new-ip> <new-port>"
-                    let parts: Vec<&str> = payload.split_whitespace().collect();
-                    if parts.len() != 5 || parts[0] != master {
-                        continue;
-                    }
-                    let Ok(port) = parts[4].parse::<u16>() else { continue };
+                    let Some((addr, why)) = new_master(msg.get_channel_name(), &payload, &master) else { continue };
                     let Some(s) = this.upgrade() else { return };
-                    s.install((parts[3].to_owned(), port), None, "+switch-master");
+                    s.install(addr, None, why);
                 }
             }
             Ok(Err(e)) => tracing::debug!(target: "tollgate::redis", error = %describe(&e), "cannot subscribe to a sentinel"),
@@ -223,5 +236,48 @@ async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The new master a sentinel event announces for `master`, if any.
+///
+/// In the order a failover publishes them:
+/// `+failover-state-send-slaveof-noone` once the leader has told the chosen
+/// replica to become master, `+promoted-slave` once it saw the replica act as
+/// one (both `slave <name> <ip> <port> @ <master> <old-ip> <old-port>`; about a
+/// second apart), and `+switch-master` at the end (`<master> <old-ip>
+/// <old-port> <new-ip> <new-port>`). Moving at the first shortens the time
+/// writes still go to the old master; if that promotion failed, the replica
+/// answers `READONLY` and the store asks the sentinels again.
+fn new_master(channel: &str, payload: &str, master: &str) -> Option<((String, u16), &'static str)> {
+    let parts: Vec<&str> = payload.split_whitespace().collect();
+    match channel {
+        "+switch-master" if parts.len() == 5 && parts[0] == master => {
+            Some(((parts[3].to_owned(), parts[4].parse().ok()?), "+switch-master"))
+        }
+        "+promoted-slave" | "+failover-state-send-slaveof-noone"
+            if parts.len() == 8 && parts[0] == "slave" && parts[4] == "@" && parts[5] == master =>
+        {
+            let why = if channel == "+promoted-slave" { "+promoted-slave" } else { "+failover-state-send-slaveof-noone" };
+            Some(((parts[2].to_owned(), parts[3].parse().ok()?), why))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_master;
+
+    #[test]
+    fn sentinel_events_parse() {
+        let to = |ip: &str, port| Some((ip.to_owned(), port));
+        let got = new_master("+switch-master", "mymaster 127.0.0.1 16380 127.0.0.1 16381", "mymaster");
+        assert_eq!(got.map(|g| g.0), to("127.0.0.1", 16381));
+        let got = new_master("+promoted-slave", "slave 127.0.0.1:16381 127.0.0.1 16381 @ mymaster 127.0.0.1 16380", "mymaster");
+        assert_eq!(got.map(|g| g.0), to("127.0.0.1", 16381));
+        assert!(new_master("+switch-master", "other 127.0.0.1 1 127.0.0.1 2", "mymaster").is_none());
+        assert!(new_master("+promoted-slave", "slave x 127.0.0.1 nope @ mymaster 127.0.0.1 1", "mymaster").is_none());
+        assert!(new_master("+sdown", "master mymaster 127.0.0.1 16380", "mymaster").is_none());
     }
 }
