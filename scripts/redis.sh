@@ -98,6 +98,11 @@ start_single() {
   wait_ping "$SINGLE_PORT" "$SINGLE_PASSWORD"
 }
 
+start_bench_server() { # no password: redis-benchmark would need it on its command line
+  start_server "$SINGLE_PORT"
+  wait_ping "$SINGLE_PORT"
+}
+
 start_sentinel() {
   start_server "$MASTER_PORT"
   start_server "$REPLICA_PORT" --replicaof "$BIND" "$MASTER_PORT"
@@ -186,7 +191,7 @@ case "$MODE" in
     log "ready"
     ;;
   bench)
-    start_single
+    start_bench_server
     ;;
   *)
     echo "usage: $0 [all|conformance|faults|bench|shell|up ENVFILE]" >&2
@@ -206,7 +211,7 @@ case "$MODE" in
     "${CARGO[@]}" test --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     ;;
   bench)
-    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT" TOLLGATE_REDIS_PASSWORD="$SINGLE_PASSWORD"
+    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
     "${CARGO[@]}" run --release --features redis --example redis_bench
     ;;
   up)

@@ -1,7 +1,8 @@
 -- tollgate: one commit, all or nothing.
 --
 -- KEYS[1..n]      the commit's keys, in order
--- KEYS[n+1..]     version counters, one per hash tag (`<prefix>ver:{<tag>}`)
+-- KEYS[n+1..]     version counters, one per hash tag (`<prefix>ver:{<tag>}`),
+--                 each holding '<last version> <expiry in unix ms>'
 -- ARGV[1]         n
 -- ARGV per op i, from b = 2 + (i - 1) * 6:
 --   b     'P' put or 'D' delete
@@ -19,15 +20,17 @@ if redis.replicate_commands then redis.replicate_commands() end
 
 local n = tonumber(ARGV[1])
 
--- Every expectation first: a conflict changes nothing.
+-- Every expectation first: a conflict changes nothing. Only the header is
+-- read (GETRANGE): a missing key reads as '', a stored value is never shorter
+-- than its 16-digit header.
 for i = 1, n do
   local b = 2 + (i - 1) * 6
   local expect = ARGV[b + 1]
   if expect ~= '*' then
-    local cur = redis.call('GET', KEYS[i])
+    local cur = redis.call('GETRANGE', KEYS[i], 0, 15)
     if expect == 'A' then
-      if cur then return 0 end
-    elseif (not cur) or string.sub(cur, 1, 16) ~= ARGV[b + 2] then
+      if cur ~= '' then return 0 end
+    elseif cur ~= ARGV[b + 2] then
       return 0
     end
   end
@@ -45,9 +48,15 @@ for i = 1, n do
     local c = tonumber(ARGV[b + 4])
     local st = counters[c]
     if not st then
-      local ck = KEYS[n + c]
-      local ttl = redis.call('PTTL', ck)
-      st = { tonumber(redis.call('GET', ck) or '0'), (ttl > 0) and (now_ms + ttl) or 0 }
+      -- '<last version> <its expiry, unix ms>': one read, no PTTL.
+      local saved = redis.call('GET', KEYS[n + c])
+      st = { 0, 0 }
+      if saved then
+        local sp = string.find(saved, ' ', 1, true)
+        if sp then
+          st = { tonumber(string.sub(saved, 1, sp - 1)) or 0, tonumber(string.sub(saved, sp + 1)) or 0 }
+        end
+      end
       counters[c] = st
     end
     local v = math.max(st[1] + 1, now_us)
@@ -61,6 +70,6 @@ for i = 1, n do
 end
 
 for c, st in pairs(counters) do
-  redis.call('SET', KEYS[n + c], string.format('%d', st[1]), 'PXAT', st[2])
+  redis.call('SET', KEYS[n + c], string.format('%d %d', st[1], st[2]), 'PXAT', st[2])
 end
 return 1
