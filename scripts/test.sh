@@ -12,6 +12,10 @@ cargo test --locked
 step "Rust: clippy, warnings are errors"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "WebAssembly: the library compiles for wasm32-unknown-unknown"
+rustup target add wasm32-unknown-unknown >/dev/null
+cargo check --locked --lib --target wasm32-unknown-unknown
+
 step "Quickstart runs"
 cargo run --locked -q --example quickstart >/dev/null
 

@@ -27,7 +27,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Box<str>, Entry, ahash::RandomState>,
+    map: HashMap<Box<str>, Entry>,
     writes_since_sweep: usize,
 }
 
@@ -233,8 +233,8 @@ pub fn hash_tag(key: &str) -> &str {
 }
 
 /// A multiply-rotate hash, only for picking a shard: crafted user ids could at
-/// worst crowd one shard's lock, while each shard's map uses a randomly keyed
-/// hasher so they cannot force collisions inside it.
+/// worst crowd one shard's lock, while each shard's map keeps std's randomly
+/// keyed SipHash so they cannot force collisions inside it.
 #[derive(Default, Clone, Copy)]
 struct FxHasher(u64);
 
