@@ -32,6 +32,7 @@
 
 pub mod core;
 pub mod crypto;
+pub mod http;
 pub mod manager;
 pub mod platform;
 pub mod store;
