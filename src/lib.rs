@@ -34,6 +34,7 @@ pub mod core;
 pub mod crypto;
 pub mod http;
 pub mod manager;
+pub mod metrics;
 pub mod platform;
 pub mod store;
 

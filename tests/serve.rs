@@ -72,6 +72,19 @@ fn serve_speaks_the_http_api() {
     assert_eq!((st, v["error"]["code"].as_str()), (413, Some("payload_too_large")));
     let (st, v) = call(&s, "POST", "/v1/sessions", &[JSON], body.as_bytes());
     assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+    // Prometheus metrics, natively.
+    let metrics = raw_get(&s, "/metrics");
+    assert!(metrics.contains("tollgate_operations_total{op=\"issue\",outcome=\"ok\"} 1"), "{metrics}");
+    assert!(metrics.contains("tollgate_operation_duration_seconds_count{op=\"refresh\"} 1"), "{metrics}");
+    assert!(!metrics.contains("zoe"), "no user ids in metrics labels");
+}
+
+fn raw_get(s: &Server, path: &str) -> String {
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw
 }
 
 #[test]

@@ -102,6 +102,12 @@ async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
             let handler = service_fn(move |req| {
                 let service = service.clone();
                 async move {
+                    if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+                        let text = service.sessions().metrics().render();
+                        let mut resp = Response::new(Full::new(Bytes::from(text)));
+                        resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"));
+                        return Ok::<_, Infallible>(resp);
+                    }
                     let resp = match to_http(req).await {
                         Ok(r) => service.handle(r).await,
                         Err(too_big) => too_big,

@@ -101,13 +101,23 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
 ///
 /// Conflicts go back to the operation (which starts again, within its attempt
 /// budget) after a short jittered pause, so colliding writers spread out.
-pub async fn drive<O, S, C>(mut op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
+pub async fn drive<O, S, C>(op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
 where
     O: Operation,
     S: Store + ?Sized,
     C: CryptoDriver + ?Sized,
 {
-    let mut conflicts = 0u32;
+    let mut conflicts = 0;
+    drive_counting(op, store, crypto, &mut conflicts).await
+}
+
+/// [`drive`], also counting the conflicts that were retried (for metrics).
+pub async fn drive_counting<O, S, C>(mut op: O, store: &S, crypto: &C, conflicts: &mut u32) -> Result<O::Output, Error>
+where
+    O: Operation,
+    S: Store + ?Sized,
+    C: CryptoDriver + ?Sized,
+{
     loop {
         let reply = match op.poll() {
             Step::Done(result) => return result,
@@ -115,9 +125,9 @@ where
             Step::Store(StoreCmd::Commit { ops }) => match store.commit(ops).await? {
                 CommitResult::Committed => Reply::Store(StoreReply::Committed),
                 CommitResult::Conflict => {
-                    conflicts += 1;
-                    tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = conflicts, "commit conflicted; retrying");
-                    platform::backoff(conflicts).await;
+                    *conflicts += 1;
+                    tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
+                    platform::backoff(*conflicts).await;
                     Reply::Store(StoreReply::Conflict)
                 }
             },
