@@ -146,6 +146,9 @@ async fn bad_requests_get_coded_4xx_and_change_nothing() {
         (req("DELETE", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA", &[("Authorization", "Bearer not.a.token")], None), 401, "token_invalid"),
         (req("GET", "/v1/users/dave/sessions", &[], None), 401, "unauthorized"),
         (req("GET", "/v1/users/%zz/sessions", &key, None), 400, "bad_request"),
+        (req("GET", "/v1/users/%+1/sessions", &key, None), 400, "bad_request"),
+        (req("GET", "/v1/users/%4/sessions", &key, None), 400, "bad_request"),
+        (req("GET", "/v1/users/%ff/sessions", &key, None), 400, "bad_request"),
         (req("DELETE", "/v1/users/dave/sessions?keep=current", &key, None), 400, "bad_request"),
     ];
     for (r, status, want) in cases {
