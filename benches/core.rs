@@ -1,1 +1,269 @@
-fn main(){}
+//! Core and memory-store benchmarks. After criterion's own report, prints ratios
+//! against peers measured in this same run (jsonwebtoken's `decode`, a bare
+//! pre-keyed HMAC), so the figures hold on a noisy shared machine.
+//!
+//! Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use tollgate::core::jwt;
+use tollgate::core::ops::{self, Entropy, Tokens, VerifyMode};
+use tollgate::core::policy::{Core, Policy};
+use tollgate::core::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, WriteOp};
+use tollgate::crypto::native::{load_keys, JwtCrypto};
+use tollgate::store::CommitResult;
+use tollgate::{Alg, Clock, Config, KeySpec, ManualClock, MemoryStore, SessionManager};
+
+const SECRET: &[u8] = b"bench-secret-of-at-least-thirty-two-bytes";
+const ISS: &str = "https://auth.example";
+const AUD: &str = "api";
+
+fn policy() -> Policy {
+    let mut p = Policy::default();
+    p.claims.issuer = Some(ISS.into());
+    p.claims.audience = vec![AUD.into()];
+    p
+}
+
+fn key_file(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Drives an operation synchronously against the memory store (its synchronous
+/// methods), answering crypto with the native driver: the core's own cost.
+fn run<O: Operation>(mut op: O, store: &MemoryStore, crypto: &JwtCrypto) -> O::Output {
+    loop {
+        let reply = match op.poll() {
+            Step::Done(r) => return r.expect("bench operation failed"),
+            Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get_many(&keys))),
+            Step::Store(StoreCmd::Commit { ops }) => Reply::Store(match store.commit_now(&ops) {
+                CommitResult::Committed => StoreReply::Committed,
+                CommitResult::Conflict => StoreReply::Conflict,
+            }),
+            Step::Crypto(CryptoCmd::Sign { kid, message, .. }) => Reply::Signature(crypto.sign_now(&kid, &message).unwrap()),
+            Step::Crypto(CryptoCmd::VerifySignature { kid, message, signature, .. }) => {
+                Reply::Verified(crypto.verify_now(&kid, &message, &signature).unwrap())
+            }
+        };
+        op.handle(reply);
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn entropy(&mut self) -> Entropy {
+        let mut e = [0u8; 64];
+        for chunk in e.chunks_mut(8) {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            chunk.copy_from_slice(&self.0.to_le_bytes());
+        }
+        Entropy(e)
+    }
+}
+
+fn setup(specs: &[KeySpec]) -> (Core, JwtCrypto, MemoryStore, Arc<ManualClock>) {
+    let (keys, crypto) = load_keys(specs).unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    (Core::new(keys, policy()).unwrap(), crypto, MemoryStore::with_clock(clock.clone()), clock)
+}
+
+fn issue(core: &Core, store: &MemoryStore, crypto: &JwtCrypto, user: &str, now: u64, rng: &mut Rng) -> Tokens {
+    let mut claims = Map::new();
+    claims.insert("role".into(), json!("member"));
+    run(ops::Issue::new(core, user, claims, json!({"device": "bench"}), now, rng.entropy()), store, crypto)
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct PeerClaims {
+    sub: String,
+    sid: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    role: String,
+}
+
+fn bench_hs256_verify(c: &mut Criterion) {
+    let (core, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
+    let mut rng = Rng(7);
+    let now = clock.now_ms();
+    let t = issue(&core, &store, &crypto, "user-1", now, &mut rng);
+    let token = t.access_token.clone();
+    let mut g = c.benchmark_group("hs256_verify");
+    g.bench_function("tollgate_stateless", |b| {
+        b.iter(|| jwt::verify_hmac(black_box(&token), &core.keys, &core.policy.claims, now).unwrap().unwrap())
+    });
+    let key = jsonwebtoken::DecodingKey::from_secret(SECRET);
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&[ISS]);
+    validation.set_audience(&[AUD]);
+    g.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| jsonwebtoken::decode::<PeerClaims>(black_box(&token), &key, &validation).unwrap())
+    });
+    let signing_input = &token[..token.rfind('.').unwrap()];
+    let mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET).unwrap();
+    g.bench_function("prekeyed_hmac_only", |b| {
+        b.iter(|| {
+            let mut m = mac.clone();
+            m.update(black_box(signing_input.as_bytes()));
+            m.finalize().into_bytes()
+        })
+    });
+    g.finish();
+}
+
+fn bench_asymmetric_verify(c: &mut Criterion) {
+    let mut g = c.benchmark_group("asymmetric_verify");
+    for (name, alg, pem, jalg) in [
+        ("es256", Alg::ES256, "es256.pem", jsonwebtoken::Algorithm::ES256),
+        ("eddsa", Alg::EdDSA, "ed25519.pem", jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let (core, crypto, store, clock) = setup(&[KeySpec::pem("k1", alg, key_file(pem))]);
+        let now = clock.now_ms();
+        let t = issue(&core, &store, &crypto, "user-1", now, &mut Rng(3));
+        g.bench_function(format!("{name}_tollgate_stateless"), |b| {
+            b.iter(|| run(ops::Verify::new(&core, black_box(&t.access_token), VerifyMode::Stateless, now), &store, &crypto))
+        });
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(core.keys.jwks()["keys"][0].clone()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jalg);
+        validation.set_issuer(&[ISS]);
+        validation.set_audience(&[AUD]);
+        g.bench_function(format!("{name}_jsonwebtoken_decode"), |b| {
+            b.iter(|| jsonwebtoken::decode::<PeerClaims>(black_box(&t.access_token), &key, &validation).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn bench_operations(c: &mut Criterion) {
+    let (core, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
+    let mut rng = Rng(11);
+    let mut g = c.benchmark_group("memory_ops");
+    let now = clock.now_ms();
+    let t = issue(&core, &store, &crypto, "strict-user", now, &mut rng);
+    g.bench_function("strict_verify", |b| {
+        b.iter(|| run(ops::Verify::new(&core, black_box(&t.access_token), VerifyMode::Strict, now), &store, &crypto))
+    });
+    let n = AtomicU64::new(0);
+    g.bench_function("issue", |b| {
+        b.iter(|| {
+            let user = format!("issue-{}", n.fetch_add(1, Ordering::Relaxed));
+            issue(&core, &store, &crypto, &user, now, &mut rng)
+        })
+    });
+    // A steady chain: each refresh presents the previous answer, 11 s apart (past the grace window).
+    let mut current = issue(&core, &store, &crypto, "refresh-user", now, &mut rng).refresh_token;
+    let mut at = now;
+    let mut rng2 = Rng(13);
+    g.bench_function("refresh", |b| {
+        b.iter(|| {
+            at += 11_000;
+            clock.set(at);
+            current = run(ops::Refresh::new(&core, &current, at, rng2.entropy()), &store, &crypto).refresh_token;
+        })
+    });
+    clock.set(now);
+    let mut rng3 = Rng(17);
+    g.bench_function("revoke", |b| {
+        b.iter_batched(
+            || {
+                let user = format!("revoke-{}", n.fetch_add(1, Ordering::Relaxed));
+                let t = issue(&core, &store, &crypto, &user, now, &mut rng3);
+                (user, t.session.sid)
+            },
+            |(user, sid)| run(ops::Revoke::new(&core, &user, &sid, now), &store, &crypto),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+
+    // The same strict verify through the async manager and drive loop.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = Config::builder().hs256_secret("k1", SECRET.to_vec()).issuer(ISS).audience(AUD).build().unwrap();
+    let manager = SessionManager::new(config, MemoryStore::new()).unwrap();
+    let t = rt.block_on(manager.issue("async-user", Map::new(), Value::Null)).unwrap();
+    let mut g = c.benchmark_group("manager_async");
+    g.bench_function("strict_verify", |b| {
+        b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Strict))
+    });
+    g.bench_function("stateless_verify", |b| {
+        b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Stateless))
+    });
+    g.finish();
+}
+
+fn bench_memory_store(c: &mut Criterion) {
+    let store = MemoryStore::new();
+    let far = u64::MAX / 2;
+    let value = Bytes::from(vec![7u8; 300]);
+    for i in 0..10_000 {
+        store.commit_now(&[WriteOp::Put { key: format!("s:{{u:u{i}}}:sid"), value: value.clone(), expect: Expect::Any, expires_at: far }]);
+    }
+    let mut g = c.benchmark_group("memory_store");
+    let key = "s:{u:u4242}:sid".to_string();
+    g.bench_function("get", |b| b.iter(|| store.get_one(black_box(&key)).unwrap()));
+    let op = [WriteOp::Put { key: key.clone(), value: value.clone(), expect: Expect::Any, expires_at: far }];
+    g.bench_function("put", |b| b.iter(|| store.commit_now(black_box(&op))));
+    g.finish();
+}
+
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+/// Mean time per iteration (ns) of a benchmark measured by this run (older results are ignored).
+fn mean_ns(group: &str, name: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/criterion/{group}/{name}/new/estimates.json");
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if modified < *STARTED.get()? {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn print_ratios() {
+    let rate = |g: &str, n: &str| mean_ns(g, n).map(|ns| 1e9 / ns);
+    println!("\n== tollgate ratios (same run) ==");
+    let line = |label: &str, ours: Option<f64>, peer: Option<f64>, peer_label: &str| match (ours, peer) {
+        (Some(o), Some(p)) => println!("{label:<34} {o:>12.0} ops/s   {peer_label:<28} {p:>12.0} ops/s   ratio {:.2}x", o / p),
+        _ => println!("{label:<34} (not measured in this run)"),
+    };
+    line("HS256 stateless verify", rate("hs256_verify", "tollgate_stateless"), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
+    line("HS256 stateless verify", rate("hs256_verify", "tollgate_stateless"), rate("hs256_verify", "prekeyed_hmac_only"), "bare pre-keyed HMAC");
+    line("ES256 verify", rate("asymmetric_verify", "es256_tollgate_stateless"), rate("asymmetric_verify", "es256_jsonwebtoken_decode"), "jsonwebtoken::decode");
+    line("EdDSA verify", rate("asymmetric_verify", "eddsa_tollgate_stateless"), rate("asymmetric_verify", "eddsa_jsonwebtoken_decode"), "jsonwebtoken::decode");
+    line("strict verify (memory)", rate("memory_ops", "strict_verify"), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
+    for op in ["issue", "refresh", "revoke"] {
+        line(&format!("{op} (memory)"), rate("memory_ops", op), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
+    }
+    line("strict verify via async manager", rate("manager_async", "strict_verify"), rate("memory_ops", "strict_verify"), "same, driven synchronously");
+    // The seed Go memory store's published figures, from its own machine (not measured here).
+    line("memory store get", rate("memory_store", "get"), Some(24.0e6), "seed Go store Get (published)");
+    line("memory store put", rate("memory_store", "put"), Some(1.83e6), "seed Go store Set (published)");
+}
+
+fn main() {
+    STARTED.get_or_init(std::time::SystemTime::now);
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    bench_hs256_verify(&mut c);
+    bench_asymmetric_verify(&mut c);
+    bench_operations(&mut c);
+    bench_memory_store(&mut c);
+    c.final_summary();
+    print_ratios();
+}

@@ -32,7 +32,9 @@
 
 pub mod core;
 pub mod crypto;
+pub mod http;
 pub mod manager;
+pub mod metrics;
 pub mod platform;
 pub mod store;
 
@@ -45,3 +47,8 @@ pub use crate::crypto::{KeyMaterial, KeySpec};
 pub use crate::manager::{Config, ConfigBuilder, SessionManager};
 pub use crate::platform::{Clock, ManualClock, SystemClock};
 pub use crate::store::{Caps, MemoryStore, Store, StoreError};
+
+/// The README's code blocks run as doc tests, so its examples cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -15,8 +15,9 @@ use crate::core::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
 use crate::core::policy::{Core, LimitPolicy, Policy};
 use crate::core::step::Operation;
 use crate::crypto::{CryptoDriver, KeySpec};
-use crate::platform::{self, Clock, SystemClock};
-use crate::store::{drive, Store};
+use crate::metrics::{Metrics, SecurityEvent};
+use crate::platform::{self, Clock, Stopwatch};
+use crate::store::{drive_counting, Store};
 
 /// What a manager is built from: keys (the first signs) and the policy.
 #[derive(Clone, Debug)]
@@ -139,6 +140,7 @@ pub struct SessionManager<S> {
     store: S,
     crypto: Arc<dyn CryptoDriver>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> std::fmt::Debug for SessionManager<S> {
@@ -152,12 +154,24 @@ impl<S: Store> SessionManager<S> {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(config: Config, store: S) -> Result<Self, Error> {
         let (keys, crypto) = crate::crypto::native::load_keys(&config.keys)?;
-        Ok(Self::from_parts(Core::new(keys, config.policy)?, store, Arc::new(crypto), Arc::new(SystemClock)))
+        let clock = Arc::new(crate::platform::SystemClock);
+        Ok(Self::from_parts(Core::new(keys, config.policy)?, store, Arc::new(crypto), clock))
     }
 
     /// A manager from parts: for other crypto drivers (WebCrypto) and clocks.
     pub fn from_parts(core: Core, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
-        SessionManager { core, store, crypto, clock }
+        SessionManager { core, store, crypto, clock, metrics: Arc::new(Metrics::default()) }
+    }
+
+    /// Shares `metrics` (e.g. one registry for several managers).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counters and latency histograms of this manager's operations.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Reads time from `clock` instead of the system clock.
@@ -184,19 +198,39 @@ impl<S: Store> SessionManager<S> {
     }
 
     async fn run<O: Operation>(&self, name: &'static str, op: O) -> Result<O::Output, Error> {
+        let watch = Stopwatch::start();
         let span = tracing::debug_span!("tollgate", op = name);
-        let result = drive(op, &self.store, &*self.crypto).instrument(span).await;
-        if let Err(e) = &result {
-            tracing::debug!(op = name, code = e.code().as_str(), "operation failed");
+        let mut conflicts = 0;
+        let result = drive_counting(op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
+        if conflicts > 0 {
+            self.metrics.event(SecurityEvent::ConflictRetried, u64::from(conflicts));
         }
+        self.observe(name, &result, &watch);
         result
+    }
+
+    fn observe<T>(&self, name: &'static str, result: &Result<T, Error>, watch: &Stopwatch) {
+        let outcome = result.as_ref().map(|_| ()).map_err(Error::code);
+        if let Err(code) = outcome {
+            tracing::debug!(op = name, code = code.as_str(), "operation failed");
+            match code {
+                crate::ErrorCode::RefreshTokenReused => self.metrics.event(SecurityEvent::ReuseDetected, 1),
+                crate::ErrorCode::SessionLimit => self.metrics.event(SecurityEvent::LimitRefused, 1),
+                _ => {}
+            }
+        }
+        self.metrics.observe(name, outcome, watch.elapsed());
     }
 
     /// Starts a session for `user`. `claims` go into every access token of the
     /// session (not the reserved names); `metadata` is stored with it.
     pub async fn issue(&self, user: &str, claims: Map<String, Value>, metadata: Value) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.core, user, claims, metadata, self.now(), platform::entropy()?);
-        self.run("issue", op).await
+        let tokens = self.run("issue", op).await?;
+        if !tokens.evicted.is_empty() {
+            self.metrics.event(SecurityEvent::LimitEvicted, tokens.evicted.len() as u64);
+        }
+        Ok(tokens)
     }
 
     /// Verifies an access token. `Strict` also reads the session.
@@ -204,11 +238,15 @@ impl<S: Store> SessionManager<S> {
         let now = self.now();
         if mode == VerifyMode::Stateless {
             // The HMAC fast path: one pass, no allocation of the operation.
+            let watch = Stopwatch::start();
             if let Some(r) = jwt::verify_hmac(access_token, &self.core.keys, &self.core.policy.claims, now) {
-                return r.map(|claims| Verified { claims, session: None });
+                let r = r.map(|claims| Verified { claims, session: None });
+                self.observe("verify_stateless", &r, &watch);
+                return r;
             }
         }
-        self.run("verify", ops::Verify::new(&self.core, access_token, mode, now)).await
+        let name = if mode == VerifyMode::Strict { "verify_strict" } else { "verify_stateless" };
+        self.run(name, ops::Verify::new(&self.core, access_token, mode, now)).await
     }
 
     /// Rotates a refresh token into a new pair.

@@ -68,6 +68,29 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     }
 }
 
+/// Measures elapsed time for metrics (monotonic natively; `Date.now()` in wasm).
+pub struct Stopwatch {
+    #[cfg(not(target_arch = "wasm32"))]
+    start: std::time::Instant,
+    #[cfg(target_arch = "wasm32")]
+    start_ms: f64,
+}
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        return Stopwatch { start: std::time::Instant::now() };
+        #[cfg(target_arch = "wasm32")]
+        return Stopwatch { start_ms: js_sys::Date::now() };
+    }
+    pub fn elapsed(&self) -> std::time::Duration {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.start.elapsed();
+        #[cfg(target_arch = "wasm32")]
+        return std::time::Duration::from_micros(((js_sys::Date::now() - self.start_ms).max(0.0) * 1000.0) as u64);
+    }
+}
+
 /// Fresh random bytes for one operation, from the operating system (or `crypto.getRandomValues`).
 pub fn entropy() -> Result<Entropy, Error> {
     let mut bytes = [0u8; 64];
@@ -111,9 +134,9 @@ pub async fn retry_gate(tag: &str) -> RetryGate {
     {
         use std::hash::{BuildHasher, Hasher};
         use std::sync::{Arc, OnceLock};
-        static STRIPES: OnceLock<(ahash::RandomState, Vec<Arc<tokio::sync::Mutex<()>>>)> = OnceLock::new();
+        static STRIPES: OnceLock<(std::collections::hash_map::RandomState, Vec<Arc<tokio::sync::Mutex<()>>>)> = OnceLock::new();
         let (hasher, stripes) = STRIPES.get_or_init(|| {
-            (ahash::RandomState::new(), (0..256).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect())
+            (std::collections::hash_map::RandomState::new(), (0..256).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect())
         });
         let mut h = hasher.build_hasher();
         h.write(tag.as_bytes());

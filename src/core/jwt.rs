@@ -80,8 +80,8 @@ struct RawClaims<'a> {
     jti: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     iss: Option<Cow<'a, str>>,
-    #[serde(default)]
-    aud: Option<Audience>,
+    #[serde(borrow, default)]
+    aud: Option<Audience<'a>>,
     #[serde(default, deserialize_with = "numeric_date")]
     exp: Option<u64>,
     #[serde(default, deserialize_with = "numeric_date")]
@@ -90,29 +90,54 @@ struct RawClaims<'a> {
     iat: Option<u64>,
 }
 
-/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
-struct Audience(Vec<String>);
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3); borrowed where the JSON allows.
+struct Audience<'a>(Vec<Cow<'a, str>>);
 
-impl<'de> Deserialize<'de> for Audience {
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = Audience;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for V<'a> {
+            type Value = Audience<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or an array of strings")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience(vec![v.to_owned()]))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Audience<'a>, E> {
+                Ok(Audience(vec![Cow::Borrowed(v)]))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience<'a>, E> {
+                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience<'a>, A::Error> {
                 let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s);
+                while let Some(s) = seq.next_element::<BorrowedStr<'a>>()? {
+                    out.push(s.0);
                 }
                 Ok(Audience(out))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A string borrowed from the input when it has no escapes (a bare `Cow` always copies).
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for V<'a> {
+            type Value = BorrowedStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<BorrowedStr<'a>, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BorrowedStr<'a>, E> {
+                Ok(BorrowedStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
@@ -152,6 +177,13 @@ pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy)
     if s.contains('.') {
         return Err(invalid("an access token has three dot-separated parts"));
     }
+    let signature = b64::decode(s).map_err(|_| invalid("the token signature is not base64url"))?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    // Fast path: a header byte-identical to the one tollgate writes for a key is that
+    // key's header (alg, typ, kid), so it needs no decoding or parsing.
+    if let Some(key) = keys.keys().iter().find(|k| k.header_b64 == h) {
+        return Ok(Parsed { signing_input, signature, key, payload_b64: p });
+    }
     let mut header_bytes = Vec::with_capacity(h.len());
     b64::decode_into(h.as_bytes(), &mut header_bytes).map_err(|_| invalid("the token header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| invalid("the token header is not a JSON object with \"alg\""))?;
@@ -177,8 +209,6 @@ pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy)
     if key.alg() != alg {
         return Err(invalid("the token's algorithm does not match its key"));
     }
-    let signature = b64::decode(s).map_err(|_| invalid("the token signature is not base64url"))?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
     Ok(Parsed { signing_input, signature, key, payload_b64: p })
 }
 
@@ -197,7 +227,9 @@ pub(crate) fn check_hmac(parsed: &Parsed<'_>) -> Option<Result<(), Error>> {
 pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u64) -> Result<AccessClaims, Error> {
     let mut payload = Vec::with_capacity(parsed.payload_b64.len() * 3 / 4 + 1);
     b64::decode_into(parsed.payload_b64.as_bytes(), &mut payload).map_err(|_| invalid("the token payload is not base64url"))?;
-    let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| invalid("the token payload is not a JSON object of valid claims"))?;
+    // Validating UTF-8 once and parsing from &str spares serde a check per string.
+    let text = std::str::from_utf8(&payload).map_err(|_| invalid("the token payload is not UTF-8"))?;
+    let raw: RawClaims = serde_json::from_str(text).map_err(|_| invalid("the token payload is not a JSON object of valid claims"))?;
     let exp = raw.exp.ok_or_else(|| invalid("the token has no expiry (exp)"))?;
     if now_ms >= exp.saturating_mul(1000).saturating_add(policy.leeway_ms) {
         return Err(Error::new(ErrorCode::TokenExpired, "the access token has expired; refresh the session"));
@@ -213,9 +245,10 @@ pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u
         }
     }
     let aud = raw.aud.map(|a| a.0).unwrap_or_default();
-    if !policy.audience.is_empty() && !aud.iter().any(|a| policy.audience.contains(a)) {
+    if !policy.audience.is_empty() && !aud.iter().any(|a| policy.audience.iter().any(|p| p == a)) {
         return Err(invalid("the token's audience (aud) is not accepted here"));
     }
+    let aud = aud.into_iter().map(Cow::into_owned).collect();
     let sub = raw.sub.ok_or_else(|| invalid("the token has no subject (sub)"))?.into_owned();
     Ok(AccessClaims {
         sub,

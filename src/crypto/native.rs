@@ -99,10 +99,13 @@ fn from_pem(alg: Alg, pem: &[u8]) -> Result<Loaded, Error> {
         Alg::EdDSA => EncodingKey::from_ed_pem(pem),
         _ => EncodingKey::from_rsa_pem(pem),
     };
+    // jsonwebtoken's PEM reader accepts some public PEMs as "private" ones; only a
+    // key whose public half can be derived counts as private.
     if let Ok(enc) = private {
-        let jwk = Jwk::from_encoding_key(&enc, jwt_alg(alg)).map_err(bad_key(alg))?;
-        let dec = DecodingKey::from_jwk(&jwk).map_err(bad_key(alg))?;
-        return Ok((Some(enc), dec, public_map(&jwk)?));
+        if let Ok(jwk) = Jwk::from_encoding_key(&enc, jwt_alg(alg)) {
+            let dec = DecodingKey::from_jwk(&jwk).map_err(bad_key(alg))?;
+            return Ok((Some(enc), dec, public_map(&jwk)?));
+        }
     }
     let dec = match alg {
         Alg::ES256 => DecodingKey::from_ec_pem(pem),

@@ -27,7 +27,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Box<str>, Entry, ahash::RandomState>,
+    map: HashMap<Box<str>, Entry>,
     writes_since_sweep: usize,
 }
 
@@ -222,8 +222,10 @@ impl Store for MemoryStore {
 /// The part of a key a Redis Cluster would hash: between the first `{` and the
 /// next `}` when non-empty, else the whole key.
 pub fn hash_tag(key: &str) -> &str {
-    if let Some(open) = key.find('{') {
-        if let Some(len) = key[open + 1..].find('}') {
+    // A plain byte scan: keys are short, and this is on every read.
+    let bytes = key.as_bytes();
+    if let Some(open) = bytes.iter().position(|&b| b == b'{') {
+        if let Some(len) = bytes[open + 1..].iter().position(|&b| b == b'}') {
             if len > 0 {
                 return &key[open + 1..open + 1 + len];
             }
@@ -233,8 +235,8 @@ pub fn hash_tag(key: &str) -> &str {
 }
 
 /// A multiply-rotate hash, only for picking a shard: crafted user ids could at
-/// worst crowd one shard's lock, while each shard's map uses a randomly keyed
-/// hasher so they cannot force collisions inside it.
+/// worst crowd one shard's lock, while each shard's map keeps std's randomly
+/// keyed SipHash so they cannot force collisions inside it.
 #[derive(Default, Clone, Copy)]
 struct FxHasher(u64);
 

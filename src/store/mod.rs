@@ -106,13 +106,23 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
 /// gate ([`platform::retry_gate`]), so this process's colliding writers retry
 /// one at a time; further conflicts (writers in other processes) add a short
 /// jittered pause.
-pub async fn drive<O, S, C>(mut op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
+pub async fn drive<O, S, C>(op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
 where
     O: Operation,
     S: Store + ?Sized,
     C: CryptoDriver + ?Sized,
 {
-    let mut conflicts = 0u32;
+    let mut conflicts = 0;
+    drive_counting(op, store, crypto, &mut conflicts).await
+}
+
+/// [`drive`], also counting the conflicts that were retried (for metrics).
+pub async fn drive_counting<O, S, C>(mut op: O, store: &S, crypto: &C, conflicts: &mut u32) -> Result<O::Output, Error>
+where
+    O: Operation,
+    S: Store + ?Sized,
+    C: CryptoDriver + ?Sized,
+{
     let mut gate: Option<platform::RetryGate> = None;
     loop {
         let reply = match op.poll() {
@@ -123,14 +133,14 @@ where
                 match store.commit(ops).await? {
                     CommitResult::Committed => Reply::Store(StoreReply::Committed),
                     CommitResult::Conflict => {
-                        conflicts += 1;
-                        tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = conflicts, "commit conflicted; retrying");
+                        *conflicts += 1;
+                        tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
                         if gate.is_none() {
                             // Queue behind this process's other retries on the same user.
                             gate = Some(platform::retry_gate(&tag).await);
                         } else {
                             // Still conflicting while holding the gate: another process writes too.
-                            platform::backoff(conflicts).await;
+                            platform::backoff(*conflicts).await;
                         }
                         Reply::Store(StoreReply::Conflict)
                     }

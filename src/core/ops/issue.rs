@@ -32,6 +32,7 @@ pub struct Issue<'c> {
     phase: Phase,
     pending: Pending<Tokens>,
     record: Option<SessionRecord>,
+    evicted: Vec<String>,
 }
 
 impl<'c> Issue<'c> {
@@ -49,6 +50,7 @@ impl<'c> Issue<'c> {
             phase: Phase::ReadIndex,
             pending: Pending::Waiting,
             record: None,
+            evicted: Vec::new(),
         };
         op.pending = match op.validate() {
             Ok(()) => op.read_index(),
@@ -122,6 +124,7 @@ impl<'c> Issue<'c> {
     fn decide(&mut self, mut index: UserIndex, index_version: Expect) -> Pending<Tokens> {
         let (core, now) = (self.core, self.now);
         let mut ops = Vec::new();
+        self.evicted.clear();
         if let Some(limit) = core.policy.max_sessions_per_user {
             let over = (index.sessions.len() + 1).saturating_sub(limit as usize);
             if over > 0 {
@@ -135,6 +138,7 @@ impl<'c> Issue<'c> {
                 for entry in index.sessions.drain(..over) {
                     tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
                     ops.push(put_record(core, &tombstone_for(&self.user, &entry, now), Expect::Any));
+                    self.evicted.push(entry.sid);
                 }
             }
         }
@@ -190,6 +194,7 @@ impl<'c> Issue<'c> {
             access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
             refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &self.user, &record.sid, &secret),
             session: SessionInfo::from(&record),
+            evicted: std::mem::take(&mut self.evicted),
         }))
     }
 }

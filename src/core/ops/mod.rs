@@ -85,6 +85,9 @@ pub struct Tokens {
     pub access_expires_at: u64,
     pub refresh_token: String,
     pub session: SessionInfo,
+    /// Sessions revoked to make room under the per-user limit (issue only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -94,6 +97,7 @@ impl std::fmt::Debug for Tokens {
             .field("access_expires_at", &self.access_expires_at)
             .field("refresh_token", &"<redacted>")
             .field("session", &self.session)
+            .field("evicted", &self.evicted)
             .finish()
     }
 }

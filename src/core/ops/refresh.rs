@@ -202,6 +202,7 @@ impl<'c> Refresh<'c> {
             access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
             refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &record.user, &record.sid, &secret),
             session: SessionInfo::from(&record),
+            evicted: Vec::new(),
         }))
     }
 
