@@ -201,18 +201,18 @@ esac
 
 case "$MODE" in
   all)
-    "${CARGO[@]}" test --features redis --test redis_store -- --ignored
-    "${CARGO[@]}" test --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
-    "${CARGO[@]}" test --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
     ;;
   faults)
-    "${CARGO[@]}" test --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     ;;
   bench)
     export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
-    "${CARGO[@]}" run --release --features redis --example redis_bench
+    "${CARGO[@]}" run --locked --release --features redis --example redis_bench
     ;;
   up)
     env | grep '^TOLLGATE_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
