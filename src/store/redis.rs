@@ -9,6 +9,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Needs Redis 6.2 or later (`SET .. PXAT`, RESP3).
+//!
 //! # Key layout
 //!
 //! Every key is `<prefix><core key>`; the prefix defaults to `tg:` and may not
