@@ -116,3 +116,37 @@ pub async fn backoff(attempt: u32) {
         let _ = attempt;
     }
 }
+
+/// Held by an operation that met a conflict, until it ends: the retries of
+/// one user's operations inside this process run one at a time instead of
+/// colliding again (a thousand racing writers on one user would otherwise
+/// conflict on almost every attempt against a remote store). First attempts
+/// never wait; other processes still meet each other's writes as conflicts.
+pub struct RetryGate {
+    #[cfg(not(target_arch = "wasm32"))]
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Waits for the retry gate of the user (hash tag) `tag`. Users share one of
+/// 256 stripes, so the gates cost a fixed amount of memory.
+pub async fn retry_gate(tag: &str) -> RetryGate {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::{Arc, OnceLock};
+        static STRIPES: OnceLock<(std::collections::hash_map::RandomState, Vec<Arc<tokio::sync::Mutex<()>>>)> = OnceLock::new();
+        let (hasher, stripes) = STRIPES.get_or_init(|| {
+            (std::collections::hash_map::RandomState::new(), (0..256).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect())
+        });
+        let mut h = hasher.build_hasher();
+        h.write(tag.as_bytes());
+        let stripe = stripes[(h.finish() % stripes.len() as u64) as usize].clone();
+        RetryGate { _guard: stripe.lock_owned().await }
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        // One thread: an operation runs from start to end between two awaits of the host.
+        let _ = tag;
+        RetryGate {}
+    }
+}

@@ -6,6 +6,8 @@
 //! the core needs; each store says what it guarantees in [`Caps`].
 
 pub mod memory;
+#[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+pub mod redis;
 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::step::{CryptoCmd, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
@@ -99,8 +101,11 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
 
 /// Runs an operation to its end against a store and a crypto driver.
 ///
-/// Conflicts go back to the operation (which starts again, within its attempt
-/// budget) after a short jittered pause, so colliding writers spread out.
+/// Conflicts go back to the operation, which starts again within its attempt
+/// budget. After its first conflict an operation waits for its user's retry
+/// gate ([`platform::retry_gate`]), so this process's colliding writers retry
+/// one at a time; further conflicts (writers in other processes) add a short
+/// jittered pause.
 pub async fn drive<O, S, C>(op: O, store: &S, crypto: &C) -> Result<O::Output, Error>
 where
     O: Operation,
@@ -118,19 +123,29 @@ where
     S: Store + ?Sized,
     C: CryptoDriver + ?Sized,
 {
+    let mut gate: Option<platform::RetryGate> = None;
     loop {
         let reply = match op.poll() {
             Step::Done(result) => return result,
             Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
-            Step::Store(StoreCmd::Commit { ops }) => match store.commit(ops).await? {
-                CommitResult::Committed => Reply::Store(StoreReply::Committed),
-                CommitResult::Conflict => {
-                    *conflicts += 1;
-                    tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
-                    platform::backoff(*conflicts).await;
-                    Reply::Store(StoreReply::Conflict)
+            Step::Store(StoreCmd::Commit { ops }) => {
+                let tag = ops.first().map(|op| memory::hash_tag(op.key()).to_owned()).unwrap_or_default();
+                match store.commit(ops).await? {
+                    CommitResult::Committed => Reply::Store(StoreReply::Committed),
+                    CommitResult::Conflict => {
+                        *conflicts += 1;
+                        tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
+                        if gate.is_none() {
+                            // Queue behind this process's other retries on the same user.
+                            gate = Some(platform::retry_gate(&tag).await);
+                        } else {
+                            // Still conflicting while holding the gate: another process writes too.
+                            platform::backoff(*conflicts).await;
+                        }
+                        Reply::Store(StoreReply::Conflict)
+                    }
                 }
-            },
+            }
             Step::Crypto(CryptoCmd::Sign { alg, kid, message }) => Reply::Signature(crypto.sign(alg, &kid, &message).await?),
             Step::Crypto(CryptoCmd::VerifySignature { alg, kid, message, signature }) => {
                 Reply::Verified(crypto.verify(alg, &kid, &message, &signature).await?)

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Starts real Redis servers on 127.0.0.1 and runs tollgate's Redis tests (or
+# benchmark) against them; stops every process it started, by pid, on exit.
+#
+#   scripts/redis.sh            conformance suite on all three topologies, then the fault tests
+#   scripts/redis.sh conformance   the conformance suite only
+#   scripts/redis.sh faults     the fault tests only
+#   scripts/redis.sh bench      the benchmark against the single server
+#   scripts/redis.sh shell      start everything and open a shell with the variables set
+#   scripts/redis.sh up ENVFILE start everything, write the variables to ENVFILE, and wait
+#                               until this script is stopped (kill its pid; it stops the servers)
+#
+# Topologies (non-default ports):
+#   single    16379 (password protected)
+#   sentinel  master 16380, replica 16381, sentinels 26380 26381 26382 (master name `mymaster`)
+#   cluster   17100-17105: three masters, three replicas
+# The fault tests start and kill their own server on 16390.
+set -euo pipefail
+
+MODE="${1:-all}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIND=127.0.0.1
+SINGLE_PORT=16379
+SINGLE_PASSWORD=tollgate-test-password
+MASTER_PORT=16380
+REPLICA_PORT=16381
+SENTINEL_PORTS=(26380 26381 26382)
+CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
+FAULT_PORT=16390
+
+log() { printf '[redis.sh] %s\n' "$*" >&2; }
+
+install_redis() {
+  if command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null \
+    && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; then
+    return
+  fi
+  log "installing redis-server redis-sentinel redis-tools"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-sentinel redis-tools >/dev/null
+}
+
+for port in "$SINGLE_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT"; do
+  if (exec 3<>"/dev/tcp/$BIND/$port") 2>/dev/null; then
+    echo "port $port on $BIND is in use; stop what runs there first" >&2
+    exit 1
+  fi
+done
+
+install_redis
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-redis.XXXXXX")"
+PIDFILES=()
+
+stop_all() {
+  local pids=() pf pid
+  for pf in "${PIDFILES[@]}"; do
+    [ -f "$pf" ] || continue
+    pid="$(cat "$pf" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  # Wait (bounded) for each to exit, then force the stragglers.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_REDIS_LOGS:-}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+common_args() { # port
+  echo --port "$1" --bind "$BIND" --daemonize yes --pidfile "$WORK/redis-$1.pid" --logfile "$WORK/redis-$1.log" \
+    --dir "$WORK" --save '' --appendonly no --repl-diskless-sync-delay 0 --protected-mode no
+}
+
+start_server() { # port, extra args...
+  local port="$1"; shift
+  PIDFILES+=("$WORK/redis-$port.pid")
+  # shellcheck disable=SC2046
+  redis-server $(common_args "$port") "$@"
+}
+
+wait_ping() { # port [password]
+  local auth=()
+  [ -n "${2:-}" ] && auth=(-a "$2" --no-auth-warning)
+  for _ in $(seq 100); do
+    [ "$(redis-cli -h "$BIND" -p "$1" "${auth[@]}" ping 2>/dev/null)" = PONG ] && return
+    sleep 0.1
+  done
+  echo "redis on port $1 did not start; see $WORK/redis-$1.log" >&2
+  return 1
+}
+
+start_single() {
+  start_server "$SINGLE_PORT" --requirepass "$SINGLE_PASSWORD"
+  wait_ping "$SINGLE_PORT" "$SINGLE_PASSWORD"
+}
+
+start_bench_server() { # no password: redis-benchmark would need it on its command line
+  start_server "$SINGLE_PORT"
+  wait_ping "$SINGLE_PORT"
+}
+
+start_sentinel() {
+  start_server "$MASTER_PORT"
+  start_server "$REPLICA_PORT" --replicaof "$BIND" "$MASTER_PORT"
+  wait_ping "$MASTER_PORT"
+  wait_ping "$REPLICA_PORT"
+  for port in "${SENTINEL_PORTS[@]}"; do
+    # Each sentinel rewrites its own config file.
+    cat >"$WORK/sentinel-$port.conf" <<EOF
+port $port
+bind $BIND
+daemonize yes
+pidfile $WORK/sentinel-$port.pid
+logfile $WORK/sentinel-$port.log
+dir $WORK
+sentinel monitor mymaster $BIND $MASTER_PORT 2
+sentinel down-after-milliseconds mymaster 2000
+sentinel failover-timeout mymaster 10000
+sentinel parallel-syncs mymaster 1
+EOF
+    PIDFILES+=("$WORK/sentinel-$port.pid")
+    redis-sentinel "$WORK/sentinel-$port.conf"
+  done
+  for port in "${SENTINEL_PORTS[@]}"; do wait_ping "$port"; done
+  # Ready when the replica is in sync and every sentinel sees the others and the replica.
+  for _ in $(seq 150); do
+    local ok=1
+    redis-cli -h "$BIND" -p "$REPLICA_PORT" info replication | grep -q 'master_link_status:up' || ok=0
+    for port in "${SENTINEL_PORTS[@]}"; do
+      local info
+      info="$(redis-cli -h "$BIND" -p "$port" sentinel master mymaster 2>/dev/null | tr -d '\r')"
+      echo "$info" | grep -A1 -x 'num-other-sentinels' | tail -1 | grep -qx 2 || ok=0
+      echo "$info" | grep -A1 -x 'num-slaves' | tail -1 | grep -qx 1 || ok=0
+    done
+    [ "$ok" = 1 ] && return
+    sleep 0.2
+  done
+  echo "the sentinel group did not settle; see $WORK/sentinel-*.log" >&2
+  return 1
+}
+
+start_cluster() {
+  local addrs=()
+  for port in "${CLUSTER_PORTS[@]}"; do
+    start_server "$port" --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000
+    addrs+=("$BIND:$port")
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do wait_ping "$port"; done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1
+  for _ in $(seq 150); do
+    local ok=1
+    for port in "${CLUSTER_PORTS[@]}"; do
+      redis-cli -h "$BIND" -p "$port" cluster info | grep -q 'cluster_state:ok' || ok=0
+      if redis-cli -h "$BIND" -p "$port" info replication | grep -q 'role:slave'; then
+        redis-cli -h "$BIND" -p "$port" info replication | grep -q 'master_link_status:up' || ok=0
+      fi
+    done
+    [ "$ok" = 1 ] && return
+    sleep 0.2
+  done
+  echo "the cluster did not reach cluster_state:ok; see $WORK/cluster-create.log" >&2
+  return 1
+}
+
+join() { local IFS=,; echo "$*"; }
+
+export TOLLGATE_REDIS_URL="redis://:$SINGLE_PASSWORD@$BIND:$SINGLE_PORT/0"
+export TOLLGATE_REDIS_SENTINELS
+TOLLGATE_REDIS_SENTINELS="$(join "${SENTINEL_PORTS[@]/#/$BIND:}")"
+export TOLLGATE_REDIS_SENTINEL_MASTER=mymaster
+export TOLLGATE_REDIS_CLUSTER
+TOLLGATE_REDIS_CLUSTER="$(join "${CLUSTER_PORTS[@]/#/$BIND:}")"
+export TOLLGATE_REDIS_SERVER_BIN
+TOLLGATE_REDIS_SERVER_BIN="$(command -v redis-server)"
+export TOLLGATE_REDIS_FAULT_PORT="$FAULT_PORT"
+export TOLLGATE_REDIS_WORKDIR="$WORK"
+
+cd "$ROOT"
+CARGO=(nice -n 10 cargo)
+
+case "$MODE" in
+  all|conformance|faults|shell|up)
+    log "starting single, sentinel and cluster in $WORK"
+    start_single
+    start_sentinel
+    start_cluster
+    log "ready"
+    ;;
+  bench)
+    start_bench_server
+    ;;
+  *)
+    echo "usage: $0 [all|conformance|faults|bench|shell|up ENVFILE]" >&2
+    exit 2
+    ;;
+esac
+
+case "$MODE" in
+  all)
+    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    ;;
+  conformance)
+    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    ;;
+  faults)
+    "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    ;;
+  bench)
+    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
+    "${CARGO[@]}" run --locked --release --features redis --example redis_bench
+    ;;
+  up)
+    env | grep '^TOLLGATE_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
+    log "servers up; variables in $2; stop with: kill $$"
+    while true; do sleep 1; done
+    ;;
+  shell)
+    log "servers up; leave the shell to stop them"
+    "${SHELL:-bash}" -i || true
+    ;;
+esac

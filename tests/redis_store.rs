@@ -1,0 +1,219 @@
+//! The conformance suite on a real Redis: one server, a Sentinel group and a
+//! Cluster, plus the Redis store's own checks. Every test is `#[ignore]`: run
+//! them with `scripts/redis.sh`, which starts the servers and sets the
+//! variables (a test whose server is missing fails, it never skips).
+#![cfg(feature = "redis")]
+
+mod conformance;
+#[path = "support/redis_env.rs"]
+mod redis_env;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Map};
+use tollgate::core::record::{index_key, session_key};
+use tollgate::core::step::{Expect, WriteOp};
+use tollgate::store::redis::RedisStore;
+use tollgate::store::CommitResult;
+use tollgate::{ErrorCode, ManualClock, SessionManager, Store, VerifyMode};
+
+#[derive(Default)]
+struct RedisSingle;
+impl conformance::Factory for RedisSingle {
+    type S = RedisStore;
+    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
+        redis_env::connect(redis_env::single_config()).await
+    }
+}
+
+#[derive(Default)]
+struct RedisSentinel;
+impl conformance::Factory for RedisSentinel {
+    type S = RedisStore;
+    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
+        redis_env::connect(redis_env::sentinel_config()).await
+    }
+}
+
+#[derive(Default)]
+struct RedisCluster;
+impl conformance::Factory for RedisCluster {
+    type S = RedisStore;
+    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
+        redis_env::connect(redis_env::cluster_config()).await
+    }
+}
+
+mod single {
+    use super::*;
+    conformance_suite!(RedisSingle, #[ignore]);
+}
+mod sentinel {
+    use super::*;
+    conformance_suite!(RedisSentinel, #[ignore]);
+}
+mod cluster {
+    use super::*;
+    conformance_suite!(RedisCluster, #[ignore]);
+}
+
+fn now_ms() -> u64 {
+    conformance::real_now()
+}
+
+fn put(key: &str, value: &'static [u8], expect: Expect, expires_at: u64) -> WriteOp {
+    WriteOp::Put { key: key.to_owned(), value: Bytes::from_static(value), expect, expires_at }
+}
+
+#[tokio::test]
+#[ignore]
+async fn keys_carry_the_prefix_and_expire_with_pxat() {
+    let store = redis_env::connect(redis_env::single_config().key_prefix("tgtest:")).await;
+    let user = conformance::unique_user("prefix");
+    let key = index_key(&user);
+    let expires_at = now_ms() + 60_000;
+    assert_eq!(store.commit(vec![put(&key, b"v", Expect::Absent, expires_at)]).await.unwrap(), CommitResult::Committed);
+    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let full = format!("tgtest:{key}");
+    let stored: Vec<u8> = redis::cmd("GET").arg(&full).query_async(&mut raw).await.unwrap();
+    assert_eq!(stored.len(), 17, "16 hex digits of version, then the value");
+    assert_eq!(&stored[16..], b"v");
+    let at: i64 = redis::cmd("PEXPIRETIME").arg(&full).query_async(&mut raw).await.unwrap();
+    assert_eq!(at as u64, expires_at, "the key expires when the record does");
+    let counter: i64 = redis::cmd("PEXPIRETIME").arg(format!("tgtest:ver:{{u:{user}}}")).query_async(&mut raw).await.unwrap();
+    assert!(counter as u64 >= expires_at, "the version counter outlives the values it versioned");
+    // Nothing is written without the prefix.
+    let bare: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut raw).await.unwrap();
+    assert!(bare.is_none());
+}
+
+#[tokio::test]
+#[ignore]
+async fn short_expiry_is_honoured_by_redis() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let key = index_key(&conformance::unique_user("short"));
+    store.commit(vec![put(&key, b"v", Expect::Absent, now_ms() + 150)]).await.unwrap();
+    assert!(store.get(vec![key.clone()]).await.unwrap()[0].is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(store.get(vec![key.clone()]).await.unwrap()[0].is_none(), "expired values read as nothing");
+    assert_eq!(store.commit(vec![put(&key, b"w", Expect::Absent, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
+}
+
+#[tokio::test]
+#[ignore]
+async fn versions_never_repeat_across_delete_and_recreate() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let key = session_key(&conformance::unique_user("aba"), "AAAAAAAAAAAAAAAAAAAAAA");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        store.commit(vec![put(&key, b"v", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
+        let v = store.get(vec![key.clone()]).await.unwrap().pop().unwrap().unwrap().version;
+        assert!(seen.insert(v), "version {v} came back");
+        store.commit(vec![WriteOp::Delete { key: key.clone(), expect: Expect::Version(v) }]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore]
+async fn commits_survive_script_flush() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let key = index_key(&conformance::unique_user("flush"));
+    store.commit(vec![put(&key, b"a", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
+    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+    let before = store.stats();
+    assert_eq!(store.commit(vec![put(&key, b"b", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
+    let after = store.stats();
+    assert_eq!(after.script_loads, before.script_loads + 1);
+    assert_eq!(after.round_trips, before.round_trips + 2, "EVALSHA, then EVAL once");
+    store.commit(vec![put(&key, b"c", Expect::Any, now_ms() + 60_000)]).await.unwrap();
+    assert_eq!(store.stats().round_trips, after.round_trips + 1, "cached again");
+}
+
+#[tokio::test]
+#[ignore]
+async fn foreign_values_read_as_corrupt_not_panic() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let key = index_key(&conformance::unique_user("foreign"));
+    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let _: () = redis::cmd("SET").arg(format!("tg:{key}")).arg("short").arg("PX").arg(60_000).query_async(&mut raw).await.unwrap();
+    let err = store.get(vec![key.clone()]).await.unwrap_err();
+    assert_eq!(tollgate::Error::from(err).code(), ErrorCode::StoreCorrupt);
+    // A version expectation cannot match it; an `Any` write replaces it.
+    assert_eq!(store.commit(vec![put(&key, b"x", Expect::Version(0), now_ms() + 60_000)]).await.unwrap(), CommitResult::Conflict);
+    assert_eq!(store.commit(vec![put(&key, b"x", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
+}
+
+async fn count_round_trips(store: RedisStore) {
+    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
+    let sessions = SessionManager::new(config, store.clone()).unwrap();
+    let user = conformance::unique_user("rt");
+    // Warm up: the first commit on a server may load the script (one more round trip).
+    sessions.issue(&conformance::unique_user("warm"), Map::new(), json!({})).await.unwrap();
+    let n = || store.stats().round_trips;
+    let a = n();
+    let t = sessions.issue(&user, Map::new(), json!({})).await.unwrap();
+    let issue = n() - a;
+    let a = n();
+    sessions.verify(&t.access_token, VerifyMode::Strict).await.unwrap();
+    let verify = n() - a;
+    let a = n();
+    let t = sessions.refresh(&t.refresh_token).await.unwrap();
+    let refresh = n() - a;
+    let a = n();
+    sessions.revoke(&user, &t.session.sid).await.unwrap();
+    let revoke = n() - a;
+    println!("{}: issue {issue}, strict verify {verify}, refresh {refresh}, revoke {revoke}", store.topology());
+    assert_eq!(verify, 1, "strict verify is one round trip");
+    assert!(issue <= 2 && refresh <= 2 && revoke <= 2, "issue {issue}, refresh {refresh}, revoke {revoke}");
+}
+
+#[tokio::test]
+#[ignore]
+async fn round_trips_per_operation_single() {
+    count_round_trips(redis_env::connect(redis_env::single_config()).await).await;
+}
+
+#[tokio::test]
+#[ignore]
+async fn round_trips_per_operation_cluster() {
+    count_round_trips(redis_env::connect(redis_env::cluster_config()).await).await;
+}
+
+#[tokio::test]
+#[ignore]
+async fn round_trips_per_operation_sentinel() {
+    count_round_trips(redis_env::connect(redis_env::sentinel_config()).await).await;
+}
+
+#[tokio::test]
+#[ignore]
+async fn caps_state_what_holds() {
+    let single = redis_env::connect(redis_env::single_config()).await;
+    assert!(single.caps().atomic && single.caps().consistent);
+    assert_eq!(single.caps().min_ttl_ms, 1);
+    let cluster = redis_env::connect(redis_env::cluster_config()).await;
+    assert!(cluster.caps().atomic && cluster.caps().consistent);
+    let sentinel = redis_env::connect(redis_env::sentinel_config()).await;
+    assert!(sentinel.caps().atomic && !sentinel.caps().consistent);
+    assert!(sentinel.current_master().is_some());
+}
+
+#[tokio::test]
+#[ignore]
+async fn debug_never_shows_the_password() {
+    let config = redis_env::single_config();
+    let store = redis_env::connect(config.clone()).await;
+    let url = redis_env::var("TOLLGATE_REDIS_URL");
+    let password = url.split('@').next().unwrap().rsplit(':').next().unwrap().to_owned();
+    assert!(!password.is_empty());
+    assert!(!format!("{config:?}").contains(&password));
+    assert!(!format!("{store:?}").contains(&password));
+    // A wrong password is refused with a message that does not echo it.
+    let wrong = redis_env::single_config().password("not-the-password-xyz");
+    let err = RedisStore::connect(wrong).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StoreUnavailable);
+    assert!(!err.to_string().contains("not-the-password-xyz"), "{err}");
+}
