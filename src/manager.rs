@@ -15,7 +15,7 @@ use crate::core::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
 use crate::core::policy::{Core, LimitPolicy, Policy};
 use crate::core::step::Operation;
 use crate::crypto::{CryptoDriver, KeySpec};
-use crate::platform::{self, Clock, SystemClock};
+use crate::platform::{self, Clock};
 use crate::store::{drive, Store};
 
 /// What a manager is built from: keys (the first signs) and the policy.
@@ -152,7 +152,7 @@ impl<S: Store> SessionManager<S> {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(config: Config, store: S) -> Result<Self, Error> {
         let (keys, crypto) = crate::crypto::native::load_keys(&config.keys)?;
-        Ok(Self::from_parts(Core::new(keys, config.policy)?, store, Arc::new(crypto), Arc::new(SystemClock)))
+        Ok(Self::from_parts(Core::new(keys, config.policy)?, store, Arc::new(crypto), Arc::new(platform::SystemClock)))
     }
 
     /// A manager from parts: for other crypto drivers (WebCrypto) and clocks.
