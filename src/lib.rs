@@ -35,6 +35,8 @@ pub mod crypto;
 pub mod manager;
 pub mod platform;
 pub mod store;
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod wasm;
 
 pub use crate::core::error::{Error, ErrorCode};
 pub use crate::core::jwt::AccessClaims;
