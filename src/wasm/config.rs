@@ -1,70 +1,78 @@
 //! The JS configuration object, read as JSON and checked field by field.
 //! Durations are seconds (numbers, fractions allowed); timestamps in results are unix ms.
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::core::error::Error;
 use crate::core::keys::Alg;
 use crate::core::policy::{LimitPolicy, Policy};
 use crate::crypto::KeySpec;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct JsConfig {
-    keys: Value,
-    issuer: Option<String>,
-    audience: Option<OneOrMany<String>>,
-    leeway: Option<f64>,
-    max_token_bytes: Option<f64>,
-    access_ttl: Option<f64>,
-    idle_ttl: Option<f64>,
-    absolute_ttl: Option<f64>,
-    refresh_grace: Option<f64>,
-    touch_interval: Option<f64>,
-    user_cache_ttl: Option<f64>,
-    max_sessions_per_user: Option<f64>,
-    on_limit: Option<String>,
-    refresh_prefix: Option<String>,
-    max_metadata_bytes: Option<f64>,
-    max_claims_bytes: Option<f64>,
-    max_attempts: Option<f64>,
-}
+/// The fields of the configuration object (besides `store`, taken out before).
+const FIELDS: &[&str] = &[
+    "keys",
+    "issuer",
+    "audience",
+    "leeway",
+    "maxTokenBytes",
+    "accessTtl",
+    "idleTtl",
+    "absoluteTtl",
+    "refreshGrace",
+    "touchInterval",
+    "userCacheTtl",
+    "maxSessionsPerUser",
+    "onLimit",
+    "refreshPrefix",
+    "maxMetadataBytes",
+    "maxClaimsBytes",
+    "maxAttempts",
+];
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
-}
+/// Read by hand rather than with a serde derive: the derive was the largest
+/// function of the module, and this way no message can quote a value.
+struct Fields(Map<String, Value>);
 
-impl<T> OneOrMany<T> {
-    fn into_vec(self) -> Vec<T> {
-        match self {
-            OneOrMany::One(t) => vec![t],
-            OneOrMany::Many(v) => v,
+impl Fields {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+    fn string(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::config(format!("{name} is a string"))),
+        }
+    }
+    fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
+        let bad = || Error::config(format!("{name} is a string or an array of strings"));
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(list)) => list.iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(bad)).collect(),
+            Some(_) => Err(bad()),
+        }
+    }
+    fn number(&self, name: &str) -> Result<Option<f64>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::config(format!("{name} is a number"))),
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsKey {
-    kid: String,
-    alg: Option<String>,
-    secret: Option<String>,
-    pem: Option<String>,
-    jwk: Option<Value>,
-}
-
 /// The keys (the first signs) and the policy.
 pub(crate) fn parse(config: Value) -> Result<(Vec<KeySpec>, Policy), Error> {
-    let c: JsConfig = serde_json::from_value(config).map_err(|e| {
-        Error::config(format!("the configuration does not fit: {e}; see the README for its fields"))
-    })?;
-    let keys = match c.keys {
-        Value::Array(list) => list,
-        one @ Value::Object(_) => vec![one],
+    let Value::Object(map) = config else {
+        return Err(Error::config("the configuration is an object"));
+    };
+    if let Some(k) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(Error::config(format!("the configuration has no field {k:?}; see the README for its fields")));
+    }
+    let c = Fields(map);
+    let keys = match c.get("keys") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
         _ => return Err(Error::config("keys is a key ({ kid, secret | pem | jwk }) or an array of them, the first signing")),
     };
     let keys = keys.into_iter().map(key_spec).collect::<Result<Vec<_>, _>>()?;
@@ -72,33 +80,33 @@ pub(crate) fn parse(config: Value) -> Result<(Vec<KeySpec>, Policy), Error> {
         return Err(Error::config("keys is empty; give at least the signing key"));
     }
     let mut p = Policy::default();
-    p.claims.issuer = c.issuer;
-    p.claims.audience = c.audience.map(OneOrMany::into_vec).unwrap_or_default();
-    set_ms(&mut p.claims.leeway_ms, c.leeway, "leeway")?;
-    set_count(&mut p.claims.max_token_bytes, c.max_token_bytes, "maxTokenBytes")?;
-    set_ms(&mut p.access_ttl_ms, c.access_ttl, "accessTtl")?;
-    set_ms(&mut p.idle_ttl_ms, c.idle_ttl, "idleTtl")?;
-    set_ms(&mut p.absolute_ttl_ms, c.absolute_ttl, "absoluteTtl")?;
-    set_ms(&mut p.refresh_grace_ms, c.refresh_grace, "refreshGrace")?;
-    set_ms(&mut p.touch_interval_ms, c.touch_interval, "touchInterval")?;
-    set_ms(&mut p.user_cache_ttl_ms, c.user_cache_ttl, "userCacheTtl")?;
-    if let Some(n) = c.max_sessions_per_user {
+    p.claims.issuer = c.string("issuer")?;
+    p.claims.audience = c.strings("audience")?;
+    set_ms(&mut p.claims.leeway_ms, c.number("leeway")?, "leeway")?;
+    set_count(&mut p.claims.max_token_bytes, c.number("maxTokenBytes")?, "maxTokenBytes")?;
+    set_ms(&mut p.access_ttl_ms, c.number("accessTtl")?, "accessTtl")?;
+    set_ms(&mut p.idle_ttl_ms, c.number("idleTtl")?, "idleTtl")?;
+    set_ms(&mut p.absolute_ttl_ms, c.number("absoluteTtl")?, "absoluteTtl")?;
+    set_ms(&mut p.refresh_grace_ms, c.number("refreshGrace")?, "refreshGrace")?;
+    set_ms(&mut p.touch_interval_ms, c.number("touchInterval")?, "touchInterval")?;
+    set_ms(&mut p.user_cache_ttl_ms, c.number("userCacheTtl")?, "userCacheTtl")?;
+    if let Some(n) = c.number("maxSessionsPerUser")? {
         let mut limit = 0usize;
         set_count(&mut limit, Some(n), "maxSessionsPerUser")?;
         p.max_sessions_per_user = Some(u32::try_from(limit).map_err(|_| Error::config("maxSessionsPerUser is too large"))?);
     }
-    p.limit_policy = match c.on_limit.as_deref() {
+    p.limit_policy = match c.string("onLimit")?.as_deref() {
         None | Some("evict_oldest") => LimitPolicy::EvictOldest,
         Some("refuse") => LimitPolicy::Refuse,
         Some(_) => return Err(Error::config("onLimit is \"evict_oldest\" or \"refuse\"")),
     };
-    if let Some(prefix) = c.refresh_prefix {
+    if let Some(prefix) = c.string("refreshPrefix")? {
         p.refresh_prefix = prefix;
     }
-    set_count(&mut p.max_metadata_bytes, c.max_metadata_bytes, "maxMetadataBytes")?;
-    set_count(&mut p.max_claims_bytes, c.max_claims_bytes, "maxClaimsBytes")?;
+    set_count(&mut p.max_metadata_bytes, c.number("maxMetadataBytes")?, "maxMetadataBytes")?;
+    set_count(&mut p.max_claims_bytes, c.number("maxClaimsBytes")?, "maxClaimsBytes")?;
     let mut attempts = p.max_attempts as usize;
-    set_count(&mut attempts, c.max_attempts, "maxAttempts")?;
+    set_count(&mut attempts, c.number("maxAttempts")?, "maxAttempts")?;
     p.max_attempts = u32::try_from(attempts).map_err(|_| Error::config("maxAttempts is too large"))?;
     p.validate()?;
     Ok((keys, p))
@@ -141,25 +149,27 @@ fn jwk_alg(jwk: &Value) -> Option<&'static str> {
 }
 
 fn key_spec(k: Value) -> Result<KeySpec, Error> {
-    let k: JsKey = serde_json::from_value(k).map_err(|e| {
-        // serde's text may quote a value, and a key's values are secret: keep only field names.
-        let text = e.to_string();
-        let why = if text.starts_with("unknown field") || text.starts_with("missing field") { text } else { "kid, alg, secret and pem are strings".into() };
-        Error::config(format!("a key does not fit {{ kid, alg?, secret | pem | jwk }}: {why}"))
-    })?;
-    let named = match (&k.alg, &k.jwk, &k.secret) {
-        (Some(a), _, _) => Some(a.as_str()),
-        (None, Some(jwk), _) => jwk_alg(jwk),
-        (None, None, Some(_)) => Some("HS256"),
+    let Value::Object(map) = k else {
+        return Err(Error::config("a key is an object { kid, alg?, secret | pem | jwk }"));
+    };
+    if let Some(f) = map.keys().find(|f| !matches!(f.as_str(), "kid" | "alg" | "secret" | "pem" | "jwk")) {
+        return Err(Error::config(format!("a key has no field {f:?}; it is {{ kid, alg?, secret | pem | jwk }}")));
+    }
+    let k = Fields(map);
+    let kid = k.string("kid")?.ok_or_else(|| Error::config("a key needs a kid (string)"))?;
+    let (secret, pem) = (k.string("secret")?, k.string("pem")?);
+    let jwk = k.get("jwk").cloned();
+    let named = match (k.string("alg")?, &jwk, &secret) {
+        (Some(a), _, _) => Alg::parse(&a),
+        (None, Some(jwk), _) => jwk_alg(jwk).and_then(Alg::parse),
+        (None, None, Some(_)) => Some(Alg::HS256),
         _ => None,
     };
-    let alg = named
-        .and_then(Alg::parse)
-        .ok_or_else(|| Error::config(format!("key {:?}: alg is one of HS256, HS384, HS512, ES256, EdDSA, RS256", k.kid)))?;
-    match (k.secret, k.pem, k.jwk) {
-        (Some(secret), None, None) => Ok(KeySpec::secret(k.kid, alg, secret.into_bytes())),
-        (None, Some(pem), None) => Ok(KeySpec::pem(k.kid, alg, pem)),
-        (None, None, Some(jwk)) => Ok(KeySpec::jwk(k.kid, alg, jwk)),
-        _ => Err(Error::config(format!("key {:?}: give exactly one of secret, pem or jwk", k.kid))),
+    let alg = named.ok_or_else(|| Error::config(format!("key {kid:?}: alg is one of HS256, HS384, HS512, ES256, EdDSA, RS256")))?;
+    match (secret, pem, jwk) {
+        (Some(secret), None, None) => Ok(KeySpec::secret(kid, alg, secret.into_bytes())),
+        (None, Some(pem), None) => Ok(KeySpec::pem(kid, alg, pem)),
+        (None, None, Some(jwk)) => Ok(KeySpec::jwk(kid, alg, jwk)),
+        _ => Err(Error::config(format!("key {kid:?}: give exactly one of secret, pem or jwk"))),
     }
 }
