@@ -29,6 +29,18 @@ const FIELDS: &[&str] = &[
     "maxAttempts",
 ];
 
+/// JSON turns NaN and Infinity into null (which reads as "not given"): refuse them
+/// before the configuration goes through JSON.
+pub(crate) fn refuse_non_finite(config: &wasm_bindgen::JsValue) -> Result<(), Error> {
+    for name in FIELDS {
+        let v = js_sys::Reflect::get(config, &wasm_bindgen::JsValue::from_str(name)).unwrap_or(wasm_bindgen::JsValue::UNDEFINED);
+        if v.as_f64().is_some_and(|n| !n.is_finite()) {
+            return Err(Error::config(format!("{name} must be a finite number")));
+        }
+    }
+    Ok(())
+}
+
 /// Read by hand rather than with a serde derive: the derive was the largest
 /// function of the module, and this way no message can quote a value.
 struct Fields(Map<String, Value>);

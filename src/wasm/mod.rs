@@ -63,6 +63,7 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     }
     // The store is an object with methods (and perhaps a client inside): it does not go through JSON.
     let store_value = Reflect::get(&config, &JsValue::from_str("store")).unwrap_or(JsValue::UNDEFINED);
+    config::refuse_non_finite(&config)?;
     let copy = js_sys::Object::assign(&js_sys::Object::new(), config.unchecked_ref());
     let _ = Reflect::delete_property(&copy, &JsValue::from_str("store"));
     let json = json_arg(&copy, "the configuration").map_err(|e| Error::config(e.message().to_owned()))?.unwrap_or(Value::Null);
@@ -134,10 +135,16 @@ fn sid_arg(v: &JsValue) -> Result<String, Error> {
 
 /// An options object: `undefined`/`null` is empty; anything else must be a plain object.
 fn options(v: &JsValue, method: &str) -> Result<Map<String, Value>, Error> {
+    let not_object = || Error::bad_request(format!("the options of {method}() are an object"));
+    if v.is_undefined() || v.is_null() {
+        return Ok(Map::new());
+    }
+    if !v.is_object() || v.is_function() {
+        return Err(not_object());
+    }
     match json_arg(v, "options")? {
-        None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(Error::bad_request(format!("the options of {method}() are an object"))),
+        _ => Err(not_object()),
     }
 }
 
