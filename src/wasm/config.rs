@@ -127,7 +127,7 @@ pub(crate) fn parse(config: Value) -> Result<(Vec<KeySpec>, Policy), Error> {
 /// Seconds (a finite, non-negative number) into milliseconds.
 fn set_ms(slot: &mut u64, secs: Option<f64>, name: &str) -> Result<(), Error> {
     if let Some(s) = secs {
-        if !s.is_finite() || s < 0.0 || s > 1.0e10 {
+        if !(0.0..=1.0e10).contains(&s) {
             return Err(Error::config(format!("{name} is a number of seconds, at least 0")));
         }
         *slot = (s * 1000.0).round() as u64;

@@ -57,6 +57,8 @@ impl TollgateManager {
     }
 }
 
+// SessionManager's parts are Arcs (the same types natively); in wasm nothing is Send.
+#[allow(clippy::arc_with_non_send_sync)]
 async fn build(config: JsValue) -> Result<Manager, Error> {
     if !config.is_object() {
         return Err(Error::config(format!("createManager takes a configuration object, not {}", convert::type_name(&config))));
