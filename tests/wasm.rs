@@ -90,6 +90,12 @@ async fn config_error(config: JsValue) -> String {
     }
 }
 
+async fn sleep_ms(ms: u32) {
+    let sleep = Function::new_with_args("ms", "return new Promise((r) => setTimeout(r, ms))");
+    let p: Promise = sleep.call1(&JsValue::UNDEFINED, &JsValue::from(ms)).unwrap().unchecked_into();
+    JsFuture::from(p).await.unwrap();
+}
+
 fn none() -> JsValue {
     JsValue::UNDEFINED
 }
@@ -114,6 +120,7 @@ async fn hs256_session_flow() {
     assert_eq!(ok(m.list(s("alice"))).await.unchecked_into::<js_sys::Array>().length(), 1);
 
     // The old refresh token again, past the (zero) grace window: the session dies.
+    sleep_ms(5).await;
     assert_eq!(code(m.refresh(get(&t, "refreshToken"))).await, "refresh_token_reused");
     assert_eq!(code(m.verify(get(&next, "accessToken"), s("strict"))).await, "session_revoked");
     assert_eq!(ok(m.list(s("alice"))).await.unchecked_into::<js_sys::Array>().length(), 0);
