@@ -1,6 +1,7 @@
 // Type-checked (never run) by `tsc --noEmit -p js`: the package's types as a
 // user's code meets them. Lines marked @ts-expect-error must stay errors.
 import { createManager, type TollgateError, type TollgateStore, type Tokens, type Verified, type SessionInfo } from 'tollgate';
+import { redisStore } from 'tollgate/redis-store';
 
 const store: TollgateStore = {
   async get(keys) {
@@ -22,6 +23,9 @@ const store: TollgateStore = {
   },
   caps: { atomic: true },
 };
+
+// Stands in for an ioredis client (its types need @types/node, which this check leaves out).
+declare const redis: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void };
 
 async function main(): Promise<void> {
   const m = await createManager({
@@ -72,7 +76,8 @@ async function main(): Promise<void> {
   // @ts-expect-error: durations are numbers of seconds
   await createManager({ keys: { kid: 'k', secret: 's' }, accessTtl: '15m' });
 
-  void [sub, role, session, n, list, updated, kid, plan, cached, refreshed];
+  const shared = await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis, 'app:') });
+  void [sub, role, session, n, list, updated, kid, plan, cached, refreshed, shared];
 }
 
 void main;

@@ -58,7 +58,7 @@ app="$work/app"
 mkdir -p "$app"
 cp js/package.json js/package-lock.json "$app/"
 (cd "$app" && npm ci --no-audit --no-fund --silent && npm install --no-save --no-audit --no-fund --silent "$tarball")
-cp -r js/test js/redis-store.mjs js/types-check.ts "$app/"
+cp -r js/test js/types-check.ts "$app/"
 sed 's/,\?\s*"paths": {[^}]*}//' js/tsconfig.json > "$app/tsconfig.json"
 ls "$app/node_modules/tollgate"
 

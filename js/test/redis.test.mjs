@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
 import { createManager } from 'tollgate';
-import { redisStore } from '../redis-store.mjs';
+import { redisStore } from 'tollgate/redis-store';
 import { flow } from './flow.mjs';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 

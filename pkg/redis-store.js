@@ -1,5 +1,5 @@
-// A tollgate store over Redis with ioredis: an example of the JS store
-// contract that the tests and the README use.
+// A tollgate store over Redis with an ioredis client (`tollgate/redis-store`),
+// and an example of the JS store contract for other backends.
 //
 // Each key is a hash { v: value, ver: version } with a PEXPIREAT. Versions come
 // from one counter per user (the `{u:<user>}` hash tag every key of a commit
@@ -50,9 +50,9 @@ function hashTag(key) {
 }
 
 /**
- * @param {import('ioredis').Redis} redis
+ * @param {import('./redis-store.js').RedisLike} redis an ioredis client (or Cluster)
  * @param {string} [prefix] put in front of every key
- * @returns {import('tollgate').TollgateStore}
+ * @returns {import('./index.js').TollgateStore}
  */
 export function redisStore(redis, prefix = 'tg:') {
   redis.defineCommand('tollgateGet', { lua: GET });
