@@ -42,7 +42,7 @@ export type KeyConfig =
 /** A stored value as a JS store answers it. */
 export interface StoredValue {
   /** Opaque text (JSON today): store it as given. */
-  value: string | Uint8Array;
+  value: string;
   /** Changes on every write: a non-negative integer, as a number or a decimal string. */
   version: number | string;
 }

@@ -173,6 +173,7 @@ describe('bad input', () => {
           case 'short': return [];
           case 'entry': return keys.map(() => 'a string');
           case 'value': return keys.map(() => ({ value: 5, version: 1 }));
+          case 'bytes': return keys.map(() => ({ value: new Uint8Array(2), version: 1 }));
           case 'version': return keys.map(() => ({ value: '{}', version: 1.5 }));
           case 'json': return keys.map(() => ({ value: '{not json', version: 1 }));
           default: return keys.map((k) => data.get(k) ?? null);
@@ -204,6 +205,7 @@ describe('bad input', () => {
       ['short', 'store_corrupt'],
       ['entry', 'store_corrupt'],
       ['value', 'store_corrupt'],
+      ['bytes', 'store_corrupt'],
       ['version', 'store_corrupt'],
       ['json', 'store_corrupt'],
       ['commit-garbage', 'store_corrupt'],
@@ -216,6 +218,51 @@ describe('bad input', () => {
     }
     mode = 'ok';
     await stillWorks(m);
+  });
+
+  test('getters and Proxy traps that throw are coded errors, never a trap through wasm', async () => {
+    const boom = () => {
+      throw new Error('trap');
+    };
+    const handler = { get: boom, has: boom, ownKeys: boom, getPrototypeOf: boom, getOwnPropertyDescriptor: boom };
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const hostile = [revoked, new Proxy({}, handler), new Proxy([], handler), { get keys() { return boom(); } }];
+    let answer = null;
+    const store = {
+      get: async (keys) => (answer === null ? keys.map(() => null) : answer),
+      commit: async () => true,
+    };
+    const m = await createManager(config({ store }));
+    for (const v of hostile) {
+      await rejectsWith(createManager(v), 'config_invalid');
+      await rejectsWith(createManager({ keys: v }), 'config_invalid');
+      await rejectsWith(createManager(config({ store: v })), 'config_invalid');
+      await rejectsWith(m.issue(v), 'bad_request');
+      await rejectsWith(m.issue('u', v), 'bad_request');
+      await rejectsWith(m.issue('u', { metadata: v }), 'bad_request');
+      await rejectsWith(m.issue('u', { claims: { x: v } }), 'bad_request');
+      await rejectsWith(m.verify(v), 'token_invalid');
+      await rejectsWith(m.verify('a.b.c', v), 'bad_request');
+      await rejectsWith(m.revokeAll('u', v), 'bad_request');
+      await rejectsWith(m.updateMetadata('u', 'AAAAAAAAAAAAAAAAAAAAAA', v), 'bad_request');
+      await rejectsWith(m.putUserInfo('u', v), 'bad_request');
+      await rejectsWith(m.refreshUserInfo(v, async () => ({})), 'bad_request');
+      await rejectsWith(m.userInfo('u', () => [v]), 'bad_request');
+      // A store answer that is (or holds) such a value.
+      answer = [v];
+      await rejectsWith(m.issue(user('px')), 'store_corrupt');
+      answer = null;
+    }
+    // Resolving a promise with a thenable whose `then` throws rejects it: the store "failed".
+    answer = new Proxy({}, handler);
+    await rejectsWith(m.issue(user('px')), 'store_unavailable');
+    answer = null;
+    const thrown = await m.userInfo('u', () => new Proxy({}, handler)).catch((e) => e);
+    assert.equal(thrown.message, 'trap', "a loader's failure comes back as it was");
+    // Still working (this store keeps nothing, so no strict verify here).
+    const t = await m.issue(user('px'));
+    await m.verify(t.accessToken, 'stateless');
   });
 
   test('methods never throw synchronously', () => {

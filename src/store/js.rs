@@ -4,7 +4,7 @@
 //! # The shapes (JSON-compatible, documented for users in pkg/README.md)
 //!
 //! `get(keys: string[])` resolves to an array with one entry per key, in order:
-//! `null` (or `undefined`) for a missing or expired key, else
+//! `null` for a missing or expired key, else
 //! `{ value: string, version: number | string }`. `version` is a non-negative
 //! integer (a number, or a decimal string for counters past 2^53).
 //!
@@ -19,7 +19,7 @@
 //! the wrong shape is `store_corrupt`. Either way the manager keeps working.
 
 use js_sys::{Array, Function, Promise, Reflect};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -82,42 +82,55 @@ impl JsStore {
 /// A short description of a thrown JS value, for the error message.
 fn describe(e: &JsValue) -> String {
     let text = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|err| String::from(err.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "a non-Error value was thrown".into());
+        .as_string()
+        .or_else(|| if e.is_object() { prop(e, "message").as_string() } else { None })
+        .unwrap_or_else(|| "a value without a message was thrown".into());
     text.chars().take(200).collect()
 }
 
-fn parse_version(v: &JsValue) -> Option<u64> {
-    if let Some(n) = v.as_f64() {
-        return (n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER as f64).then_some(n as u64);
-    }
-    let s = v.as_string()?;
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+/// What `get` answers per key, read from its JSON form (so a getter or a Proxy
+/// in the answer cannot throw through wasm): `null` or `{ value, version }`.
+#[derive(Deserialize)]
+struct JsEntry {
+    value: String,
+    version: JsVersionIn,
 }
 
-fn parse_entry(entry: &JsValue) -> Result<Option<Versioned>, StoreError> {
-    if entry.is_null() || entry.is_undefined() {
-        return Ok(None);
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsVersionIn {
+    Number(f64),
+    Text(String),
+}
+
+fn parse_version(v: &JsVersionIn) -> Option<u64> {
+    match v {
+        JsVersionIn::Number(n) => (*n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER as f64).then_some(*n as u64),
+        JsVersionIn::Text(s) if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        JsVersionIn::Text(_) => None,
     }
-    let bad = || StoreError::corrupt("each entry of get() must be null or { value: string, version: number | string }");
-    if !entry.is_object() {
-        return Err(bad());
+}
+
+fn parse_answer(answer: &JsValue, expected: usize) -> Result<Vec<Option<Versioned>>, StoreError> {
+    let shape = "get() must resolve to an array of null or { value: string, version: number | string }, one per key";
+    let text = js_sys::JSON::stringify(answer)
+        .ok()
+        .and_then(|s| JsValue::from(s).as_string())
+        .ok_or_else(|| StoreError::corrupt(shape))?;
+    let entries: Vec<Option<JsEntry>> = serde_json::from_str(&text).map_err(|_| StoreError::corrupt(shape))?;
+    if entries.len() != expected {
+        return Err(StoreError::corrupt("get() must answer one entry per key"));
     }
-    let value = prop(entry, "value");
-    let bytes = if let Some(s) = value.as_string() {
-        s.into_bytes()
-    } else if let Some(a) = value.dyn_ref::<js_sys::Uint8Array>() {
-        a.to_vec()
-    } else {
-        return Err(bad());
-    };
-    let version = parse_version(&prop(entry, "version")).ok_or_else(bad)?;
-    Ok(Some(Versioned { value: bytes.into(), version }))
+    entries
+        .into_iter()
+        .map(|e| match e {
+            None => Ok(None),
+            Some(e) => {
+                let version = parse_version(&e.version).ok_or_else(|| StoreError::corrupt(shape))?;
+                Ok(Some(Versioned { value: e.value.into_bytes().into(), version }))
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -168,13 +181,7 @@ impl Store for JsStore {
     async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
         let arg: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
         let answer = self.call(&self.get, "get", &arg).await?;
-        let entries = answer
-            .dyn_into::<Array>()
-            .map_err(|_| StoreError::corrupt("get() must resolve to an array"))?;
-        if entries.length() as usize != keys.len() {
-            return Err(StoreError::corrupt("get() must answer one entry per key"));
-        }
-        entries.iter().map(|e| parse_entry(&e)).collect()
+        parse_answer(&answer, keys.len())
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {

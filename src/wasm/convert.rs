@@ -5,6 +5,10 @@
 //! coded error (`bad_request` unless the caller says otherwise), never a panic.
 //! Objects cross as JSON: `JSON.stringify` on the way in, `JSON.parse` of
 //! serde_json's output on the way out (one boundary crossing each).
+//!
+//! A caller's value is only ever touched by `typeof` checks and by calls whose
+//! throws are caught (`JSON.stringify`, `Reflect.get`, `Function.call`): a
+//! getter or a Proxy trap that throws must not unwind through wasm frames.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -96,13 +100,23 @@ pub(crate) fn type_name(v: &JsValue) -> &'static str {
         "a function"
     } else if v.is_bigint() {
         "a bigint"
-    } else if js_sys::Array::is_array(v) {
-        "an array"
     } else if v.is_object() {
         "an object"
     } else {
         "a symbol"
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `Object.assign`, with its throws caught (a getter or a Proxy trap may throw).
+    #[wasm_bindgen(js_namespace = Object, js_name = assign, catch)]
+    fn object_assign(target: &js_sys::Object, source: &JsValue) -> Result<js_sys::Object, JsValue>;
+}
+
+/// A shallow copy of a caller's object; anything it throws is `None`.
+pub(crate) fn shallow_copy(v: &JsValue) -> Option<js_sys::Object> {
+    object_assign(&js_sys::Object::new(), v).ok()
 }
 
 /// JSON text of a JS value is refused past this size before it is copied into wasm.

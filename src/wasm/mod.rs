@@ -66,7 +66,7 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     // The store is an object with methods (and perhaps a client inside): it does not go through JSON.
     let store_value = Reflect::get(&config, &JsValue::from_str("store")).unwrap_or(JsValue::UNDEFINED);
     config::refuse_non_finite(&config)?;
-    let copy = js_sys::Object::assign(&js_sys::Object::new(), config.unchecked_ref());
+    let copy = convert::shallow_copy(&config).ok_or_else(|| Error::config("the configuration object threw when read"))?;
     let _ = Reflect::delete_property(&copy, &JsValue::from_str("store"));
     let json = json_arg(&copy, "the configuration").map_err(|e| Error::config(e.message().to_owned()))?.unwrap_or(Value::Null);
     let (specs, policy) = config::parse(json)?;
@@ -347,16 +347,23 @@ impl TollgateManager {
     pub fn refresh_user_info(&self, users: JsValue, loader: JsValue) -> Promise {
         let m = self.inner.clone();
         promise(async move {
+            let not_users = || Error::bad_request("users is a user id or an array of user ids");
             let users: Vec<String> = if users.is_string() {
                 vec![user_arg(&users)?]
-            } else if js_sys::Array::is_array(&users) {
-                let list = js_sys::Array::from(&users);
-                if list.length() > 10_000 {
-                    return Err(Error::bad_request("refreshUserInfo takes at most 10000 users at once").into());
-                }
-                list.iter().map(|u| user_arg(&u)).collect::<Result<_, _>>()?
             } else {
-                return Err(Error::bad_request("users is a user id or an array of them").into());
+                match json_arg(&users, "users")? {
+                    Some(Value::Array(list)) if list.len() <= 10_000 => list
+                        .into_iter()
+                        .map(|u| match u {
+                            Value::String(s) => Ok(s),
+                            _ => Err(not_users()),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(Value::Array(_)) => {
+                        return Err(Error::bad_request("refreshUserInfo takes at most 10000 users at once").into())
+                    }
+                    _ => return Err(not_users().into()),
+                }
             };
             let loader = loader_arg(&loader)?;
             let thrown = std::cell::RefCell::new(None);
