@@ -30,7 +30,7 @@ fi
 
 nice -n 10 cargo rustc --lib --profile wasm-release --target wasm32-unknown-unknown --features wasm --crate-type cdylib
 wasm-bindgen --target web --out-dir pkg --out-name tollgate \
-  target/wasm32-unknown-unknown/wasm-release/tollgate.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/tollgate.wasm"
 # Every feature enabled: rustc's wasm32 target emits bulk-memory, sign-ext,
 # reference types and the like, which every runtime tollgate supports has.
 js/node_modules/.bin/wasm-opt ${WASM_OPT_FLAGS:--Os} --enable-bulk-memory --enable-nontrapping-float-to-int \

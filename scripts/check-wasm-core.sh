@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 nice -n 10 cargo rustc --lib --target wasm32-unknown-unknown --crate-type cdylib -- -C link-arg=--export-all
-node scripts/wasm-imports.mjs target/wasm32-unknown-unknown/debug/tollgate.wasm
+node scripts/wasm-imports.mjs "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/debug/tollgate.wasm"
