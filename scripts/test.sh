@@ -15,9 +15,11 @@ cargo clippy --locked --all-targets --features server,redis -- -D warnings
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
 
-step "WebAssembly: the library compiles for wasm32-unknown-unknown"
-rustup target add wasm32-unknown-unknown >/dev/null
-cargo check --locked --lib --target wasm32-unknown-unknown
+step "WebAssembly: the core builds for wasm32 with no features and imports nothing from env"
+bash scripts/check-wasm-core.sh
+
+step "npm package: build, wasm-bindgen tests, packed tarball used from Node, jose interop, JS store over Redis"
+SKIP_BENCH=1 bash scripts/test-js.sh
 
 step "Quickstart runs"
 cargo run --locked -q --example quickstart >/dev/null

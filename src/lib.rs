@@ -37,6 +37,8 @@ pub mod manager;
 pub mod metrics;
 pub mod platform;
 pub mod store;
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod wasm;
 
 pub use crate::core::error::{Error, ErrorCode};
 pub use crate::core::jwt::AccessClaims;

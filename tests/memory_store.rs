@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))] // tokio runtime tests; the wasm32 tests are tests/wasm.rs
 //! The conformance suite and the memory store's own checks.
 
 mod conformance;

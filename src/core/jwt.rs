@@ -50,6 +50,11 @@ impl AccessClaims {
     pub fn to_json(&self) -> Map<String, Value> {
         serde_json::from_slice(&self.payload).unwrap_or_default()
     }
+    /// The decoded payload as it arrived (a JSON object), for callers that hand
+    /// it on as text (the npm package parses it once, in JavaScript).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
     /// The payload deserialized into the caller's own type.
     pub fn custom<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.payload)

@@ -5,6 +5,8 @@
 //! all-or-nothing `commit` of puts and deletes with expectations. That is all
 //! the core needs; each store says what it guarantees in [`Caps`].
 
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod js;
 pub mod memory;
 #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
 pub mod redis;

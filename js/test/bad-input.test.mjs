@@ -1,0 +1,277 @@
+// Bad input from JavaScript: each call rejects with a coded TollgateError (never
+// a wasm trap, never a synchronous throw) and the instance keeps working.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createManager } from 'tollgate';
+import { SECRET, rejectsWith, user } from './helpers.mjs';
+
+const config = (extra = {}) => ({ keys: { kid: 'h1', secret: SECRET }, ...extra });
+const wrongTypes = [undefined, null, 42, 0, NaN, true, {}, [], () => 'x', Symbol('s'), 10n, new Date(0), new Uint8Array(4)];
+const huge = 'x'.repeat(8 * 1024 * 1024);
+
+async function stillWorks(m) {
+  const t = await m.issue(user('ok'));
+  await m.verify(t.accessToken, 'strict');
+  await m.refresh(t.refreshToken);
+}
+
+describe('bad input', () => {
+  test('createManager refuses bad configurations with config_invalid', async () => {
+    const bad = [
+      undefined,
+      null,
+      'HS256',
+      42,
+      {},
+      { keys: [] },
+      { keys: 'secret' },
+      { keys: { kid: 'h1' } },
+      { keys: { kid: 'h1', secret: 'too short' } },
+      { keys: { kid: 'h1', secret: 12345678901234567890123456789012 } },
+      { keys: { kid: 'h1', secret: SECRET, pem: 'x' } },
+      { keys: { kid: '', secret: SECRET } },
+      { keys: { kid: 'h1', alg: 'none', secret: SECRET } },
+      { keys: { kid: 'h1', alg: 'ES256', pem: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----' } },
+      { keys: { kid: 'h1', alg: 'ES256', pem: huge } },
+      { keys: { kid: 'h1', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } } },
+      { keys: { kid: 'h1', jwk: 'not a jwk' } },
+      { keys: [{ kid: 'h1', secret: SECRET }, { kid: 'h1', secret: SECRET }] },
+      config({ accessTtl: '15m' }),
+      config({ accessTtl: -1 }),
+      config({ accessTtl: Infinity }),
+      config({ idleTtl: 10, absoluteTtl: 5 }),
+      config({ maxSessionsPerUser: 0 }),
+      config({ maxSessionsPerUser: 1.5 }),
+      config({ onLimit: 'panic' }),
+      config({ refreshPrefix: 'UPPER' }),
+      config({ typo: true }),
+      config({ issuer: 5 }),
+      config({ audience: [1] }),
+      config({ store: {} }),
+      config({ store: { get: 'no', commit: () => true } }),
+      config({ store: 5 }),
+      config({ keys: { kid: 'h1', secret: SECRET, extra: 1 } }),
+    ];
+    for (const [i, c] of bad.entries()) {
+      const err = await rejectsWith(createManager(c), 'config_invalid').catch((e) => {
+        throw new Error(`case ${i}: ${e.message}`);
+      });
+      assert.ok(!err.message.includes(SECRET), 'no secret in messages');
+    }
+    const cyclic = config();
+    cyclic.self = cyclic;
+    await rejectsWith(createManager(cyclic), 'config_invalid');
+    await stillWorks(await createManager(config()));
+  });
+
+  test('wrong argument types are bad_request / token_invalid', async () => {
+    const m = await createManager(config());
+    for (const v of wrongTypes) {
+      await rejectsWith(m.issue(v), 'bad_request');
+      await rejectsWith(m.verify(v), 'token_invalid');
+      await rejectsWith(m.refresh(v), 'token_invalid');
+      await rejectsWith(m.list(v), 'bad_request');
+      await rejectsWith(m.revoke(v, 'AAAAAAAAAAAAAAAAAAAAAA'), 'bad_request');
+      await rejectsWith(m.revoke('someone', v), 'bad_request');
+      await rejectsWith(m.revokeAll(v), 'bad_request');
+      await rejectsWith(m.updateMetadata(v, 'AAAAAAAAAAAAAAAAAAAAAA', {}), 'bad_request');
+      await rejectsWith(m.userInfo(v), 'bad_request');
+      await rejectsWith(m.putUserInfo(v, {}), 'bad_request');
+      await rejectsWith(m.deleteUserInfo(v), 'bad_request');
+      if (typeof v !== 'function' && v !== undefined && v !== null) {
+        await rejectsWith(m.userInfo('u', v), 'bad_request');
+        await rejectsWith(m.refreshUserInfo('u', v), 'bad_request');
+      }
+      if (v !== undefined && v !== null && typeof v !== 'object') {
+        await rejectsWith(m.issue('u', v), 'bad_request');
+        await rejectsWith(m.revokeAll('u', v), 'bad_request');
+      }
+      if (v !== undefined && v !== null) await rejectsWith(m.verify('a.b.c', v), 'bad_request');
+    }
+    await rejectsWith(m.issue('u', { claims: 'x' }), 'bad_request');
+    await rejectsWith(m.issue('u', { claims: { exp: 1 } }), 'bad_request');
+    await rejectsWith(m.issue('u', { unknown: 1 }), 'bad_request');
+    await rejectsWith(m.issue('u', { metadata: 10n }), 'bad_request');
+    await rejectsWith(m.putUserInfo('u', undefined), 'bad_request');
+    await rejectsWith(m.putUserInfo('u', Symbol('s')), 'bad_request');
+    await rejectsWith(m.revokeAll('u', { except: 5 }), 'bad_request');
+    await rejectsWith(m.refreshUserInfo([1, 2], async () => ({})), 'bad_request');
+    await rejectsWith(m.userInfo('u', () => undefined), 'bad_request');
+    await rejectsWith(m.userInfo('u', () => 10n), 'bad_request');
+    await stillWorks(m);
+  });
+
+  test('huge strings and objects are refused before they are copied', async () => {
+    const m = await createManager(config());
+    await rejectsWith(m.issue(huge), 'bad_request');
+    await rejectsWith(m.issue('u', { metadata: huge }), 'bad_request');
+    await rejectsWith(m.issue('u', { claims: { big: huge.slice(0, 100_000) } }), 'bad_request');
+    await rejectsWith(m.verify(huge), 'token_invalid');
+    await rejectsWith(m.verify(`${huge}.${huge}.${huge}`), 'token_invalid');
+    await rejectsWith(m.refresh(huge), 'token_invalid');
+    await rejectsWith(m.putUserInfo('u', { a: huge }), 'bad_request');
+    await rejectsWith(m.issue('u'.repeat(257)), 'bad_request');
+    await rejectsWith(m.issue('bad\nuser'), 'bad_request');
+    await stillWorks(m);
+  });
+
+  test('garbage tokens are token_invalid', async () => {
+    const m = await createManager(config());
+    const b64 = (o) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
+    const t = await m.issue(user('gar'));
+    const [h, p, s] = t.accessToken.split('.');
+    const garbage = [
+      '',
+      '.',
+      '..',
+      '...',
+      'a.b',
+      'a.b.c.d',
+      `${h}.${p}`,
+      `${h}.${p}.`,
+      `${h}.${p}.${s}x`,
+      `${h}.${p}.${s.slice(0, -1)}`,
+      `${h}.${b64({ ...JSON.parse(Buffer.from(p, 'base64url')), sub: 'admin' })}.${s}`,
+      `${b64({ alg: 'HS256', kid: 'other' })}.${p}.${s}`,
+      `${b64({ alg: 'HS512', kid: 'h1' })}.${p}.${s}`,
+      `${b64({ alg: 'none' })}.${p}.`,
+      `${b64('not json')}.${p}.${s}`,
+      `${b64([1, 2])}.${p}.${s}`,
+      `${b64({ alg: 'HS256', kid: 'h1', crit: ['exp'] })}.${p}.${s}`,
+      `${b64({ alg: 'HS256', kid: 'h1', jku: 'https://evil.invalid/jwks' })}.${p}.${s}`,
+      `${h}.${b64('\u0000\uffff')}.${s}`,
+      '\u{1F600}.\u{1F600}.\u{1F600}',
+      'tgr_abc.def',
+    ];
+    for (const [i, g] of garbage.entries()) {
+      await rejectsWith(m.verify(g, 'stateless'), 'token_invalid').catch((e) => {
+        throw new Error(`case ${i}: ${e.message}`);
+      });
+      await rejectsWith(m.verify(g, 'strict'), 'token_invalid');
+    }
+    for (const g of ['', 'tgr_', 'tgr_.', 'tgr_a.b', 'xyz_abc.def', `tgr_${'A'.repeat(40)}.${'A'.repeat(43)}`, t.accessToken, 'tgr_\u{1F600}.x']) {
+      await rejectsWith(m.refresh(g), 'token_invalid');
+    }
+    // A refresh token for a session that does not exist (well-formed, random).
+    const locator = Buffer.concat([Buffer.alloc(16, 7), Buffer.from('nobody')]).toString('base64url');
+    await rejectsWith(m.refresh(`tgr_${locator}.${Buffer.alloc(32, 9).toString('base64url')}`), 'session_not_found');
+    await stillWorks(m);
+  });
+
+  test('a JS store that throws or answers garbage is store_unavailable / store_corrupt', async () => {
+    let mode = 'ok';
+    const data = new Map();
+    let version = 0;
+    const store = {
+      get(keys) {
+        switch (mode) {
+          case 'throw': throw new Error('ECONNREFUSED');
+          case 'throw-string': throw 'just a string';
+          case 'reject': return Promise.reject(new TypeError('boom'));
+          case 'undefined': return undefined;
+          case 'object': return { length: keys.length };
+          case 'short': return [];
+          case 'entry': return keys.map(() => 'a string');
+          case 'value': return keys.map(() => ({ value: 5, version: 1 }));
+          case 'bytes': return keys.map(() => ({ value: new Uint8Array(2), version: 1 }));
+          case 'version': return keys.map(() => ({ value: '{}', version: 1.5 }));
+          case 'json': return keys.map(() => ({ value: '{not json', version: 1 }));
+          default: return keys.map((k) => data.get(k) ?? null);
+        }
+      },
+      commit(ops) {
+        if (mode === 'commit-throw') throw new Error('READONLY');
+        if (mode === 'commit-garbage') return 'committed';
+        for (const op of ops) {
+          const cur = data.get(op.key);
+          if (op.expect === 'absent' ? cur : op.expect === 'version' && String(cur?.version) !== String(op.version)) return false;
+        }
+        for (const op of ops) {
+          if (op.type === 'put') data.set(op.key, { value: op.value, version: ++version });
+          else data.delete(op.key);
+        }
+        return true;
+      },
+    };
+    const m = await createManager(config({ store }));
+    const t = await m.issue(user('sto'));
+    for (const [m2, code] of [
+      ['throw', 'store_unavailable'],
+      ['throw-string', 'store_unavailable'],
+      ['reject', 'store_unavailable'],
+      ['commit-throw', 'store_unavailable'],
+      ['undefined', 'store_corrupt'],
+      ['object', 'store_corrupt'],
+      ['short', 'store_corrupt'],
+      ['entry', 'store_corrupt'],
+      ['value', 'store_corrupt'],
+      ['bytes', 'store_corrupt'],
+      ['version', 'store_corrupt'],
+      ['json', 'store_corrupt'],
+      ['commit-garbage', 'store_corrupt'],
+    ]) {
+      mode = m2;
+      await rejectsWith(m.issue(user('sto')), code);
+      if (!m2.startsWith('commit')) await rejectsWith(m.verify(t.accessToken, 'strict'), code);
+      // Stateless verification needs no store.
+      await m.verify(t.accessToken, 'stateless');
+    }
+    mode = 'ok';
+    await stillWorks(m);
+  });
+
+  test('getters and Proxy traps that throw are coded errors, never a trap through wasm', async () => {
+    const boom = () => {
+      throw new Error('trap');
+    };
+    const handler = { get: boom, has: boom, ownKeys: boom, getPrototypeOf: boom, getOwnPropertyDescriptor: boom };
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const hostile = [revoked, new Proxy({}, handler), new Proxy([], handler), { get keys() { return boom(); } }];
+    let answer = null;
+    const store = {
+      get: async (keys) => (answer === null ? keys.map(() => null) : answer),
+      commit: async () => true,
+    };
+    const m = await createManager(config({ store }));
+    for (const v of hostile) {
+      await rejectsWith(createManager(v), 'config_invalid');
+      await rejectsWith(createManager({ keys: v }), 'config_invalid');
+      await rejectsWith(createManager(config({ store: v })), 'config_invalid');
+      await rejectsWith(m.issue(v), 'bad_request');
+      await rejectsWith(m.issue('u', v), 'bad_request');
+      await rejectsWith(m.issue('u', { metadata: v }), 'bad_request');
+      await rejectsWith(m.issue('u', { claims: { x: v } }), 'bad_request');
+      await rejectsWith(m.verify(v), 'token_invalid');
+      await rejectsWith(m.verify('a.b.c', v), 'bad_request');
+      await rejectsWith(m.revokeAll('u', v), 'bad_request');
+      await rejectsWith(m.updateMetadata('u', 'AAAAAAAAAAAAAAAAAAAAAA', v), 'bad_request');
+      await rejectsWith(m.putUserInfo('u', v), 'bad_request');
+      await rejectsWith(m.refreshUserInfo(v, async () => ({})), 'bad_request');
+      await rejectsWith(m.userInfo('u', () => [v]), 'bad_request');
+      // A store answer that is (or holds) such a value.
+      answer = [v];
+      await rejectsWith(m.issue(user('px')), 'store_corrupt');
+      answer = null;
+    }
+    // Resolving a promise with a thenable whose `then` throws rejects it: the store "failed".
+    answer = new Proxy({}, handler);
+    await rejectsWith(m.issue(user('px')), 'store_unavailable');
+    answer = null;
+    const thrown = await m.userInfo('u', () => new Proxy({}, handler)).catch((e) => e);
+    assert.equal(thrown.message, 'trap', "a loader's failure comes back as it was");
+    // Still working (this store keeps nothing, so no strict verify here).
+    const t = await m.issue(user('px'));
+    await m.verify(t.accessToken, 'stateless');
+  });
+
+  test('methods never throw synchronously', () => {
+    return createManager(config()).then((m) => {
+      for (const name of ['issue', 'verify', 'refresh', 'revoke', 'revokeAll', 'list', 'updateMetadata', 'userInfo', 'putUserInfo', 'refreshUserInfo', 'deleteUserInfo']) {
+        const p = m[name](Symbol('x'), Symbol('y'), Symbol('z'));
+        assert.ok(p instanceof Promise, name);
+        p.catch(() => {});
+      }
+    });
+  });
+});

@@ -1,0 +1,83 @@
+// Type-checked (never run) by `tsc --noEmit -p js`: the package's types as a
+// user's code meets them. Lines marked @ts-expect-error must stay errors.
+import { createManager, type TollgateError, type TollgateStore, type Tokens, type Verified, type SessionInfo } from 'tollgate';
+import { redisStore } from 'tollgate/redis-store';
+
+const store: TollgateStore = {
+  async get(keys) {
+    return keys.map(() => null);
+  },
+  async commit(ops) {
+    for (const op of ops) {
+      if (op.type === 'put') {
+        const until: number = op.expiresAt;
+        const value: string = op.value;
+        void until, value;
+      }
+      if (op.expect === 'version') {
+        const v: number | string = op.version;
+        void v;
+      }
+    }
+    return true;
+  },
+  caps: { atomic: true },
+};
+
+// Stands in for an ioredis client (its types need @types/node, which this check leaves out).
+declare const redis: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void };
+
+async function main(): Promise<void> {
+  const m = await createManager({
+    keys: [
+      { kid: 'k2', alg: 'ES256', pem: '-----BEGIN PRIVATE KEY-----...' },
+      { kid: 'k1', secret: 'a secret of at least thirty-two bytes!!' },
+      { kid: 'k0', jwk: { kty: 'OKP', crv: 'Ed25519', x: '...' } },
+    ],
+    issuer: 'https://auth.example',
+    audience: ['api'],
+    accessTtl: 900,
+    maxSessionsPerUser: 5,
+    onLimit: 'refuse',
+    store,
+  });
+
+  const tokens: Tokens = await m.issue('user-1', { claims: { role: 'admin' }, metadata: { device: 'phone' } });
+  const verified: Verified = await m.verify(tokens.accessToken, 'stateless');
+  const sub: string = verified.claims.sub;
+  const role = verified.claims.role;
+  const session: SessionInfo | null = (await m.verify(tokens.accessToken)).session;
+  const next: Tokens = await m.refresh(tokens.refreshToken);
+  await m.revoke('user-1', next.session.sid);
+  const n: number = await m.revokeAll('user-1', { except: next.session.sid });
+  const list: SessionInfo[] = await m.list('user-1');
+  const updated: SessionInfo = await m.updateMetadata('user-1', next.session.sid, { device: 'tablet' });
+  const kid: string = m.jwks().keys[0].kid;
+  const info = await m.userInfo('user-1', async (user) => ({ user, plan: 'pro' }));
+  const plan: string = info.plan;
+  const cached = await m.userInfo('user-1');
+  await m.putUserInfo('user-1', { plan: 'free' });
+  const refreshed: number = await m.refreshUserInfo(['user-1'], () => ({ plan: 'pro' }));
+  await m.deleteUserInfo('user-1');
+
+  try {
+    await m.refresh(tokens.refreshToken);
+  } catch (e) {
+    const err = e as TollgateError;
+    if (err.code === 'refresh_token_reused') console.log(err.status, err.message);
+    // @ts-expect-error: not one of the codes
+    if (err.code === 'token_reused') console.log('never');
+  }
+
+  // @ts-expect-error: mode is 'stateless' or 'strict'
+  await m.verify(tokens.accessToken, 'lenient');
+  // @ts-expect-error: a key needs its material
+  await createManager({ keys: { kid: 'k' } });
+  // @ts-expect-error: durations are numbers of seconds
+  await createManager({ keys: { kid: 'k', secret: 's' }, accessTtl: '15m' });
+
+  const shared = await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis, 'app:') });
+  void [sub, role, session, n, list, updated, kid, plan, cached, refreshed, shared];
+}
+
+void main;

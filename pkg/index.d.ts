@@ -1,0 +1,183 @@
+// Types of the tollgate npm package (hand-written; the Rust facade is src/wasm).
+
+/** The stable codes of `TollgateError.code`; they match the Rust `ErrorCode` strings. */
+export type TollgateErrorCode =
+  | 'bad_request'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'session_not_found'
+  | 'session_revoked'
+  | 'session_expired'
+  | 'refresh_token_reused'
+  | 'session_limit'
+  | 'store_unavailable'
+  | 'store_corrupt'
+  | 'conflict'
+  | 'config_invalid'
+  | 'internal';
+
+/** What every tollgate method rejects with: an `Error` named `TollgateError`. */
+export interface TollgateError extends Error {
+  name: 'TollgateError';
+  code: TollgateErrorCode;
+  /** The HTTP status an API answers this code with (401, 404, 409, 503, ...). */
+  status: number;
+}
+
+export type Algorithm = 'HS256' | 'HS384' | 'HS512' | 'ES256' | 'EdDSA' | 'RS256';
+
+/** A JSON value (metadata, custom claims, cached user info). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** One key. The first key of `keys` signs; the others only verify (rotation). */
+export type KeyConfig =
+  /** An HMAC secret (its UTF-8 bytes): at least 32 bytes for HS256, 48 for HS384, 64 for HS512. */
+  | { kid: string; alg?: 'HS256' | 'HS384' | 'HS512'; secret: string }
+  /** A PKCS#8 private key ("BEGIN PRIVATE KEY") or an SPKI public key ("BEGIN PUBLIC KEY", verify only). */
+  | { kid: string; alg: Algorithm; pem: string }
+  /** A JWK: oct, EC P-256, OKP Ed25519 or RSA; with its private members to sign. `alg` defaults from the JWK. */
+  | { kid: string; alg?: Algorithm; jwk: JsonWebKey };
+
+/** A stored value as a JS store answers it. */
+export interface StoredValue {
+  /** Opaque text (JSON today): store it as given. */
+  value: string;
+  /** Changes on every write: a non-negative integer, as a number or a decimal string. */
+  version: number | string;
+}
+
+/** What a write expects of the key before it applies. */
+export type Expectation =
+  | { expect: 'absent' }
+  | { expect: 'any' }
+  | { expect: 'version'; version: number | string };
+
+export type StoreOp =
+  | ({ type: 'put'; key: string; value: string; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
+  | ({ type: 'delete'; key: string } & Expectation);
+
+/**
+ * A session store written in JavaScript (Redis, Deno KV, SQL, ...).
+ * `commit` checks every expectation first, then applies every op, or none.
+ */
+export interface TollgateStore {
+  /** One entry per key, in order: `null` when missing or expired. */
+  get(keys: string[]): Promise<(StoredValue | null | undefined)[]>;
+  /** `true` when every op was applied; `false` when an expectation failed and nothing was written. */
+  commit(ops: StoreOp[]): Promise<boolean>;
+  /** What the store guarantees; every field defaults to the strong choice. */
+  caps?: { atomic?: boolean; consistent?: boolean; minTtlMs?: number };
+}
+
+/** Durations are seconds; timestamps in results are unix milliseconds. */
+export interface TollgateConfig {
+  keys: KeyConfig | KeyConfig[];
+  /** Written as `iss`, required on verify. */
+  issuer?: string;
+  /** Accepted audiences; the first is written as `aud`. */
+  audience?: string | string[];
+  /** Clock slack for exp/nbf in seconds (default 30). */
+  leeway?: number;
+  /** Access-token lifetime in seconds (default 900). */
+  accessTtl?: number;
+  /** Sliding idle lifetime of a session in seconds (default 14 days). */
+  idleTtl?: number;
+  /** Absolute lifetime of a session in seconds, never extended (default 30 days). */
+  absoluteTtl?: number;
+  /** Window in seconds in which a rotated refresh token still answers the same successor (default 10). */
+  refreshGrace?: number;
+  /** The sliding expiry is written at most once per this many seconds (default 60). */
+  touchInterval?: number;
+  /** Lifetime of cached user info in seconds (default 300). */
+  userCacheTtl?: number;
+  /** At most this many live sessions per user (default: no limit). */
+  maxSessionsPerUser?: number;
+  /** At the limit: revoke the oldest (default) or refuse with `session_limit`. */
+  onLimit?: 'evict_oldest' | 'refuse';
+  /** Prefix of refresh tokens, 1 to 16 of a-z0-9 (default "tgr"). */
+  refreshPrefix?: string;
+  maxTokenBytes?: number;
+  maxMetadataBytes?: number;
+  maxClaimsBytes?: number;
+  /** Attempts per operation when concurrent writers collide (default 16). */
+  maxAttempts?: number;
+  /** Where sessions live; in memory (this instance only) when absent. */
+  store?: TollgateStore;
+}
+
+export interface SessionInfo {
+  sid: string;
+  user: string;
+  createdAt: number;
+  lastSeen: number;
+  idleExpiresAt: number;
+  absoluteExpiresAt: number;
+  /** Number of refreshes so far. */
+  generation: number;
+  metadata: Json;
+}
+
+export interface Tokens {
+  accessToken: string;
+  /** Unix ms. */
+  accessExpiresAt: number;
+  refreshToken: string;
+  session: SessionInfo;
+}
+
+/** The claims of a verified access token: the registered ones and the caller's own. */
+export interface AccessClaims {
+  sub: string;
+  sid?: string;
+  jti?: string;
+  iss?: string;
+  aud?: string | string[];
+  iat?: number;
+  exp: number;
+  nbf?: number;
+  [claim: string]: Json | undefined;
+}
+
+export interface Verified {
+  claims: AccessClaims;
+  /** The session, read in strict mode; `null` in stateless mode. */
+  session: SessionInfo | null;
+}
+
+export type VerifyMode = 'stateless' | 'strict';
+
+export interface Jwks {
+  keys: (JsonWebKey & { kid: string; alg: Algorithm; use: 'sig' })[];
+}
+
+export declare class TollgateManager {
+  private constructor();
+  /** Starts a session. `claims` go into every access token of it; `metadata` is stored with it. */
+  issue(user: string, options?: { claims?: { [claim: string]: Json }; metadata?: Json }): Promise<Tokens>;
+  /** Verifies an access token. `strict` (the default) also checks the session is live. */
+  verify(accessToken: string, mode?: VerifyMode): Promise<Verified>;
+  /** Rotates a refresh token; a reused one revokes the session (`refresh_token_reused`). */
+  refresh(refreshToken: string): Promise<Tokens>;
+  revoke(user: string, sid: string): Promise<void>;
+  /** Revokes all the user's sessions but `except`; answers how many. */
+  revokeAll(user: string, options?: { except?: string }): Promise<number>;
+  /** The user's live sessions, oldest first. */
+  list(user: string): Promise<SessionInfo[]>;
+  updateMetadata(user: string, sid: string, metadata: Json): Promise<SessionInfo>;
+  /** The public keys as a JWKS (no HMAC keys). */
+  jwks(): Jwks;
+  /** Cached user info, or `null` on a miss. */
+  userInfo(user: string): Promise<Json>;
+  /** Cached user info; on a miss the loader is called and its answer cached. What the loader throws is thrown unchanged. */
+  userInfo<T extends Json>(user: string, loader: (user: string) => T | Promise<T>): Promise<T>;
+  putUserInfo(user: string, info: Json): Promise<void>;
+  /** Reloads and caches each user's info; answers how many. */
+  refreshUserInfo(users: string | string[], loader: (user: string) => Json | Promise<Json>): Promise<number>;
+  deleteUserInfo(user: string): Promise<void>;
+  /** Releases the wasm memory of this manager (optional; garbage collection does it too). */
+  free(): void;
+}
+
+/** Builds a manager: imports the keys once and picks the store. */
+export declare function createManager(config: TollgateConfig): Promise<TollgateManager>;
