@@ -15,10 +15,8 @@ cargo clippy --locked --all-targets --features server,redis -- -D warnings
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
 
-step "WebAssembly: the core builds for wasm32 with no features and imports nothing from env"
-bash scripts/check-wasm-core.sh
-
-step "npm package: build, wasm-bindgen tests, packed tarball used from Node, jose interop, JS store over Redis"
+step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh), the package is built,
+      its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
 SKIP_BENCH=1 bash scripts/test-js.sh
 
 step "Quickstart runs"
