@@ -6,6 +6,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+#[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
 
 use serde_json::Value;
 
