@@ -36,6 +36,8 @@ pub mod http;
 pub mod manager;
 pub mod platform;
 pub mod store;
+#[cfg(feature = "worker")]
+pub mod worker;
 
 pub use crate::core::error::{Error, ErrorCode};
 pub use crate::core::jwt::AccessClaims;
