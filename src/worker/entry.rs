@@ -156,7 +156,12 @@ async fn forward(env: &Env, user: &str, req: HttpRequest) -> worker::Result<Resp
     }
 }
 
-/// Reads a request, refusing bodies over 64 KiB without reading past the limit.
+/// Streamed bodies past the limit are read (and dropped) up to this many bytes
+/// before the 413, so ordinary clients read the answer instead of a reset.
+const DRAIN_BYTES: usize = 1024 * 1024;
+
+/// Reads a request, refusing bodies over 64 KiB: at once when Content-Length says
+/// so, else while streaming, keeping nothing past the limit.
 pub(crate) async fn read_request(mut req: Request) -> Result<HttpRequest, HttpResponse> {
     let too_large = || HttpResponse::error(&Error::new(ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB"));
     let unreadable = || HttpResponse::error(&Error::new(ErrorCode::BadRequest, "the request could not be read"));
@@ -169,12 +174,22 @@ pub(crate) async fn read_request(mut req: Request) -> Result<HttpRequest, HttpRe
     let mut body = Vec::new();
     if req.inner().body().is_some() {
         let mut stream = req.stream().map_err(|_| unreadable())?;
+        let mut seen = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| unreadable())?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
+            seen += chunk.len();
+            if seen > MAX_BODY_BYTES {
+                // Nothing past the limit is kept. A little more is read and dropped
+                // so that a client still sending sees the 413 rather than a reset.
+                if seen > DRAIN_BYTES {
+                    return Err(too_large());
+                }
+                continue;
             }
             body.extend_from_slice(&chunk);
+        }
+        if seen > MAX_BODY_BYTES {
+            return Err(too_large());
         }
     }
     let path_and_query = match url.query() {

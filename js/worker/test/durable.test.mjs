@@ -139,7 +139,7 @@ describe('Durable Object store', () => {
     const before = doSnapshot(w.persist);
     assert.ok(before.length > 0, 'the objects persist to disk');
     for (const [method, path, opts, status, want] of badRequests(t)) {
-      const r = await w.call(method, path, opts);
+      const r = await w.call(method, path, opts).catch((e) => assert.fail(`${method} ${path}: ${e.cause ?? e}`));
       assert.deepEqual([r.status, code(r)], [status, want], `${method} ${path}: ${JSON.stringify(r.body)}`);
       assert.ok(r.body.error.message.length > 0, 'a message that says what to do');
     }

@@ -95,7 +95,7 @@ describe('Workers KV store', () => {
     const before = await kvSnapshot(w.mf);
     assert.ok(before.length > 0);
     for (const [method, path, opts, status, want] of badRequests(t)) {
-      const r = await w.call(method, path, opts);
+      const r = await w.call(method, path, opts).catch((e) => assert.fail(`${method} ${path}: ${e.cause ?? e}`));
       assert.deepEqual([r.status, code(r)], [status, want], `${method} ${path}: ${JSON.stringify(r.body)}`);
       assert.ok(r.body.error.message.length > 0);
     }
