@@ -5,7 +5,7 @@
 //! | name | meaning |
 //! |---|---|
 //! | `TOLLGATE_SECRET` | HMAC signing secret, at least 32 bytes (48 for HS384, 64 for HS512); `tollgate keygen` makes one |
-//! | `TOLLGATE_SIGNING_KEY` | instead of a secret: a PKCS#8 PEM or a private JWK, for `TOLLGATE_ALG` ES256, EdDSA or RS256 |
+//! | `TOLLGATE_SIGNING_KEY` | instead of a secret: a PKCS#8 PEM or a private JWK, for `TOLLGATE_ALG` ES256 (the default then), EdDSA or RS256; `TOLLGATE_SIGNING_PEM` (as `tollgate serve` names it) works too |
 //! | `TOLLGATE_API_KEYS` | comma-separated API keys of the calling services, 16 characters or more each |
 //! | `TOLLGATE_VERIFY_KEYS` | optional: keys accepted for verification only (rotation), a JSON array of `{"kid","alg","secret"\|"pem"\|"jwk"}` |
 //!
@@ -14,7 +14,7 @@
 //! | name | default |
 //! |---|---|
 //! | `TOLLGATE_STORE` | `durable` (or `kv`) |
-//! | `TOLLGATE_ALG` | `HS256` |
+//! | `TOLLGATE_ALG` | `HS256` with a secret, `ES256` with a signing key |
 //! | `TOLLGATE_KID` | `k1` |
 //! | `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE` (comma-separated, the first is written) | none |
 //! | `TOLLGATE_ACCESS_TTL_S`, `TOLLGATE_IDLE_TTL_S`, `TOLLGATE_ABSOLUTE_TTL_S` | 900, 14 days, 30 days |
@@ -118,12 +118,15 @@ impl WorkerConfig {
     /// Reads the configuration through `get` (a var or secret by name; `None` when unset or empty).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, Error> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        // TOLLGATE_SIGNING_PEM is what `tollgate serve` reads; accepted here too.
+        let signing_key = get("TOLLGATE_SIGNING_KEY").or_else(|| get("TOLLGATE_SIGNING_PEM"));
         let alg = match get("TOLLGATE_ALG") {
             Some(a) => alg("TOLLGATE_ALG", &a)?,
+            None if signing_key.is_some() => Alg::ES256,
             None => Alg::HS256,
         };
         let kid = get("TOLLGATE_KID").unwrap_or_else(|| "k1".into());
-        let signing = match (get("TOLLGATE_SECRET"), get("TOLLGATE_SIGNING_KEY")) {
+        let signing = match (get("TOLLGATE_SECRET"), signing_key) {
             (Some(secret), None) if alg.is_hmac() => KeySpec::secret(kid, alg, secret.into_bytes()),
             (Some(_), None) => return Err(bad("TOLLGATE_SECRET", "is for HS256/384/512; give TOLLGATE_SIGNING_KEY for TOLLGATE_ALG")),
             (None, Some(key)) => KeySpec { kid, alg, material: material("TOLLGATE_SIGNING_KEY", alg, &key)? },
@@ -264,6 +267,12 @@ mod tests {
             .unwrap();
         assert!(matches!(c.keys[0].material, KeyMaterial::Pem(_)));
         assert!(!c.hmac_only());
+        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_PEM", pem), ("TOLLGATE_API_KEYS", "k")])).unwrap();
+        assert_eq!(c.keys[0].alg, Alg::ES256, "ES256 by default with a signing key, as `tollgate serve`");
+        let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"x","d":"d"}"#;
+        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_KEY", jwk), ("TOLLGATE_ALG", "EdDSA"), ("TOLLGATE_API_KEYS", "k")]))
+            .unwrap();
+        assert!(matches!(c.keys[0].material, KeyMaterial::Jwk(_)));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! user it concerns, so the Worker must name that user before anything is
 //! verified. It reads the name from what the request carries, trusting none of
 //! it: the object runs the whole request through [`crate::http::Service`] and
-//! checks every token and key itself. A wrong name can only send a request to an
-//! object that holds nothing of it, which then refuses it.
+//! checks every token and key itself. A forged name (a token's `sub`, a refresh
+//! token's locator) only wakes that user's object, which refuses the request
+//! when the token does not verify; service-only routes are not forwarded
+//! without a valid API key.
 //!
 //! | request | object |
 //! |---|---|
