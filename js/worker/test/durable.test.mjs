@@ -185,3 +185,27 @@ describe('Durable Object store, limit policy "refuse"', () => {
     assert.equal(list.body.sessions.length, 3);
   });
 });
+
+describe('Durable Object store, expired rows', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({
+      store: 'durable',
+      vars: { TOLLGATE_ACCESS_TTL_S: '1', TOLLGATE_IDLE_TTL_S: '2', TOLLGATE_ABSOLUTE_TTL_S: '2', TOLLGATE_LEEWAY_S: '0' },
+    });
+  });
+  after(async () => w?.stop());
+
+  test("the object's alarm sweeps them with no request coming in", async () => {
+    const r = await w.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'hal' } });
+    assert.equal(r.status, 201);
+    await sleep(300);
+    const written = doSnapshot(w.persist);
+    // Index expires at 2 s, the record (kept for its 1 s access tokens) at 3 s.
+    await sleep(4500);
+    assert.notDeepEqual(doSnapshot(w.persist), written, 'the alarm deleted the expired rows');
+    const list = await w.call('GET', '/v1/users/hal/sessions', { key: API_KEY });
+    assert.deepEqual(list.body, { sessions: [] });
+    assert.equal(code(await w.call('POST', '/v1/verify', { json: { token: r.body.access_token, mode: 'strict' } })), 'token_expired');
+  });
+});
