@@ -43,7 +43,7 @@ export WASM_OPT_BIN="$root/$nm/.bin/wasm-opt"
 export ESBUILD_BIN="$root/$nm/@esbuild/linux-x64/bin/esbuild"
 
 step "worker-build (profile wasm-release, feature worker)"
-nice -n 10 worker-build --profile wasm-release --out-dir js/worker/build -- --features worker
+nice -n 10 worker-build --profile wasm-release --out-dir js/worker/build -- --features worker --locked
 
 wasm=js/worker/build/index_bg.wasm
 raw=$(stat -c %s "$wasm")
