@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Rust: core, memory store conformance suite, doc tests"
-cargo test --locked --features server
+step "Rust: core, memory store conformance suite, doc tests, the Worker's config and routing"
+cargo test --locked --features server,worker
 
 step "Rust: clippy, warnings are errors"
-cargo clippy --locked --all-targets --features server,redis -- -D warnings
+cargo clippy --locked --all-targets --features server,redis,worker -- -D warnings
 
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
@@ -21,6 +21,9 @@ SKIP_BENCH=1 bash scripts/test-js.sh
 
 step "Quickstart runs"
 cargo run --locked -q --example quickstart >/dev/null
+
+step "Cloudflare Worker: build, then test in workerd (KV and Durable Objects)"
+bash scripts/test-worker.sh
 
 echo
 echo "all tollgate tests passed"

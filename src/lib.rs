@@ -39,6 +39,8 @@ pub mod platform;
 pub mod store;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
+#[cfg(feature = "worker")]
+pub mod worker;
 
 pub use crate::core::error::{Error, ErrorCode};
 pub use crate::core::jwt::AccessClaims;

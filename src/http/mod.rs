@@ -245,6 +245,12 @@ impl<S: Store> Service<S> {
         }
     }
 
+    /// Whether the request carries one of the service's API keys. The Worker asks
+    /// this before it wakes a user's Durable Object for a service-only route.
+    pub fn accepts_api_key(&self, req: &HttpRequest) -> bool {
+        req.header("x-api-key").is_some_and(|key| self.api_key_ok(key))
+    }
+
     fn api_key_ok(&self, key: &str) -> bool {
         // Hashing first makes the comparison constant-time in the key's length too.
         let h = hash(key.as_bytes());
@@ -305,7 +311,7 @@ fn describe(e: &serde_json::Error) -> String {
     format!("{what} at line {} column {}", e.line(), e.column())
 }
 
-fn percent_decode(s: &str) -> Result<String, Error> {
+pub(crate) fn percent_decode(s: &str) -> Result<String, Error> {
     let bad = || err(ErrorCode::BadRequest, "the URL has a malformed percent-escape");
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -331,7 +337,7 @@ fn percent_decode(s: &str) -> Result<String, Error> {
     String::from_utf8(out).map_err(|_| err(ErrorCode::BadRequest, "the URL is not UTF-8"))
 }
 
-fn query_param(query: &str, name: &str) -> Result<Option<String>, Error> {
+pub(crate) fn query_param(query: &str, name: &str) -> Result<Option<String>, Error> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if percent_decode(k)? == name {

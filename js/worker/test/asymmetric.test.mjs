@@ -1,0 +1,73 @@
+// Asymmetric signing keys in the Worker, through WebCrypto (the npm package's
+// driver): ES256 and EdDSA sign in workerd, the JWKS publishes the public
+// half, and Node's own WebCrypto verifies what the Worker signed.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { API_KEY, code, startWorker } from './harness.mjs';
+
+const keys = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'tests', 'keys');
+const b64url = (s) => Buffer.from(s, 'base64url');
+
+const cases = [
+  { alg: 'ES256', pem: 'es256.pem', stores: ['durable', 'kv'], subtle: { name: 'ECDSA', namedCurve: 'P-256' }, params: { name: 'ECDSA', hash: 'SHA-256' } },
+  { alg: 'EdDSA', pem: 'ed25519.pem', stores: ['durable'], subtle: { name: 'Ed25519' }, params: { name: 'Ed25519' } },
+];
+
+for (const c of cases) {
+  for (const store of c.stores) {
+    describe(`${c.alg} on ${store}`, () => {
+      let w;
+      before(async () => {
+        const pem = readFileSync(join(keys, c.pem), 'utf8');
+        w = await startWorker({ store, vars: { TOLLGATE_SECRET: '', TOLLGATE_ALG: c.alg, TOLLGATE_KID: 'sig-1', TOLLGATE_SIGNING_KEY: pem } });
+      });
+      after(async () => w?.stop());
+
+      test('JWKS, create, verify, refresh; the signature checks out in Node', async () => {
+        const jwks = await w.call('GET', '/.well-known/jwks.json');
+        assert.equal(jwks.status, 200);
+        assert.equal(jwks.body.keys.length, 1);
+        const jwk = jwks.body.keys[0];
+        assert.deepEqual([jwk.kid, jwk.alg, jwk.use], ['sig-1', c.alg, 'sig']);
+        assert.equal(jwk.d, undefined, 'no private member is published');
+
+        const t = await w.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'ada' } });
+        assert.equal(t.status, 201, JSON.stringify(t.body));
+        const [h, p, s] = t.body.access_token.split('.');
+        assert.equal(JSON.parse(b64url(h)).alg, c.alg);
+        const pub = await crypto.subtle.importKey('jwk', jwk, c.subtle, false, ['verify']);
+        assert.ok(await crypto.subtle.verify(c.params, pub, b64url(s), new TextEncoder().encode(`${h}.${p}`)));
+
+        for (const mode of ['stateless', 'strict']) {
+          const v = await w.call('POST', '/v1/verify', { json: { token: t.body.access_token, mode } });
+          assert.equal(v.status, 200, JSON.stringify(v.body));
+          assert.equal(v.body.claims.sub, 'ada');
+        }
+        const forged = `${h}.${p}.${Buffer.alloc(64).toString('base64url')}`;
+        assert.equal(code(await w.call('POST', '/v1/verify', { json: { token: forged } })), 'token_invalid');
+
+        const r = await w.call('POST', '/v1/refresh', { json: { refresh_token: t.body.refresh_token } });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        const v = await w.call('POST', '/v1/verify', { json: { token: r.body.access_token, mode: 'strict' } });
+        assert.equal(v.status, 200);
+      });
+
+      if (store === 'durable') {
+        // Signing awaits WebCrypto, which lets other requests into the object
+        // mid-operation: stale commits conflict and start again.
+        test('20 concurrent refreshes still leave one successor', async () => {
+          const t = await w.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'bea' } });
+          const results = await Promise.all(
+            Array.from({ length: 20 }, () => w.call('POST', '/v1/refresh', { json: { refresh_token: t.body.refresh_token } })),
+          );
+          for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
+          assert.equal(new Set(results.map((r) => r.body.refresh_token)).size, 1);
+        });
+      }
+    });
+  }
+}

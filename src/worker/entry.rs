@@ -1,0 +1,229 @@
+//! The Worker's fetch handler, and the conversions between workers-rs requests
+//! and responses and the framework-free [`HttpRequest`] / [`HttpResponse`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use wasm_bindgen::JsValue;
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
+
+use super::config::{StoreKind, WorkerConfig, DO_BINDING, KV_BINDING};
+use super::durable::OWNER_HEADER;
+use super::kv::KvStore;
+use super::route::{self, Target};
+use crate::core::b64;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::policy::Core;
+use crate::core::step::{Versioned, WriteOp};
+use crate::crypto::{CryptoDriver, HmacOnly};
+use crate::http::{HttpRequest, HttpResponse, Service, MAX_BODY_BYTES};
+use crate::manager::SessionManager;
+use crate::platform::SystemClock;
+use crate::store::{Caps, CommitResult, Store, StoreError};
+
+/// What the Worker answers with: a whole service over KV, or, with Durable
+/// Objects, a store-less service for the requests it answers itself.
+enum Gateway {
+    Kv(Service<KvStore>),
+    Durable(Service<NoStore>),
+}
+
+thread_local! {
+    // One per isolate: the configuration and imported keys are reused across requests.
+    static GATEWAY: RefCell<Option<Rc<Gateway>>> = const { RefCell::new(None) };
+}
+
+/// A var or secret as text: strings as they are, numbers and booleans written out
+/// (wrangler passes `[vars]` numbers as JSON values).
+fn env_text(env: &Env, name: &str) -> Option<String> {
+    let v = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    if let Some(s) = v.as_string() {
+        Some(s)
+    } else if let Some(n) = v.as_f64() {
+        Some(if n.fract() == 0.0 && n.abs() < 9e15 { format!("{}", n as i64) } else { n.to_string() })
+    } else {
+        v.as_bool().map(|b| b.to_string())
+    }
+}
+
+fn config(env: &Env) -> Result<WorkerConfig, Error> {
+    WorkerConfig::from_env(|name| env_text(env, name))
+}
+
+async fn crypto(config: &WorkerConfig) -> Result<(Core, Arc<dyn CryptoDriver>), Error> {
+    if config.hmac_only() {
+        // HMAC is computed by the core; no WebCrypto import needed.
+        let keys = config.hmac_key_set()?;
+        Ok((Core::new(keys, config.policy.clone())?, Arc::new(HmacOnly)))
+    } else {
+        let (keys, driver) = crate::crypto::webcrypto::load_keys(&config.keys).await?;
+        Ok((Core::new(keys, config.policy.clone())?, Arc::new(driver)))
+    }
+}
+
+async fn service_from<S: Store>(config: &WorkerConfig, store: S) -> Result<Service<S>, Error> {
+    let (core, driver) = crypto(config).await?;
+    let api_keys: Vec<&str> = config.api_keys.iter().map(String::as_str).collect();
+    Service::new(SessionManager::from_parts(core, store, driver, Arc::new(SystemClock)), &api_keys)
+}
+
+/// The HTTP service over `store`, configured from `env` (a Durable Object builds its own).
+pub(crate) async fn load_service<S: Store>(env: &Env, store: S) -> Result<Service<S>, Error> {
+    service_from(&config(env)?, store).await
+}
+
+async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
+    if let Some(g) = GATEWAY.with(|g| g.borrow().clone()) {
+        return Ok(g);
+    }
+    let config = config(env)?;
+    let gateway = match config.store {
+        StoreKind::Kv => {
+            let kv = env.kv(KV_BINDING).map_err(|_| {
+                Error::new(ErrorCode::ConfigInvalid, format!("TOLLGATE_STORE is \"kv\" but the Worker has no KV binding {KV_BINDING}"))
+            })?;
+            Gateway::Kv(service_from(&config, KvStore::new(kv, Arc::new(SystemClock))).await?)
+        }
+        StoreKind::Durable => {
+            if env.durable_object(DO_BINDING).is_err() {
+                return Err(Error::new(
+                    ErrorCode::ConfigInvalid,
+                    format!("TOLLGATE_STORE is \"durable\" but the Worker has no Durable Object binding {DO_BINDING}"),
+                ));
+            }
+            Gateway::Durable(service_from(&config, NoStore).await?)
+        }
+    };
+    let gateway = Rc::new(gateway);
+    GATEWAY.with(|g| *g.borrow_mut() = Some(gateway.clone()));
+    Ok(gateway)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let req = match read_request(req).await {
+        Ok(r) => r,
+        Err(refused) => return into_response(refused),
+    };
+    let gateway = match gateway(&env).await {
+        Ok(g) => g,
+        Err(e) => {
+            worker::console_error!("tollgate: {e}");
+            return into_response(HttpResponse::error(&e));
+        }
+    };
+    let resp = match &*gateway {
+        Gateway::Kv(service) => service.handle(req).await,
+        Gateway::Durable(local) => {
+            let prefix = &local.sessions().core().policy.refresh_prefix;
+            match route::target(&req, local.accepts_api_key(&req), prefix) {
+                Target::Local => local.handle(req).await,
+                Target::User(user) => return forward(&env, &user, req).await,
+            }
+        }
+    };
+    into_response(resp)
+}
+
+/// Sends the request to `user`'s Durable Object and answers with its response.
+async fn forward(env: &Env, user: &str, req: HttpRequest) -> worker::Result<Response> {
+    let sent: worker::Result<Response> = async {
+        let stub = env.durable_object(DO_BINDING)?.id_from_name(user)?.get_stub()?;
+        let headers = Headers::new();
+        for (k, v) in req.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case(OWNER_HEADER)) {
+            headers.append(k, v)?;
+        }
+        headers.set(OWNER_HEADER, &b64::encode(user.as_bytes()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(req.method.clone())).with_headers(headers);
+        if !req.body.is_empty() {
+            init.with_body(Some(js_sys::Uint8Array::from(&req.body[..]).into()));
+        }
+        let sep = if req.query.is_empty() { "" } else { "?" };
+        let url = format!("https://tollgate.internal{}{sep}{}", req.path, req.query);
+        stub.fetch_with_request(Request::new_with_init(&url, &init)?).await
+    }
+    .await;
+    match sent {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            worker::console_error!("tollgate: the Durable Object did not answer: {e}");
+            let e = Error::new(ErrorCode::StoreUnavailable, "the user's Durable Object did not answer; retry shortly");
+            into_response(HttpResponse::error(&e))
+        }
+    }
+}
+
+/// Streamed bodies past the limit are read (and dropped) up to this many bytes
+/// before the 413, so ordinary clients read the answer instead of a reset.
+const DRAIN_BYTES: usize = 1024 * 1024;
+
+/// Reads a request, refusing bodies over 64 KiB: at once when Content-Length says
+/// so, else while streaming, keeping nothing past the limit.
+pub(crate) async fn read_request(mut req: Request) -> Result<HttpRequest, HttpResponse> {
+    let too_large = || HttpResponse::error(&Error::new(ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB"));
+    let unreadable = || HttpResponse::error(&Error::new(ErrorCode::BadRequest, "the request could not be read"));
+    let url = req.url().map_err(|_| unreadable())?;
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    if req.inner().body().is_some() {
+        let mut stream = req.stream().map_err(|_| unreadable())?;
+        let mut seen = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| unreadable())?;
+            seen += chunk.len();
+            if seen > MAX_BODY_BYTES {
+                // Nothing past the limit is kept. A little more is read and dropped
+                // so that a client still sending sees the 413 rather than a reset.
+                if seen > DRAIN_BYTES {
+                    return Err(too_large());
+                }
+                continue;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if seen > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+    }
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Ok(HttpRequest::new(req.method().as_ref(), &path_and_query, headers, body))
+}
+
+pub(crate) fn into_response(r: HttpResponse) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &r.headers {
+        headers.set(k, v)?;
+    }
+    Ok(Response::from_bytes(r.body)?.with_status(r.status).with_headers(headers))
+}
+
+/// The Worker's store when each user's object holds the data: the requests the
+/// Worker answers itself (health, JWKS, stateless verify, refusals) never reach it.
+struct NoStore;
+
+fn not_here() -> StoreError {
+    StoreError::unavailable("this request needs a user's Durable Object but named no user")
+}
+
+#[async_trait::async_trait(?Send)]
+impl Store for NoStore {
+    async fn get(&self, _: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
+        Err(not_here())
+    }
+    async fn commit(&self, _: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        Err(not_here())
+    }
+    fn caps(&self) -> Caps {
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0 }
+    }
+}
