@@ -78,6 +78,8 @@ impl MemoryStore {
     }
 
     /// A store that reads time from `clock` (share it with the manager in tests).
+    // In wasm32 nothing is Send or Sync (one thread); natively `Clock` requires both.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
         MemoryStore { inner: Arc::new(Inner { shards, next_version: AtomicU64::new(1), clock }) }
