@@ -24,7 +24,7 @@ struct RedisSingle;
 impl conformance::Factory for RedisSingle {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::single_config()).await
+        redis_env::connect(redis_env::patient(redis_env::single_config())).await
     }
 }
 
@@ -33,7 +33,7 @@ struct RedisSentinel;
 impl conformance::Factory for RedisSentinel {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::sentinel_config()).await
+        redis_env::connect(redis_env::patient(redis_env::sentinel_config())).await
     }
 }
 
@@ -42,7 +42,7 @@ struct RedisCluster;
 impl conformance::Factory for RedisCluster {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::cluster_config()).await
+        redis_env::connect(redis_env::patient(redis_env::cluster_config())).await
     }
 }
 

@@ -61,8 +61,8 @@
 //! # Failures
 //!
 //! Every call has a deadline ([`RedisConfig::operation_timeout`], 3 s by
-//! default; connecting is bounded by `connect_timeout`, each reply by
-//! `response_timeout`). When Redis is down, calls answer `store_unavailable`
+//! default; connecting is bounded by `connect_timeout` (500 ms), each reply by
+//! `response_timeout` (2 s)). When Redis is down, calls answer `store_unavailable`
 //! (connection refused answers at once) and nothing panics; connections come
 //! back by themselves when the server does. A call is retried inside its
 //! deadline only when it certainly did not run (connection refused, `MOVED`,
@@ -256,7 +256,7 @@ impl RedisConfig {
             db: 0,
             key_prefix: "tg:".into(),
             connect_timeout: Duration::from_millis(500),
-            response_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(3),
             replica_acks,
         }
@@ -338,7 +338,7 @@ impl RedisConfig {
         self.connect_timeout = d;
         self
     }
-    /// Longest wait for one reply; default 1 s.
+    /// Longest wait for one reply; default 2 s.
     pub fn response_timeout(mut self, d: Duration) -> Self {
         self.response_timeout = d;
         self
