@@ -90,10 +90,10 @@
 //!   500 ms): each commit is followed, in the same round trip, by `WAIT 1 500`,
 //!   and is reported committed only once a replica holds it. A commit the
 //!   replicas did not confirm answers `store_unavailable` (it may or may not
-//!   survive). The cost: a commit waits for the replica, and `WAIT` holds the
-//!   write connection meanwhile, so commits queue behind each other (reads use
-//!   a connection of their own); while the master has no replica in sync, each
-//!   commit fails after the 500 ms.
+//!   survive). The cost: a commit waits for the replica, and `WAIT` holds its
+//!   connection meanwhile, so commits use four connections in turn and reads
+//!   one of their own; while the master has no replica in sync, each commit
+//!   fails after the 500 ms.
 //! - `min-replicas-to-write 1` and `min-replicas-max-lag 1` on the servers: a
 //!   master cut off from its replicas refuses writes (`NOREPLICAS`) after about
 //!   a second. It narrows the window on the server side for every client, but
@@ -724,7 +724,7 @@ impl Inner {
                 Backend::Sentinel(s) => {
                     let link = s.current();
                     epoch = link.epoch;
-                    let (mut conn, acks) = if read_only { (link.reads.clone(), None) } else { (link.writes.clone(), s.acks) };
+                    let (mut conn, acks) = if read_only { (link.reads.clone(), None) } else { (link.writer(), s.acks) };
                     tokio::time::timeout_at(deadline, self.send(&mut conn, &req, acks)).await
                 }
             };

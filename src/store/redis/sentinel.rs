@@ -1,7 +1,7 @@
 //! Following a Sentinel group's master: ask the sentinels, listen for
 //! `+switch-master` on each of them, and ask again when the master errs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use crate::store::StoreError;
 /// How long a master announced by a sentinel event is kept despite errors.
 const ANNOUNCED_HOLD: Duration = Duration::from_secs(3);
 
+/// Connections for commits to one master (opened when first used).
+const WRITE_CONNECTIONS: usize = 4;
+
 /// The connections to one master. Replaced whole when the master changes.
 pub(super) struct Link {
     /// Bumped on every replacement, so a failure seen on an old link does not
@@ -29,9 +32,19 @@ pub(super) struct Link {
     /// do not send the store back to what the sentinels answered before.
     announced_at: Option<Instant>,
     pub reads: ConnectionManager,
-    /// Commits go on their own connection: `WAIT` holds a connection until
-    /// replicas answer, and reads should not queue behind it.
-    pub writes: ConnectionManager,
+    /// Commits go on connections of their own: `WAIT` holds a connection
+    /// until replicas answer, so reads must not queue behind it, and several
+    /// commits can wait at once, one per connection.
+    writes: Vec<ConnectionManager>,
+    next_write: AtomicUsize,
+}
+
+impl Link {
+    /// The next commit connection, in turn.
+    pub(super) fn writer(&self) -> ConnectionManager {
+        let i = self.next_write.fetch_add(1, Ordering::Relaxed) % self.writes.len();
+        self.writes[i].clone()
+    }
 }
 
 pub(super) struct Sentinel {
@@ -179,7 +192,8 @@ fn open_link(epoch: u64, addr: (String, u16), node: &RedisConnectionInfo, config
         ConnectionManager::new_lazy_with_config(client, config.clone())
             .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))
     };
-    Ok(Link { epoch, reads: open()?, writes: open()?, addr, announced_at: None })
+    let writes = (0..WRITE_CONNECTIONS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
+    Ok(Link { epoch, reads: open()?, writes, next_write: AtomicUsize::new(0), addr, announced_at: None })
 }
 
 /// Asks the sentinels in turn; the first that names a master wins.
