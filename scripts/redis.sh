@@ -2,8 +2,9 @@
 # Starts real Redis servers on 127.0.0.1 and runs tollgate's Redis tests (or
 # benchmark) against them; stops every process it started, by pid, on exit.
 #
-#   scripts/redis.sh            conformance suite on all three topologies, then the fault tests
-#   scripts/redis.sh conformance   the conformance suite only
+#   scripts/redis.sh            conformance suite on all three topologies, `tollgate serve` on
+#                               each, then the fault tests
+#   scripts/redis.sh conformance   the conformance suite and `tollgate serve` only
 #   scripts/redis.sh faults     the fault tests only
 #   scripts/redis.sh bench      the benchmark against the single server
 #   scripts/redis.sh shell      start everything and open a shell with the variables set
@@ -202,10 +203,12 @@ esac
 case "$MODE" in
   all)
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     ;;
   faults)
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
