@@ -8,11 +8,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, ConnectionInfo, RedisConnectionInfo};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{config_error, describe, node_info, RedisConfig, ReplicaAcks};
+use super::{describe, node_info, RedisConfig, ReplicaAcks, Tls};
 use crate::core::error::Error;
 use crate::store::StoreError;
 
@@ -48,7 +48,8 @@ impl Link {
 }
 
 pub(super) struct Sentinel {
-    sentinels: Vec<ConnectionInfo>,
+    sentinels: Vec<redis::Client>,
+    tls: Tls,
     master: String,
     node: RedisConnectionInfo,
     manager_config: ConnectionManagerConfig,
@@ -80,23 +81,27 @@ impl Sentinel {
         if let Some(p) = &config.sentinel_password {
             sentinel_settings = sentinel_settings.set_password(p);
         }
-        let sentinel_infos =
-            sentinels.iter().map(|a| node_info(a, sentinel_settings.clone())).collect::<Result<Vec<_>, _>>()?;
+        let tls = config.tls.clone();
+        let sentinel_clients = sentinels
+            .iter()
+            .map(|a| tls.client(node_info(a, sentinel_settings.clone(), &tls)?))
+            .collect::<Result<Vec<_>, _>>()?;
         let query_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
         let node = config.node_settings();
         let manager_config = config.manager_config();
         let deadline = Instant::now() + config.operation_timeout;
-        let addr = match tokio::time::timeout_at(deadline, ask(&sentinel_infos, master, &query_config)).await {
+        let addr = match tokio::time::timeout_at(deadline, ask(&sentinel_clients, master, &query_config)).await {
             Ok(Some(addr)) => addr,
             _ => {
                 return Err(StoreError::unavailable(format!("redis sentinel: no sentinel named a master for `{master}`")).into())
             }
         };
-        let link = open_link(0, addr, &node, &manager_config)?;
+        let link = open_link(0, addr, &node, &manager_config, &tls)?;
         let this = Arc::new(Sentinel {
-            sentinels: sentinel_infos,
+            sentinels: sentinel_clients,
+            tls,
             master: master.to_owned(),
             node,
             manager_config,
@@ -111,7 +116,7 @@ impl Sentinel {
         let tasks = this
             .sentinels
             .iter()
-            .map(|info| tokio::spawn(listen(Arc::downgrade(&this), info.clone())))
+            .map(|client| tokio::spawn(listen(Arc::downgrade(&this), client.clone())))
             .collect();
         *this.listeners.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(this)
@@ -132,7 +137,7 @@ impl Sentinel {
         if current.addr == addr || seen_epoch.is_some_and(|e| e != current.epoch) {
             return;
         }
-        match open_link(current.epoch + 1, addr, &self.node, &self.manager_config) {
+        match open_link(current.epoch + 1, addr, &self.node, &self.manager_config, &self.tls) {
             Ok(mut link) => {
                 if seen_epoch.is_none() {
                     link.announced_at = Some(Instant::now());
@@ -185,21 +190,25 @@ impl Sentinel {
     }
 }
 
-fn open_link(epoch: u64, addr: (String, u16), node: &RedisConnectionInfo, config: &ConnectionManagerConfig) -> Result<Link, Error> {
-    let info = node_info(&addr, node.clone())?;
+fn open_link(
+    epoch: u64,
+    addr: (String, u16),
+    node: &RedisConnectionInfo,
+    config: &ConnectionManagerConfig,
+    tls: &Tls,
+) -> Result<Link, Error> {
+    let client = tls.client(node_info(&addr, node.clone(), tls)?)?;
     let open = || {
-        let client = redis::Client::open(info.clone()).map_err(|e| config_error(format!("bad master address ({})", describe(&e))))?;
-        ConnectionManager::new_lazy_with_config(client, config.clone())
-            .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))
+        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| super::config_error(format!("bad Redis settings ({})", describe(&e))))
     };
     let writes = (0..WRITE_CONNECTIONS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
     Ok(Link { epoch, reads: open()?, writes, next_write: AtomicUsize::new(0), addr, announced_at: None })
 }
 
 /// Asks the sentinels in turn; the first that names a master wins.
-async fn ask(sentinels: &[ConnectionInfo], master: &str, config: &AsyncConnectionConfig) -> Option<(String, u16)> {
-    for info in sentinels {
-        let Ok(client) = redis::Client::open(info.clone()) else { continue };
+async fn ask(sentinels: &[redis::Client], master: &str, config: &AsyncConnectionConfig) -> Option<(String, u16)> {
+    for client in sentinels {
         let conn: Result<MultiplexedConnection, _> = client.get_multiplexed_async_connection_with_config(config).await;
         let mut conn = match conn {
             Ok(c) => c,
@@ -221,7 +230,7 @@ async fn ask(sentinels: &[ConnectionInfo], master: &str, config: &AsyncConnectio
 
 /// Listens to one sentinel for `+switch-master` until the store is dropped,
 /// connecting again (after a pause) whenever the sentinel goes away.
-async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
+async fn listen(this: Weak<Sentinel>, sentinel: redis::Client) {
     let mut pause = Duration::from_millis(100);
     loop {
         let (master, connect_timeout) = match this.upgrade() {
@@ -229,8 +238,7 @@ async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
             None => return,
         };
         let subscribed = async {
-            let client = redis::Client::open(sentinel.clone())?;
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = sentinel.get_async_pubsub().await?;
             pubsub.subscribe(&["+switch-master", "+promoted-slave", "+failover-state-send-slaveof-noone"]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
