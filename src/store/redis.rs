@@ -1055,6 +1055,29 @@ mod tests {
     }
 
     #[test]
+    fn failures_are_classified_by_what_they_say_about_running() {
+        // A server's error reply, parsed the way the connection parses it.
+        let server = |code: &str, detail: &str| -> RedisError {
+            let reply = format!("-{code} {detail}\r\n");
+            match redis::parse_redis_value(reply.as_bytes()) {
+                Ok(redis::Value::ServerError(e)) => e.into(),
+                other => panic!("unexpected parse {other:?}"),
+            }
+        };
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(classify(&refused), Failure { not_run: true, topology: true });
+        assert_eq!(classify(&reset), Failure { not_run: false, topology: true });
+        assert_eq!(classify(&server("READONLY", "You can't write against a read only replica.")), Failure { not_run: true, topology: true });
+        assert_eq!(classify(&server("MOVED", "3999 127.0.0.1:6381")), Failure { not_run: true, topology: true });
+        assert_eq!(classify(&server("TRYAGAIN", "Multiple keys request during rehashing of slot")), Failure { not_run: true, topology: true });
+        // A script's error names the refusal of the command inside it.
+        let in_script = server("ERR", "Error running script: @user_script:52: NOREPLICAS Not enough good replicas to write.");
+        assert_eq!(classify(&in_script), Failure { not_run: true, topology: true });
+        assert_eq!(classify(&server("ERR", "wrong number of arguments")), Failure { not_run: false, topology: false });
+    }
+
+    #[test]
     fn values_decode() {
         let v = decode_value(b"00000000000000ffhello".to_vec()).unwrap();
         assert_eq!(v.version, 255);
