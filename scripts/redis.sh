@@ -2,8 +2,9 @@
 # Starts real Redis servers on 127.0.0.1 and runs tollgate's Redis tests (or
 # benchmark) against them; stops every process it started, by pid, on exit.
 #
-#   scripts/redis.sh            conformance suite on all three topologies, then the fault tests
-#   scripts/redis.sh conformance   the conformance suite only
+#   scripts/redis.sh            conformance suite on all three topologies, `tollgate serve` on
+#                               each, then the fault tests
+#   scripts/redis.sh conformance   the conformance suite and `tollgate serve` only
 #   scripts/redis.sh faults     the fault tests only
 #   scripts/redis.sh bench      the benchmark against the single server
 #   scripts/redis.sh shell      start everything and open a shell with the variables set
@@ -11,7 +12,7 @@
 #                               until this script is stopped (kill its pid; it stops the servers)
 #
 # Topologies (non-default ports):
-#   single    16379 (password protected)
+#   single    16379 (password protected); 16378 TLS only, with a CA made for the run
 #   sentinel  master 16380, replica 16381, sentinels 26380 26381 26382 (master name `mymaster`)
 #   cluster   17100-17105: three masters, three replicas
 # The fault tests start and kill their own server on 16390.
@@ -27,22 +28,23 @@ REPLICA_PORT=16381
 SENTINEL_PORTS=(26380 26381 26382)
 CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
 FAULT_PORT=16390
+TLS_PORT=16378
 
 log() { printf '[redis.sh] %s\n' "$*" >&2; }
 
 install_redis() {
   if command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null \
-    && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; then
+    && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null && command -v openssl >/dev/null; then
     return
   fi
-  log "installing redis-server redis-sentinel redis-tools"
+  log "installing redis-server redis-sentinel redis-tools openssl"
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-sentinel redis-tools >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-sentinel redis-tools openssl >/dev/null
 }
 
-for port in "$SINGLE_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT"; do
+for port in "$SINGLE_PORT" "$TLS_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT"; do
   if (exec 3<>"/dev/tcp/$BIND/$port") 2>/dev/null; then
     echo "port $port on $BIND is in use; stop what runs there first" >&2
     exit 1
@@ -96,6 +98,27 @@ wait_ping() { # port [password]
 start_single() {
   start_server "$SINGLE_PORT" --requirepass "$SINGLE_PASSWORD"
   wait_ping "$SINGLE_PORT" "$SINGLE_PASSWORD"
+}
+
+start_tls() { # a TLS-only server with a CA made here
+  local d="$WORK/tls"
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tollgate test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$d/ext.cnf"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/ext.cnf" -out "$d/server.crt" 2>/dev/null
+  PIDFILES+=("$WORK/redis-$TLS_PORT.pid")
+  redis-server --port 0 --tls-port "$TLS_PORT" --bind "$BIND" --daemonize yes --pidfile "$WORK/redis-$TLS_PORT.pid" \
+    --logfile "$WORK/redis-$TLS_PORT.log" --dir "$WORK" --save '' --appendonly no \
+    --tls-cert-file "$d/server.crt" --tls-key-file "$d/server.key" --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients no
+  for _ in $(seq 100); do
+    [ "$(redis-cli --tls --cacert "$d/ca.crt" -h "$BIND" -p "$TLS_PORT" ping 2>/dev/null)" = PONG ] && return
+    sleep 0.1
+  done
+  echo "the TLS redis on port $TLS_PORT did not start; see $WORK/redis-$TLS_PORT.log" >&2
+  return 1
 }
 
 start_bench_server() { # no password: redis-benchmark would need it on its command line
@@ -178,6 +201,8 @@ export TOLLGATE_REDIS_SERVER_BIN
 TOLLGATE_REDIS_SERVER_BIN="$(command -v redis-server)"
 export TOLLGATE_REDIS_FAULT_PORT="$FAULT_PORT"
 export TOLLGATE_REDIS_WORKDIR="$WORK"
+export TOLLGATE_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
+export TOLLGATE_REDIS_TLS_CA="$WORK/tls/ca.crt"
 
 cd "$ROOT"
 CARGO=(nice -n 10 cargo)
@@ -186,6 +211,7 @@ case "$MODE" in
   all|conformance|faults|shell|up)
     log "starting single, sentinel and cluster in $WORK"
     start_single
+    start_tls
     start_sentinel
     start_cluster
     log "ready"
@@ -202,10 +228,14 @@ esac
 case "$MODE" in
   all)
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
+    "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
+    "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     ;;
   faults)
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture

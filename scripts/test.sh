@@ -10,7 +10,7 @@ step "Rust: core, memory store conformance suite, doc tests, the Worker's config
 cargo test --locked --features server,worker
 
 step "Rust: clippy, warnings are errors"
-cargo clippy --locked --all-targets --features server,redis,worker -- -D warnings
+cargo clippy --locked --all-targets --features server,redis-tls,worker -- -D warnings
 
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh

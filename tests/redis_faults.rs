@@ -195,7 +195,39 @@ async fn sentinel_settled(sentinels: &[String]) -> String {
     }
 }
 
-async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) {
+/// How a failover is brought about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// `SENTINEL FAILOVER`: the master stays up and is demoted.
+    Forced,
+    /// The master is killed (SIGKILL, by the pid its pidfile holds) and the
+    /// sentinels replace it once it is down for 2 s; it comes back as a replica.
+    Crash,
+}
+
+/// Kills the redis-server on `port` that scripts/redis.sh started, by its pidfile.
+fn kill_node(port: &str) {
+    let pidfile = format!("{}/redis-{port}.pid", redis_env::var("TOLLGATE_REDIS_WORKDIR"));
+    let pid = std::fs::read_to_string(&pidfile).unwrap_or_else(|_| panic!("no pidfile {pidfile}"));
+    let status = Command::new("kill").arg("-9").arg(pid.trim()).status().unwrap();
+    assert!(status.success(), "could not kill the master (pid {pid})");
+}
+
+/// Starts the node on `port` again as a replica of `master`, as scripts/redis.sh would.
+fn restart_node_as_replica(port: &str, master: &str) {
+    let work = redis_env::var("TOLLGATE_REDIS_WORKDIR");
+    let (mhost, mport) = master.rsplit_once(':').unwrap();
+    let status = Command::new(redis_env::var("TOLLGATE_REDIS_SERVER_BIN"))
+        .args(["--port", port, "--bind", "127.0.0.1", "--daemonize", "yes"])
+        .args(["--pidfile", &format!("{work}/redis-{port}.pid"), "--logfile", &format!("{work}/redis-{port}.log")])
+        .args(["--dir", &work, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--protected-mode", "no"])
+        .args(["--replicaof", mhost, mport])
+        .status()
+        .unwrap();
+    assert!(status.success(), "could not restart the old master");
+}
+
+async fn sentinel_failover_round(min_replicas_to_write: bool, trigger: Trigger) -> (usize, usize) {
     let sentinels = redis_env::list("TOLLGATE_REDIS_SENTINELS");
     let old_master = sentinel_settled(&sentinels).await;
     // The replica: whoever replicates from the master.
@@ -231,8 +263,19 @@ async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) 
     let before = (acked.acked.lock().unwrap().len(), plain.acked.lock().unwrap().len());
 
     let started = Instant::now();
-    let mut c = redis_env::raw(&sentinels[0]).await;
-    let _: () = redis::cmd("SENTINEL").arg("FAILOVER").arg(redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER")).query_async(&mut c).await.unwrap();
+    let old_port = old_master.rsplit_once(':').unwrap().1.to_owned();
+    match trigger {
+        Trigger::Forced => {
+            let mut c = redis_env::raw(&sentinels[0]).await;
+            let _: () = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg(redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER"))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+        Trigger::Crash => kill_node(&old_port),
+    }
     // Until both stores follow the new master and the acked one has written there for a while.
     let deadline = started + Duration::from_secs(25);
     let mut switched_at = None;
@@ -240,6 +283,9 @@ async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) 
         let moved = acked_store.current_master().unwrap() != old_master && plain_store.current_master().unwrap() != old_master;
         if moved && switched_at.is_none() {
             switched_at = Some(started.elapsed());
+            if trigger == Trigger::Crash {
+                restart_node_as_replica(&old_port, &acked_store.current_master().unwrap());
+            }
         }
         if let Some(at) = switched_at {
             if started.elapsed() > at + Duration::from_secs(3) {
@@ -264,7 +310,8 @@ async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) 
     let lost_acked = count_missing(&reader, &acked_keys).await;
     let lost_plain = count_missing(&reader, &plain_keys).await;
     println!(
-        "sentinel failover {old_master} -> {new_master} (min-replicas-to-write {to_write}): stores followed in {:?}",
+        "sentinel {} {old_master} -> {new_master} (min-replicas-to-write {to_write}): stores followed in {:?}",
+        if trigger == Trigger::Crash { "master killed" } else { "forced failover" },
         switched_at.unwrap()
     );
     for (name, tally, lost, after) in [("replica_acks on ", &acked, lost_acked, during.0), ("replica_acks off", &plain, lost_plain, during.1)] {
@@ -276,6 +323,7 @@ async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) 
         );
     }
     assert!(acked_store.stats().master_switches >= 1);
+    // The restarted node has the defaults already; the other keeps this round's.
     for node in &data_nodes {
         let mut c = redis_env::raw(node).await;
         let _: () = redis::cmd("CONFIG").arg("SET").arg("min-replicas-to-write").arg("0").query_async(&mut c).await.unwrap();
@@ -286,14 +334,21 @@ async fn sentinel_failover_round(min_replicas_to_write: bool) -> (usize, usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn sentinel_failover_loses_no_acknowledged_write() {
-    let (lost_acked, _lost_plain) = sentinel_failover_round(false).await;
+    let (lost_acked, _lost_plain) = sentinel_failover_round(false, Trigger::Forced).await;
     assert_eq!(lost_acked, 0, "a commit confirmed by a replica was lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn sentinel_failover_with_min_replicas_to_write() {
-    let (lost_acked, _lost_plain) = sentinel_failover_round(true).await;
+    let (lost_acked, _lost_plain) = sentinel_failover_round(true, Trigger::Forced).await;
+    assert_eq!(lost_acked, 0, "a commit confirmed by a replica was lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn sentinel_master_killed_loses_no_acknowledged_write() {
+    let (lost_acked, _lost_plain) = sentinel_failover_round(false, Trigger::Crash).await;
     assert_eq!(lost_acked, 0, "a commit confirmed by a replica was lost");
 }
 

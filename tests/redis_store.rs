@@ -24,7 +24,7 @@ struct RedisSingle;
 impl conformance::Factory for RedisSingle {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::single_config()).await
+        redis_env::connect(redis_env::patient(redis_env::single_config())).await
     }
 }
 
@@ -33,7 +33,7 @@ struct RedisSentinel;
 impl conformance::Factory for RedisSentinel {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::sentinel_config()).await
+        redis_env::connect(redis_env::patient(redis_env::sentinel_config())).await
     }
 }
 
@@ -42,7 +42,7 @@ struct RedisCluster;
 impl conformance::Factory for RedisCluster {
     type S = RedisStore;
     async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::cluster_config()).await
+        redis_env::connect(redis_env::patient(redis_env::cluster_config())).await
     }
 }
 
@@ -216,4 +216,39 @@ async fn debug_never_shows_the_password() {
     let err = RedisStore::connect(wrong).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::StoreUnavailable);
     assert!(!err.to_string().contains("not-the-password-xyz"), "{err}");
+}
+
+/// The conformance suite again, over TLS (`rediss://`, a CA of the test's own).
+#[cfg(feature = "redis-tls")]
+mod tls {
+    use super::*;
+
+    fn config() -> tollgate::store::redis::RedisConfig {
+        let ca = std::fs::read(redis_env::var("TOLLGATE_REDIS_TLS_CA")).expect("the test CA exists");
+        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
+    }
+
+    #[derive(Default)]
+    struct RedisTls;
+    impl conformance::Factory for RedisTls {
+        type S = RedisStore;
+        async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
+            redis_env::connect(redis_env::patient(config())).await
+        }
+    }
+
+    conformance_suite!(RedisTls, #[ignore]);
+
+    #[tokio::test]
+    #[ignore]
+    async fn an_untrusted_certificate_is_refused() {
+        // The system's roots do not know the test CA.
+        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap();
+        let err = RedisStore::connect(untrusted).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StoreUnavailable, "{err}");
+        // And a plain connection to the TLS port gets nowhere either.
+        let plain = redis_env::var("TOLLGATE_REDIS_TLS_URL").replace("rediss://", "redis://");
+        let plain = tollgate::store::redis::RedisConfig::from_url(&plain).unwrap().operation_timeout(Duration::from_secs(2));
+        assert!(RedisStore::connect(plain).await.is_err());
+    }
 }

@@ -13,13 +13,18 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tollgate::core::b64;
 use tollgate::http::{HttpRequest, HttpResponse, Service, MAX_BODY_BYTES};
-use tollgate::{Alg, Config, KeySpec, MemoryStore, SessionManager};
+use tollgate::{Alg, Config, KeySpec, MemoryStore, SessionManager, Store};
 
 const USAGE: &str = "usage:
   tollgate serve [--listen 127.0.0.1:8080]
       env: TOLLGATE_SECRET (HS256 signing secret, >= 32 bytes; or TOLLGATE_SIGNING_PEM + TOLLGATE_ALG),
            TOLLGATE_API_KEYS (comma-separated, >= 16 chars each), TOLLGATE_ISSUER, TOLLGATE_AUDIENCE,
            TOLLGATE_SWEEP_MS (memory store sweep interval; 0 or negative disables; default 60000)
+      store: memory by default; Redis (a build with the `redis` feature) with one of
+           TOLLGATE_REDIS_URL (redis://[:password@]host:port[/db]),
+           TOLLGATE_REDIS_SENTINELS (host:port,...) + TOLLGATE_REDIS_MASTER,
+           TOLLGATE_REDIS_CLUSTER (host:port,...);
+           and TOLLGATE_REDIS_PASSWORD (Sentinel/Cluster nodes), TOLLGATE_REDIS_PREFIX (default tg:)
   tollgate keygen          print a random 256-bit secret (base64url) for TOLLGATE_SECRET
   tollgate inspect TOKEN   print a JWT's header and claims WITHOUT verifying it";
 
@@ -81,16 +86,58 @@ fn from_http(r: HttpResponse) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The Redis store the environment asks for, if any.
+#[cfg(feature = "redis")]
+async fn redis_from_env() -> Result<Option<tollgate::store::redis::RedisStore>, tollgate::Error> {
+    use tollgate::store::redis::{RedisConfig, RedisStore};
+    let list = |v: String| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+    let mut config = match (env("TOLLGATE_REDIS_URL"), env("TOLLGATE_REDIS_SENTINELS"), env("TOLLGATE_REDIS_CLUSTER")) {
+        (Some(url), None, None) => RedisConfig::from_url(&url)?,
+        (None, Some(sentinels), None) => {
+            let master = env("TOLLGATE_REDIS_MASTER").unwrap_or_else(|| fail("TOLLGATE_REDIS_SENTINELS needs TOLLGATE_REDIS_MASTER"));
+            RedisConfig::sentinel(list(sentinels), master)?
+        }
+        (None, None, Some(nodes)) => RedisConfig::cluster(list(nodes))?,
+        (None, None, None) => return Ok(None),
+        _ => fail("set only one of TOLLGATE_REDIS_URL, TOLLGATE_REDIS_SENTINELS, TOLLGATE_REDIS_CLUSTER"),
+    };
+    if let Some(pw) = env("TOLLGATE_REDIS_PASSWORD") {
+        config = config.password(pw);
+    }
+    if let Some(prefix) = env("TOLLGATE_REDIS_PREFIX") {
+        config = config.key_prefix(prefix);
+    }
+    RedisStore::connect(config).await.map(Some)
+}
+
 async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     let config = config_from_env()?;
     let keys = env("TOLLGATE_API_KEYS").unwrap_or_else(|| fail("set TOLLGATE_API_KEYS (comma-separated)"));
     let keys: Vec<&str> = keys.split(',').map(str::trim).collect();
+    #[cfg(feature = "redis")]
+    if let Some(store) = redis_from_env().await? {
+        let topology = store.topology();
+        return run(listen, SessionManager::new(config, store)?, &keys, topology).await;
+    }
+    #[cfg(not(feature = "redis"))]
+    if ["TOLLGATE_REDIS_URL", "TOLLGATE_REDIS_SENTINELS", "TOLLGATE_REDIS_CLUSTER"].iter().any(|v| env(v).is_some()) {
+        fail("this tollgate was built without the `redis` feature");
+    }
     let store = MemoryStore::new();
     let sweep_ms = env("TOLLGATE_SWEEP_MS").and_then(|v| v.parse::<i64>().ok()).unwrap_or(60_000);
     let _sweeper = store.spawn_sweeper(sweep_ms);
-    let service = Arc::new(Service::new(SessionManager::new(config, store)?, &keys)?);
+    run(listen, SessionManager::new(config, store)?, &keys, "memory").await
+}
+
+async fn run<S: Store + 'static>(
+    listen: SocketAddr,
+    sessions: SessionManager<S>,
+    keys: &[&str],
+    store_name: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let service = Arc::new(Service::new(sessions, keys)?);
     let listener = TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, store = "memory", "tollgate serving");
+    tracing::info!(addr = %listener.local_addr()?, store = store_name, "tollgate serving");
     println!("tollgate listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = tokio::select! {

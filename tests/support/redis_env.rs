@@ -2,6 +2,8 @@
 //! `scripts/redis.sh`. A missing variable fails the test that needs it.
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use tollgate::store::redis::{RedisConfig, RedisStore};
 
 pub fn var(name: &str) -> String {
@@ -12,6 +14,14 @@ pub fn var(name: &str) -> String {
 
 pub fn list(name: &str) -> Vec<String> {
     var(name).split(',').map(str::to_owned).collect()
+}
+
+/// The conformance suite checks what a store answers, not how fast: on a
+/// loaded two-core CI machine, with a thousand racing tasks, a reply can take
+/// longer than the production defaults allow. The conformance factories use
+/// this; the fault tests keep the defaults, whose timeouts they check.
+pub fn patient(config: RedisConfig) -> RedisConfig {
+    config.response_timeout(Duration::from_secs(8)).operation_timeout(Duration::from_secs(10))
 }
 
 pub fn single_config() -> RedisConfig {

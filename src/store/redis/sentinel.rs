@@ -1,23 +1,26 @@
 //! Following a Sentinel group's master: ask the sentinels, listen for
 //! `+switch-master` on each of them, and ask again when the master errs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, ConnectionInfo, RedisConnectionInfo};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{config_error, describe, node_info, RedisConfig, ReplicaAcks};
+use super::{describe, node_info, RedisConfig, ReplicaAcks, Tls};
 use crate::core::error::Error;
 use crate::store::StoreError;
 
 /// How long a master announced by a sentinel event is kept despite errors.
 const ANNOUNCED_HOLD: Duration = Duration::from_secs(3);
+
+/// Connections for commits to one master (opened when first used).
+const WRITE_CONNECTIONS: usize = 4;
 
 /// The connections to one master. Replaced whole when the master changes.
 pub(super) struct Link {
@@ -29,13 +32,24 @@ pub(super) struct Link {
     /// do not send the store back to what the sentinels answered before.
     announced_at: Option<Instant>,
     pub reads: ConnectionManager,
-    /// Commits go on their own connection: `WAIT` holds a connection until
-    /// replicas answer, and reads should not queue behind it.
-    pub writes: ConnectionManager,
+    /// Commits go on connections of their own: `WAIT` holds a connection
+    /// until replicas answer, so reads must not queue behind it, and several
+    /// commits can wait at once, one per connection.
+    writes: Vec<ConnectionManager>,
+    next_write: AtomicUsize,
+}
+
+impl Link {
+    /// The next commit connection, in turn.
+    pub(super) fn writer(&self) -> ConnectionManager {
+        let i = self.next_write.fetch_add(1, Ordering::Relaxed) % self.writes.len();
+        self.writes[i].clone()
+    }
 }
 
 pub(super) struct Sentinel {
-    sentinels: Vec<ConnectionInfo>,
+    sentinels: Vec<redis::Client>,
+    tls: Tls,
     master: String,
     node: RedisConnectionInfo,
     manager_config: ConnectionManagerConfig,
@@ -67,23 +81,27 @@ impl Sentinel {
         if let Some(p) = &config.sentinel_password {
             sentinel_settings = sentinel_settings.set_password(p);
         }
-        let sentinel_infos =
-            sentinels.iter().map(|a| node_info(a, sentinel_settings.clone())).collect::<Result<Vec<_>, _>>()?;
+        let tls = config.tls.clone();
+        let sentinel_clients = sentinels
+            .iter()
+            .map(|a| tls.client(node_info(a, sentinel_settings.clone(), &tls)?))
+            .collect::<Result<Vec<_>, _>>()?;
         let query_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
         let node = config.node_settings();
         let manager_config = config.manager_config();
         let deadline = Instant::now() + config.operation_timeout;
-        let addr = match tokio::time::timeout_at(deadline, ask(&sentinel_infos, master, &query_config)).await {
+        let addr = match tokio::time::timeout_at(deadline, ask(&sentinel_clients, master, &query_config)).await {
             Ok(Some(addr)) => addr,
             _ => {
                 return Err(StoreError::unavailable(format!("redis sentinel: no sentinel named a master for `{master}`")).into())
             }
         };
-        let link = open_link(0, addr, &node, &manager_config)?;
+        let link = open_link(0, addr, &node, &manager_config, &tls)?;
         let this = Arc::new(Sentinel {
-            sentinels: sentinel_infos,
+            sentinels: sentinel_clients,
+            tls,
             master: master.to_owned(),
             node,
             manager_config,
@@ -98,7 +116,7 @@ impl Sentinel {
         let tasks = this
             .sentinels
             .iter()
-            .map(|info| tokio::spawn(listen(Arc::downgrade(&this), info.clone())))
+            .map(|client| tokio::spawn(listen(Arc::downgrade(&this), client.clone())))
             .collect();
         *this.listeners.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(this)
@@ -119,7 +137,7 @@ impl Sentinel {
         if current.addr == addr || seen_epoch.is_some_and(|e| e != current.epoch) {
             return;
         }
-        match open_link(current.epoch + 1, addr, &self.node, &self.manager_config) {
+        match open_link(current.epoch + 1, addr, &self.node, &self.manager_config, &self.tls) {
             Ok(mut link) => {
                 if seen_epoch.is_none() {
                     link.announced_at = Some(Instant::now());
@@ -172,20 +190,25 @@ impl Sentinel {
     }
 }
 
-fn open_link(epoch: u64, addr: (String, u16), node: &RedisConnectionInfo, config: &ConnectionManagerConfig) -> Result<Link, Error> {
-    let info = node_info(&addr, node.clone())?;
+fn open_link(
+    epoch: u64,
+    addr: (String, u16),
+    node: &RedisConnectionInfo,
+    config: &ConnectionManagerConfig,
+    tls: &Tls,
+) -> Result<Link, Error> {
+    let client = tls.client(node_info(&addr, node.clone(), tls)?)?;
     let open = || {
-        let client = redis::Client::open(info.clone()).map_err(|e| config_error(format!("bad master address ({})", describe(&e))))?;
-        ConnectionManager::new_lazy_with_config(client, config.clone())
-            .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))
+        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| super::config_error(format!("bad Redis settings ({})", describe(&e))))
     };
-    Ok(Link { epoch, reads: open()?, writes: open()?, addr, announced_at: None })
+    let writes = (0..WRITE_CONNECTIONS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
+    Ok(Link { epoch, reads: open()?, writes, next_write: AtomicUsize::new(0), addr, announced_at: None })
 }
 
 /// Asks the sentinels in turn; the first that names a master wins.
-async fn ask(sentinels: &[ConnectionInfo], master: &str, config: &AsyncConnectionConfig) -> Option<(String, u16)> {
-    for info in sentinels {
-        let Ok(client) = redis::Client::open(info.clone()) else { continue };
+async fn ask(sentinels: &[redis::Client], master: &str, config: &AsyncConnectionConfig) -> Option<(String, u16)> {
+    for client in sentinels {
         let conn: Result<MultiplexedConnection, _> = client.get_multiplexed_async_connection_with_config(config).await;
         let mut conn = match conn {
             Ok(c) => c,
@@ -207,7 +230,7 @@ async fn ask(sentinels: &[ConnectionInfo], master: &str, config: &AsyncConnectio
 
 /// Listens to one sentinel for `+switch-master` until the store is dropped,
 /// connecting again (after a pause) whenever the sentinel goes away.
-async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
+async fn listen(this: Weak<Sentinel>, sentinel: redis::Client) {
     let mut pause = Duration::from_millis(100);
     loop {
         let (master, connect_timeout) = match this.upgrade() {
@@ -215,8 +238,7 @@ async fn listen(this: Weak<Sentinel>, sentinel: ConnectionInfo) {
             None => return,
         };
         let subscribed = async {
-            let client = redis::Client::open(sentinel.clone())?;
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = sentinel.get_async_pubsub().await?;
             pubsub.subscribe(&["+switch-master", "+promoted-slave", "+failover-state-send-slaveof-noone"]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
