@@ -37,12 +37,7 @@ impl FakeStore {
             StoreCmd::Commit { ops } => {
                 for op in &ops {
                     let cur = self.data.get(op.key()).filter(|e| e.2 > now).map(|e| e.1);
-                    let ok = match op.expect() {
-                        Expect::Any => true,
-                        Expect::Absent => cur.is_none(),
-                        Expect::Version(v) => cur == Some(v),
-                    };
-                    if !ok {
+                    if !op.expect().admits(cur) {
                         return StoreReply::Conflict;
                     }
                 }

@@ -31,6 +31,18 @@ pub enum Expect {
     Any,
 }
 
+impl Expect {
+    /// Whether a key whose live version is `current` (`None`: absent or expired)
+    /// meets this expectation. Every store checks commits with this.
+    pub fn admits(self, current: Option<u64>) -> bool {
+        match self {
+            Expect::Any => true,
+            Expect::Absent => current.is_none(),
+            Expect::Version(v) => current == Some(v),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {
     /// Stores `value` under `key` until `expires_at` (unix ms): the store may

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::{Caps, CommitResult, Store, StoreError};
-use crate::core::step::{Expect, Versioned, WriteOp};
+use crate::core::step::{Versioned, WriteOp};
 use crate::platform::{Clock, SystemClock};
 
 const SHARDS: usize = 64;
@@ -126,12 +126,7 @@ impl MemoryStore {
 
         for (op, &s) in ops.iter().zip(&op_shards) {
             let current = guards[slot(s)].1.map.get(op.key()).filter(|e| e.expires_at > now).map(|e| e.version);
-            let ok = match op.expect() {
-                Expect::Any => true,
-                Expect::Absent => current.is_none(),
-                Expect::Version(v) => current == Some(v),
-            };
-            if !ok {
+            if !op.expect().admits(current) {
                 return CommitResult::Conflict;
             }
         }

@@ -130,12 +130,7 @@ mod imp {
                     Expect::Any => continue,
                     _ => Self::read(sql, op.key(), now)?.map(|v| v.version),
                 };
-                let ok = match op.expect() {
-                    Expect::Any => true,
-                    Expect::Absent => current.is_none(),
-                    Expect::Version(v) => current == Some(v),
-                };
-                if !ok {
+                if !op.expect().admits(current) {
                     return Ok(CommitResult::Conflict);
                 }
             }

@@ -144,12 +144,7 @@ mod imp {
             let current = join_all(checked.iter().map(|op| self.read(op.key()))).await;
             for (op, cur) in checked.iter().zip(current) {
                 let version = cur?.filter(|(_, e)| *e > now).map(|(v, _)| v.version);
-                let ok = match op.expect() {
-                    Expect::Any => true,
-                    Expect::Absent => version.is_none(),
-                    Expect::Version(v) => version == Some(v),
-                };
-                if !ok {
+                if !op.expect().admits(version) {
                     return Ok(CommitResult::Conflict);
                 }
             }
