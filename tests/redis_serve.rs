@@ -6,66 +6,25 @@
 #[path = "support/redis_env.rs"]
 mod redis_env;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+#[path = "support/serve_process.rs"]
+mod serve_process;
 
 use serde_json::{json, Value};
+use serve_process::{call, API_KEY, JSON, REDIS_VARS};
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(redis_env_vars: &[(&str, String)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TOLLGATE_SECRET", "serve-test-secret-of-at-least-32-bytes!")
-        .env("TOLLGATE_API_KEYS", "serve-test-api-key-123")
-        .env("TOLLGATE_REDIS_PREFIX", "tgserve:")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    // The test's own environment names every topology; the server gets one.
-    for k in ["TOLLGATE_REDIS_URL", "TOLLGATE_REDIS_SENTINELS", "TOLLGATE_REDIS_MASTER", "TOLLGATE_REDIS_CLUSTER"] {
-        cmd.env_remove(k);
-    }
-    for (k, v) in redis_env_vars {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("the tollgate binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
-    assert!(addr.starts_with("127.0.0.1:"), "tollgate serve did not start on Redis: {line:?}");
-    Server(child, addr)
-}
-
-fn post(s: &Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(&s.1).unwrap();
-    let mut req = format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+fn post(s: &serve_process::Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
+    let mut headers = headers.to_vec();
+    headers.push(JSON);
+    call(s, "POST", path, &headers, body.to_string().as_bytes())
 }
 
 async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<String>) {
-    let server = start(vars);
+    // The test's own environment names every topology; the server gets one.
+    let mut vars = vars.to_vec();
+    vars.push(("TOLLGATE_REDIS_PREFIX", "tgserve:".into()));
+    let server = serve_process::start(&vars, REDIS_VARS);
     let user = format!("serve-{}", std::process::id());
-    let (status, tokens) = post(&server, "/v1/sessions", &[("X-Api-Key", "serve-test-api-key-123")], json!({ "user": user }));
+    let (status, tokens) = post(&server, "/v1/sessions", &[("X-Api-Key", API_KEY)], json!({ "user": user }));
     assert_eq!(status, 201, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let (status, v) = post(&server, "/v1/verify", &[], json!({ "token": access, "mode": "strict" }));
