@@ -3,6 +3,7 @@
 //! pre-keyed HMAC), so the figures hold on a noisy shared machine.
 //!
 //! Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+#![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +15,11 @@ use criterion::{BatchSize, Criterion};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
-use tollgate::core::jwt;
-use tollgate::core::ops::{self, Entropy, Tokens, VerifyMode};
-use tollgate::core::policy::{Core, Policy};
-use tollgate::core::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, WriteOp};
 use tollgate::crypto::native::{load_keys, JwtCrypto};
+use tollgate::engine::jwt;
+use tollgate::engine::ops::{self, Entropy, Tokens, VerifyMode};
+use tollgate::engine::policy::{Policy, Rules};
+use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, WriteOp};
 use tollgate::store::CommitResult;
 use tollgate::{Alg, Clock, Config, KeySpec, ManualClock, MemoryStore, SessionManager};
 
@@ -71,16 +72,16 @@ impl Rng {
     }
 }
 
-fn setup(specs: &[KeySpec]) -> (Core, JwtCrypto, MemoryStore, Arc<ManualClock>) {
+fn setup(specs: &[KeySpec]) -> (Rules, JwtCrypto, MemoryStore, Arc<ManualClock>) {
     let (keys, crypto) = load_keys(specs).unwrap();
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    (Core::new(keys, policy()).unwrap(), crypto, MemoryStore::with_clock(clock.clone()), clock)
+    (Rules::new(keys, policy()).unwrap(), crypto, MemoryStore::with_clock(clock.clone()), clock)
 }
 
-fn issue(core: &Core, store: &MemoryStore, crypto: &JwtCrypto, user: &str, now: u64, rng: &mut Rng) -> Tokens {
+fn issue(rules: &Rules, store: &MemoryStore, crypto: &JwtCrypto, user: &str, now: u64, rng: &mut Rng) -> Tokens {
     let mut claims = Map::new();
     claims.insert("role".into(), json!("member"));
-    run(ops::Issue::new(core, user, claims, json!({"device": "bench"}), now, rng.entropy()), store, crypto)
+    run(ops::Issue::new(rules, user, claims, json!({"device": "bench"}), now, rng.entropy()), store, crypto)
 }
 
 #[derive(serde::Deserialize)]
@@ -95,14 +96,14 @@ struct PeerClaims {
 }
 
 fn bench_hs256_verify(c: &mut Criterion) {
-    let (core, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
+    let (rules, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
     let mut rng = Rng(7);
     let now = clock.now_ms();
-    let t = issue(&core, &store, &crypto, "user-1", now, &mut rng);
+    let t = issue(&rules, &store, &crypto, "user-1", now, &mut rng);
     let token = t.access_token.clone();
     let mut g = c.benchmark_group("hs256_verify");
     g.bench_function("tollgate_stateless", |b| {
-        b.iter(|| jwt::verify_hmac(black_box(&token), &core.keys, &core.policy.claims, now).unwrap().unwrap())
+        b.iter(|| jwt::verify_hmac(black_box(&token), &rules.keys, &rules.policy.claims, now).unwrap().unwrap())
     });
     let key = jsonwebtoken::DecodingKey::from_secret(SECRET);
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -129,13 +130,13 @@ fn bench_asymmetric_verify(c: &mut Criterion) {
         ("es256", Alg::ES256, "es256.pem", jsonwebtoken::Algorithm::ES256),
         ("eddsa", Alg::EdDSA, "ed25519.pem", jsonwebtoken::Algorithm::EdDSA),
     ] {
-        let (core, crypto, store, clock) = setup(&[KeySpec::pem("k1", alg, key_file(pem))]);
+        let (rules, crypto, store, clock) = setup(&[KeySpec::pem("k1", alg, key_file(pem))]);
         let now = clock.now_ms();
-        let t = issue(&core, &store, &crypto, "user-1", now, &mut Rng(3));
+        let t = issue(&rules, &store, &crypto, "user-1", now, &mut Rng(3));
         g.bench_function(format!("{name}_tollgate_stateless"), |b| {
-            b.iter(|| run(ops::Verify::new(&core, black_box(&t.access_token), VerifyMode::Stateless, now), &store, &crypto))
+            b.iter(|| run(ops::Verify::new(&rules, black_box(&t.access_token), VerifyMode::Stateless, now), &store, &crypto))
         });
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(core.keys.jwks()["keys"][0].clone()).unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(rules.keys.jwks()["keys"][0].clone()).unwrap();
         let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
         let mut validation = jsonwebtoken::Validation::new(jalg);
         validation.set_issuer(&[ISS]);
@@ -148,31 +149,31 @@ fn bench_asymmetric_verify(c: &mut Criterion) {
 }
 
 fn bench_operations(c: &mut Criterion) {
-    let (core, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
+    let (rules, crypto, store, clock) = setup(&[KeySpec::secret("k1", Alg::HS256, SECRET)]);
     let mut rng = Rng(11);
     let mut g = c.benchmark_group("memory_ops");
     let now = clock.now_ms();
-    let t = issue(&core, &store, &crypto, "strict-user", now, &mut rng);
+    let t = issue(&rules, &store, &crypto, "strict-user", now, &mut rng);
     g.bench_function("strict_verify", |b| {
-        b.iter(|| run(ops::Verify::new(&core, black_box(&t.access_token), VerifyMode::Strict, now), &store, &crypto))
+        b.iter(|| run(ops::Verify::new(&rules, black_box(&t.access_token), VerifyMode::Strict, now), &store, &crypto))
     });
     let n = AtomicU64::new(0);
     g.bench_function("issue", |b| {
         b.iter(|| {
             let user = format!("issue-{}", n.fetch_add(1, Ordering::Relaxed));
-            issue(&core, &store, &crypto, &user, now, &mut rng)
+            issue(&rules, &store, &crypto, &user, now, &mut rng)
         })
     });
     // A steady chain: each refresh presents the previous answer, 1 s apart (so the
     // record carries its full grace-window history: the realistic worst case).
-    let mut current = issue(&core, &store, &crypto, "refresh-user", now, &mut rng).refresh_token;
+    let mut current = issue(&rules, &store, &crypto, "refresh-user", now, &mut rng).refresh_token;
     let mut at = now;
     let mut rng2 = Rng(13);
     g.bench_function("refresh", |b| {
         b.iter(|| {
             at += 1_000;
             clock.set(at);
-            current = run(ops::Refresh::new(&core, &current, at, rng2.entropy()), &store, &crypto).refresh_token;
+            current = run(ops::Refresh::new(&rules, &current, at, rng2.entropy()), &store, &crypto).refresh_token;
         })
     });
     clock.set(now);
@@ -181,10 +182,10 @@ fn bench_operations(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let user = format!("revoke-{}", n.fetch_add(1, Ordering::Relaxed));
-                let t = issue(&core, &store, &crypto, &user, now, &mut rng3);
+                let t = issue(&rules, &store, &crypto, &user, now, &mut rng3);
                 (user, t.session.sid)
             },
-            |(user, sid)| run(ops::Revoke::new(&core, &user, &sid, now), &store, &crypto),
+            |(user, sid)| run(ops::Revoke::new(&rules, &user, &sid, now), &store, &crypto),
             BatchSize::SmallInput,
         )
     });
@@ -196,12 +197,8 @@ fn bench_operations(c: &mut Criterion) {
     let manager = SessionManager::new(config, MemoryStore::new()).unwrap();
     let t = rt.block_on(manager.issue("async-user", Map::new(), Value::Null)).unwrap();
     let mut g = c.benchmark_group("manager_async");
-    g.bench_function("strict_verify", |b| {
-        b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Strict))
-    });
-    g.bench_function("stateless_verify", |b| {
-        b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Stateless))
-    });
+    g.bench_function("strict_verify", |b| b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Strict)));
+    g.bench_function("stateless_verify", |b| b.to_async(&rt).iter(|| manager.verify(black_box(&t.access_token), VerifyMode::Stateless)));
     g.finish();
 }
 
@@ -241,15 +238,45 @@ fn print_ratios() {
         (Some(o), Some(p)) => println!("{label:<34} {o:>12.0} ops/s   {peer_label:<28} {p:>12.0} ops/s   ratio {:.2}x", o / p),
         _ => println!("{label:<34} (not measured in this run)"),
     };
-    line("HS256 stateless verify", rate("hs256_verify", "tollgate_stateless"), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
-    line("HS256 stateless verify", rate("hs256_verify", "tollgate_stateless"), rate("hs256_verify", "prekeyed_hmac_only"), "bare pre-keyed HMAC");
-    line("ES256 verify", rate("asymmetric_verify", "es256_tollgate_stateless"), rate("asymmetric_verify", "es256_jsonwebtoken_decode"), "jsonwebtoken::decode");
-    line("EdDSA verify", rate("asymmetric_verify", "eddsa_tollgate_stateless"), rate("asymmetric_verify", "eddsa_jsonwebtoken_decode"), "jsonwebtoken::decode");
-    line("strict verify (memory)", rate("memory_ops", "strict_verify"), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
+    line(
+        "HS256 stateless verify",
+        rate("hs256_verify", "tollgate_stateless"),
+        rate("hs256_verify", "jsonwebtoken_decode"),
+        "jsonwebtoken::decode",
+    );
+    line(
+        "HS256 stateless verify",
+        rate("hs256_verify", "tollgate_stateless"),
+        rate("hs256_verify", "prekeyed_hmac_only"),
+        "bare pre-keyed HMAC",
+    );
+    line(
+        "ES256 verify",
+        rate("asymmetric_verify", "es256_tollgate_stateless"),
+        rate("asymmetric_verify", "es256_jsonwebtoken_decode"),
+        "jsonwebtoken::decode",
+    );
+    line(
+        "EdDSA verify",
+        rate("asymmetric_verify", "eddsa_tollgate_stateless"),
+        rate("asymmetric_verify", "eddsa_jsonwebtoken_decode"),
+        "jsonwebtoken::decode",
+    );
+    line(
+        "strict verify (memory)",
+        rate("memory_ops", "strict_verify"),
+        rate("hs256_verify", "jsonwebtoken_decode"),
+        "jsonwebtoken::decode",
+    );
     for op in ["issue", "refresh", "revoke"] {
         line(&format!("{op} (memory)"), rate("memory_ops", op), rate("hs256_verify", "jsonwebtoken_decode"), "jsonwebtoken::decode");
     }
-    line("strict verify via async manager", rate("manager_async", "strict_verify"), rate("memory_ops", "strict_verify"), "same, driven synchronously");
+    line(
+        "strict verify via async manager",
+        rate("manager_async", "strict_verify"),
+        rate("memory_ops", "strict_verify"),
+        "same, driven synchronously",
+    );
     // The seed Go memory store's published figures, from its own machine (not measured here).
     line("memory store get", rate("memory_store", "get"), Some(24.0e6), "seed Go store Get (published)");
     line("memory store put", rate("memory_store", "put"), Some(1.83e6), "seed Go store Set (published)");
@@ -257,10 +284,8 @@ fn print_ratios() {
 
 fn main() {
     STARTED.get_or_init(std::time::SystemTime::now);
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c =
+        Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).configure_from_args();
     bench_hs256_verify(&mut c);
     bench_asymmetric_verify(&mut c);
     bench_operations(&mut c);

@@ -2,6 +2,7 @@
 //! token, watch a stolen (reused) refresh token revoke the session, and revoke.
 //!
 //! Run: `cargo run --example quickstart`
+#![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,7 @@
 //! ops/s, p50, p99, Redis round trips per operation, and the ratio to
 //! `redis-benchmark -d 300` (GET for verify, SET for the writes) with one
 //! client and with 50.
+#![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::process::Command;
 use std::sync::Arc;
@@ -152,16 +153,17 @@ async fn main() {
         config = config.password(pw.clone());
     }
     let store = RedisStore::connect(config).await.expect("the Redis server answers");
-    let keys = tollgate::Config::builder().hs256_secret("k1", b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench").build().unwrap();
+    let keys = tollgate::Config::builder()
+        .hs256_secret("k1", b"a benchmark secret of at least 32 bytes".to_vec())
+        .issuer("bench")
+        .build()
+        .unwrap();
     let sessions: Sessions = Arc::new(SessionManager::new(keys, store.clone()).unwrap());
     // Warm up: load the script, open the connection.
     prepare(&sessions, 256).await;
 
     println!();
-    println!(
-        "{:<34} {:>10} {:>9} {:>9} {:>7} {:>8}  vs redis-benchmark",
-        "operation", "ops/s", "p50 us", "p99 us", "trips", "ratio"
-    );
+    println!("{:<34} {:>10} {:>9} {:>9} {:>7} {:>8}  vs redis-benchmark", "operation", "ops/s", "p50 us", "p99 us", "trips", "ratio");
     let mut rows: Vec<(String, f64)> = Vec::new();
     for (tasks, label, peer) in [(1usize, "1 task", &one), (TASKS, "64 tasks", &fifty)] {
         let per_task_cap = if tasks == 1 { 200_000 } else { 20_000 };

@@ -9,7 +9,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Rust: core, memory store conformance suite, doc tests, the Worker's config and routing"
 cargo test --locked --features server,worker
 
-step "Rust: clippy, warnings are errors"
+step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
+cargo fmt --check
 cargo clippy --locked --all-targets --features server,redis-tls,worker -- -D warnings
 
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"

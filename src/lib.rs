@@ -27,11 +27,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The layout: [`core`] is pure (no IO, clock or RNG); [`store`] holds the Store
+//! The layout: [`engine`] (the sans-IO core) is pure (no IO, clock or RNG); [`store`] holds the Store
 //! contract, its adapters and the driver loop; [`manager`] is the async API.
 
-pub mod core;
 pub mod crypto;
+pub mod engine;
 pub mod http;
 pub mod manager;
 pub mod metrics;
@@ -42,15 +42,15 @@ pub mod wasm;
 #[cfg(feature = "worker")]
 pub mod worker;
 
-pub use crate::core::error::{Error, ErrorCode};
-pub use crate::core::jwt::AccessClaims;
-pub use crate::core::keys::{Alg, Key, KeySet};
-pub use crate::core::ops::{SessionInfo, Tokens, Verified, VerifyMode};
-pub use crate::core::policy::{LimitPolicy, Policy};
 pub use crate::crypto::{KeyMaterial, KeySpec};
+pub use crate::engine::error::{Error, ErrorCode};
+pub use crate::engine::jwt::AccessClaims;
+pub use crate::engine::keys::{Alg, Key, KeySet};
+pub use crate::engine::ops::{SessionInfo, Tokens, Verified, VerifyMode};
+pub use crate::engine::policy::{LimitPolicy, Policy};
 pub use crate::manager::{Config, ConfigBuilder, SessionManager};
 pub use crate::platform::{Clock, ManualClock, SystemClock};
-pub use crate::store::{Caps, MemoryStore, Store, StoreError};
+pub use crate::store::{Caps, MemoryStore, Store, StoreError, StoreErrorKind};
 
 /// The README's code blocks run as doc tests, so its examples cannot rot.
 #[cfg(doctest)]

@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::core::error::Error;
-use crate::core::jwt;
-use crate::core::keys::{Alg, KeySet};
-use crate::core::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
-use crate::core::policy::{Core, LimitPolicy, Policy};
-use crate::core::step::Operation;
 use crate::crypto::{CryptoDriver, KeySpec};
+use crate::engine::error::Error;
+use crate::engine::jwt;
+use crate::engine::keys::{Alg, KeySet};
+use crate::engine::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
+use crate::engine::policy::{LimitPolicy, Policy, Rules};
+use crate::engine::step::Operation;
 use crate::metrics::{Metrics, SecurityEvent};
 use crate::platform::{self, Clock, Stopwatch};
 use crate::store::{drive_counting, Store};
@@ -124,10 +124,7 @@ impl ConfigBuilder {
     }
     pub fn build(self) -> Result<Config, Error> {
         if self.config.keys.is_empty() {
-            return Err(Error::new(
-                crate::ErrorCode::ConfigInvalid,
-                "no signing key; add one with signing_key() or hs256_secret()",
-            ));
+            return Err(Error::new(crate::ErrorCode::ConfigInvalid, "no signing key; add one with signing_key() or hs256_secret()"));
         }
         self.config.policy.validate()?;
         Ok(self.config)
@@ -136,7 +133,7 @@ impl ConfigBuilder {
 
 /// Issues, verifies, refreshes, lists and revokes sessions.
 pub struct SessionManager<S> {
-    core: Core,
+    rules: Rules,
     store: S,
     crypto: Arc<dyn CryptoDriver>,
     clock: Arc<dyn Clock>,
@@ -145,7 +142,7 @@ pub struct SessionManager<S> {
 
 impl<S> std::fmt::Debug for SessionManager<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionManager").field("keys", &self.core.keys).finish_non_exhaustive()
+        f.debug_struct("SessionManager").field("keys", &self.rules.keys).finish_non_exhaustive()
     }
 }
 
@@ -155,12 +152,12 @@ impl<S: Store> SessionManager<S> {
     pub fn new(config: Config, store: S) -> Result<Self, Error> {
         let (keys, crypto) = crate::crypto::native::load_keys(&config.keys)?;
         let clock = Arc::new(crate::platform::SystemClock);
-        Ok(Self::from_parts(Core::new(keys, config.policy)?, store, Arc::new(crypto), clock))
+        Ok(Self::from_parts(Rules::new(keys, config.policy)?, store, Arc::new(crypto), clock))
     }
 
     /// A manager from parts: for other crypto drivers (WebCrypto) and clocks.
-    pub fn from_parts(core: Core, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
-        SessionManager { core, store, crypto, clock, metrics: Arc::new(Metrics::default()) }
+    pub fn from_parts(rules: Rules, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
+        SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()) }
     }
 
     /// Shares `metrics` (e.g. one registry for several managers).
@@ -183,15 +180,15 @@ impl<S: Store> SessionManager<S> {
     pub fn store(&self) -> &S {
         &self.store
     }
-    pub fn core(&self) -> &Core {
-        &self.core
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
     pub fn keys(&self) -> &KeySet {
-        &self.core.keys
+        &self.rules.keys
     }
     /// The JWKS document of the public keys (empty for HMAC-only key sets).
     pub fn jwks(&self) -> Value {
-        self.core.keys.jwks()
+        self.rules.keys.jwks()
     }
     fn now(&self) -> u64 {
         self.clock.now_ms()
@@ -225,7 +222,7 @@ impl<S: Store> SessionManager<S> {
     /// Starts a session for `user`. `claims` go into every access token of the
     /// session (not the reserved names); `metadata` is stored with it.
     pub async fn issue(&self, user: &str, claims: Map<String, Value>, metadata: Value) -> Result<Tokens, Error> {
-        let op = ops::Issue::new(&self.core, user, claims, metadata, self.now(), platform::entropy()?);
+        let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?);
         let tokens = self.run("issue", op).await?;
         if !tokens.evicted.is_empty() {
             self.metrics.event(SecurityEvent::LimitEvicted, tokens.evicted.len() as u64);
@@ -239,30 +236,30 @@ impl<S: Store> SessionManager<S> {
         if mode == VerifyMode::Stateless {
             // The HMAC fast path: one pass, no allocation of the operation.
             let watch = Stopwatch::start();
-            if let Some(r) = jwt::verify_hmac(access_token, &self.core.keys, &self.core.policy.claims, now) {
+            if let Some(r) = jwt::verify_hmac(access_token, &self.rules.keys, &self.rules.policy.claims, now) {
                 let r = r.map(|claims| Verified { claims, session: None });
                 self.observe("verify_stateless", &r, &watch);
                 return r;
             }
         }
         let name = if mode == VerifyMode::Strict { "verify_strict" } else { "verify_stateless" };
-        self.run(name, ops::Verify::new(&self.core, access_token, mode, now)).await
+        self.run(name, ops::Verify::new(&self.rules, access_token, mode, now)).await
     }
 
     /// Rotates a refresh token into a new pair.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Error> {
-        let op = ops::Refresh::new(&self.core, refresh_token, self.now(), platform::entropy()?);
+        let op = ops::Refresh::new(&self.rules, refresh_token, self.now(), platform::entropy()?);
         self.run("refresh", op).await
     }
 
     /// Revokes one session. Revoking a revoked session succeeds.
     pub async fn revoke(&self, user: &str, sid: &str) -> Result<(), Error> {
-        self.run("revoke", ops::Revoke::new(&self.core, user, sid, self.now())).await
+        self.run("revoke", ops::Revoke::new(&self.rules, user, sid, self.now())).await
     }
 
     /// Revokes all of a user's sessions except `keep`; answers how many.
     pub async fn revoke_all(&self, user: &str, keep: Option<&str>) -> Result<usize, Error> {
-        self.run("revoke_all", ops::RevokeAll::new(&self.core, user, keep, self.now())).await
+        self.run("revoke_all", ops::RevokeAll::new(&self.rules, user, keep, self.now())).await
     }
 
     /// The user's live sessions, oldest first.
@@ -272,7 +269,7 @@ impl<S: Store> SessionManager<S> {
 
     /// Replaces a live session's metadata.
     pub async fn update_metadata(&self, user: &str, sid: &str, metadata: Value) -> Result<SessionInfo, Error> {
-        self.run("update_metadata", ops::UpdateMetadata::new(&self.core, user, sid, metadata, self.now())).await
+        self.run("update_metadata", ops::UpdateMetadata::new(&self.rules, user, sid, metadata, self.now())).await
     }
 
     /// The user's cached info, loaded with `loader` (and cached) on a miss.
@@ -296,7 +293,7 @@ impl<S: Store> SessionManager<S> {
 
     /// Caches `info` for the configured user-cache lifetime.
     pub async fn put_user_info(&self, user: &str, info: Value) -> Result<(), Error> {
-        self.run("user_cache_put", ops::CachePut::new(&self.core, user, info, None, self.now())).await
+        self.run("user_cache_put", ops::CachePut::new(&self.rules, user, info, None, self.now())).await
     }
 
     /// Reloads and caches the info of each user; answers how many were refreshed.

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::core::error::ErrorCode;
+use crate::engine::error::ErrorCode;
 
 /// The operations the manager runs, in label order.
 pub const OPS: &[&str] = &[

@@ -1,10 +1,11 @@
 //! What differs between native and WebAssembly outside the core: the clock, the
 //! RNG, sleeping, and whether futures must be `Send`.
+#![allow(clippy::disallowed_methods)] // the one place the clock and the RNG are read for the engine
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::core::error::{Error, ErrorCode};
-use crate::core::ops::Entropy;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::ops::Entropy;
 
 /// `Send + Sync` natively; nothing in WebAssembly, where values may hold JS objects.
 #[cfg(not(target_arch = "wasm32"))]
@@ -29,10 +30,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[cfg(not(target_arch = "wasm32"))]
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
     #[cfg(target_arch = "wasm32")]
     fn now_ms(&self) -> u64 {
@@ -94,8 +92,7 @@ impl Stopwatch {
 /// Fresh random bytes for one operation, from the operating system (or `crypto.getRandomValues`).
 pub fn entropy() -> Result<Entropy, Error> {
     let mut bytes = [0u8; 64];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|_| Error::new(ErrorCode::Internal, "the system random number generator failed"))?;
+    getrandom::getrandom(&mut bytes).map_err(|_| Error::new(ErrorCode::Internal, "the system random number generator failed"))?;
     Ok(Entropy(bytes))
 }
 

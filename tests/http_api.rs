@@ -3,22 +3,22 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tollgate::http::{HttpRequest, HttpResponse, Service};
+use tollgate::http::{HttpApi, HttpRequest, HttpResponse};
 use tollgate::{Config, ManualClock, MemoryStore, SessionManager};
 
 const API_KEY: &str = "test-api-key-0123456789";
 
-fn service() -> (Service<MemoryStore>, MemoryStore) {
+fn service() -> (HttpApi<MemoryStore>, MemoryStore) {
     let (s, store, _) = service_with_clock();
     (s, store)
 }
 
-fn service_with_clock() -> (Service<MemoryStore>, MemoryStore, Arc<ManualClock>) {
+fn service_with_clock() -> (HttpApi<MemoryStore>, MemoryStore, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let store = MemoryStore::with_clock(clock.clone());
     let config = Config::builder().hs256_secret("k1", b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap().with_clock(clock.clone());
-    (Service::new(sessions, &[API_KEY, "previous-api-key-abcdef"]).unwrap(), store, clock)
+    (HttpApi::new(sessions, &[API_KEY, "previous-api-key-abcdef"]).unwrap(), store, clock)
 }
 
 fn req(method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> HttpRequest {
@@ -29,7 +29,7 @@ fn req(method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) 
     HttpRequest::new(method, path, h, body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default())
 }
 
-async fn call(s: &Service<MemoryStore>, r: HttpRequest) -> (u16, Value) {
+async fn call(s: &HttpApi<MemoryStore>, r: HttpRequest) -> (u16, Value) {
     let HttpResponse { status, body, .. } = s.handle(r).await;
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
@@ -38,8 +38,9 @@ fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<none>")
 }
 
-async fn create(s: &Service<MemoryStore>, user: &str) -> Value {
-    let (st, v) = call(s, req("POST", "/v1/sessions", &[("X-Api-Key", API_KEY)], Some(json!({ "user": user, "metadata": { "ua": "test" } })))).await;
+async fn create(s: &HttpApi<MemoryStore>, user: &str) -> Value {
+    let (st, v) =
+        call(s, req("POST", "/v1/sessions", &[("X-Api-Key", API_KEY)], Some(json!({ "user": user, "metadata": { "ua": "test" } })))).await;
     assert_eq!(st, 201, "{v}");
     v
 }
@@ -88,7 +89,9 @@ async fn whole_flow_over_http() {
     // The service revokes by id with ?user=, and lists any user.
     let b = create(&s, "bob@example.com").await;
     let sid = b["session"]["sid"].as_str().unwrap();
-    let (st, _) = call(&s, req("DELETE", &format!("/v1/sessions/{sid}?user=bob%40example.com"), &[("X-Api-Key", "previous-api-key-abcdef")], None)).await;
+    let (st, _) =
+        call(&s, req("DELETE", &format!("/v1/sessions/{sid}?user=bob%40example.com"), &[("X-Api-Key", "previous-api-key-abcdef")], None))
+            .await;
     assert_eq!(st, 200);
     let (st, v) = call(&s, req("GET", "/v1/users/bob%40example.com/sessions", &[("X-Api-Key", API_KEY)], None)).await;
     assert_eq!((st, v["sessions"].as_array().unwrap().len()), (200, 0));
@@ -132,8 +135,26 @@ async fn bad_requests_get_coded_4xx_and_change_nothing() {
         (req("POST", "/v1/sessions", &key, Some(json!({ "user": "" }))), 400, "bad_request"),
         (req("POST", "/v1/sessions", &key, Some(json!({ "user": "dave", "claims": { "sub": "root" } }))), 400, "bad_request"),
         (req("POST", "/v1/sessions", &key, Some(big)), 413, "payload_too_large"),
-        (HttpRequest::new("POST", "/v1/sessions", vec![("X-Api-Key".into(), API_KEY.into()), ("Content-Type".into(), "application/json".into())], b"{not json".to_vec()), 400, "bad_request"),
-        (HttpRequest::new("POST", "/v1/sessions", vec![("X-Api-Key".into(), API_KEY.into()), ("Content-Type".into(), "text/plain".into())], b"{\"user\":\"dave\"}".to_vec()), 415, "unsupported_media_type"),
+        (
+            HttpRequest::new(
+                "POST",
+                "/v1/sessions",
+                vec![("X-Api-Key".into(), API_KEY.into()), ("Content-Type".into(), "application/json".into())],
+                b"{not json".to_vec(),
+            ),
+            400,
+            "bad_request",
+        ),
+        (
+            HttpRequest::new(
+                "POST",
+                "/v1/sessions",
+                vec![("X-Api-Key".into(), API_KEY.into()), ("Content-Type".into(), "text/plain".into())],
+                b"{\"user\":\"dave\"}".to_vec(),
+            ),
+            415,
+            "unsupported_media_type",
+        ),
         (HttpRequest::new("POST", "/v1/verify", vec![], b"{\"token\":\"x\"}".to_vec()), 415, "unsupported_media_type"),
         (req("POST", "/v1/verify", &[], Some(json!({ "token": "garbage" }))), 401, "token_invalid"),
         (req("POST", "/v1/verify", &[], Some(json!({ "token": t["access_token"], "mode": "paranoid" }))), 400, "bad_request"),
@@ -169,7 +190,12 @@ async fn error_messages_never_echo_tokens() {
     let (_, v) = call(&s, req("POST", "/v1/verify", &[], Some(json!({ "token": tampered })))).await;
     assert!(!v.to_string().contains(access));
     let bad_json = format!("{{\"refresh_token\": \"{}\" oops", t["refresh_token"].as_str().unwrap());
-    let r = HttpRequest::new("POST", "/v1/refresh", vec![("content-type".into(), "application/json; charset=utf-8".into())], bad_json.into_bytes());
+    let r = HttpRequest::new(
+        "POST",
+        "/v1/refresh",
+        vec![("content-type".into(), "application/json; charset=utf-8".into())],
+        bad_json.into_bytes(),
+    );
     let (st, v) = call(&s, r).await;
     assert_eq!(st, 400);
     assert!(!v.to_string().contains(t["refresh_token"].as_str().unwrap()));
@@ -179,6 +205,6 @@ async fn error_messages_never_echo_tokens() {
 fn short_or_missing_api_keys_are_refused() {
     let config = Config::builder().hs256_secret("k1", b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
     let m = || SessionManager::new(config.clone(), MemoryStore::new()).unwrap();
-    assert!(Service::new(m(), &[]).is_err());
-    assert!(Service::new(m(), &["short"]).is_err());
+    assert!(HttpApi::new(m(), &[]).is_err());
+    assert!(HttpApi::new(m(), &["short"]).is_err());
 }

@@ -6,7 +6,7 @@ mod conformance;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tollgate::core::step::{Expect, WriteOp};
+use tollgate::engine::step::{Expect, WriteOp};
 use tollgate::{ManualClock, MemoryStore};
 
 #[derive(Default)]
@@ -73,7 +73,7 @@ async fn background_sweeper_runs_and_stops() {
 
 #[test]
 fn hash_tags_pick_the_cluster_slot_part() {
-    use tollgate::store::memory::hash_tag;
+    use tollgate::engine::record::hash_tag;
     assert_eq!(hash_tag("s:{u:alice}:sid"), "u:alice");
     assert_eq!(hash_tag("i:{u:alice}"), "u:alice");
     assert_eq!(hash_tag("plain"), "plain");

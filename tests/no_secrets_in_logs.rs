@@ -26,11 +26,8 @@ const SECRET: &str = "log-test-secret-of-at-least-32-bytes!!";
 async fn logs_hold_no_secrets() {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));

@@ -3,6 +3,7 @@
 //! on loopback. Run them one at a time, after the conformance suite (they move
 //! masters around): `scripts/redis.sh faults`.
 #![cfg(feature = "redis")]
+#![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 mod conformance;
 #[path = "support/redis_env.rs"]
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Map};
-use tollgate::core::record::index_key;
-use tollgate::core::step::{Expect, WriteOp};
+use tollgate::engine::record::index_key;
+use tollgate::engine::step::{Expect, WriteOp};
 use tollgate::store::redis::{RedisConfig, RedisStore};
 use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, SessionManager, Store, VerifyMode};
@@ -137,7 +138,12 @@ async fn write_loop(store: RedisStore, tally: Arc<Tally>, stop: Arc<AtomicBool>,
     while !stop.load(Ordering::Relaxed) && n < 200_000 {
         n += 1;
         let key = index_key(&conformance::unique_user(tag));
-        let op = WriteOp::Put { key: key.clone(), value: Bytes::from_static(b"w"), expect: Expect::Absent, expires_at: conformance::real_now() + 600_000 };
+        let op = WriteOp::Put {
+            key: key.clone(),
+            value: Bytes::from_static(b"w"),
+            expect: Expect::Absent,
+            expires_at: conformance::real_now() + 600_000,
+        };
         match store.commit(vec![op]).await {
             Ok(CommitResult::Committed) => tally.acked.lock().unwrap().push(key),
             Ok(CommitResult::Conflict) => {
@@ -314,7 +320,9 @@ async fn sentinel_failover_round(min_replicas_to_write: bool, trigger: Trigger) 
         if trigger == Trigger::Crash { "master killed" } else { "forced failover" },
         switched_at.unwrap()
     );
-    for (name, tally, lost, after) in [("replica_acks on ", &acked, lost_acked, during.0), ("replica_acks off", &plain, lost_plain, during.1)] {
+    for (name, tally, lost, after) in
+        [("replica_acks on ", &acked, lost_acked, during.0), ("replica_acks off", &plain, lost_plain, during.1)]
+    {
         println!(
             "  {name}: {} acknowledged ({after} from the failover on), {} failed with store_unavailable, {} conflicts, {lost} acknowledged writes LOST",
             tally.acked.lock().unwrap().len(),

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Map};
-use tollgate::core::record::{index_key, session_key};
-use tollgate::core::step::{Expect, WriteOp};
+use tollgate::engine::record::{index_key, session_key};
+use tollgate::engine::step::{Expect, WriteOp};
 use tollgate::store::redis::RedisStore;
 use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, ManualClock, SessionManager, Store, VerifyMode};

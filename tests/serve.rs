@@ -38,5 +38,5 @@ fn serve_speaks_the_http_api() {
 fn keygen_prints_a_usable_secret() {
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate")).arg("keygen").output().unwrap();
     let secret = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(tollgate::core::b64::decode(secret.trim()).unwrap().len(), 32);
+    assert_eq!(tollgate::engine::b64::decode(secret.trim()).unwrap().len(), 32);
 }

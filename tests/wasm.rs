@@ -35,7 +35,9 @@ fn get_str(v: &JsValue, path: &str) -> String {
 async fn ok(p: Promise) -> JsValue {
     match JsFuture::from(p).await {
         Ok(v) => v,
-        Err(e) => panic!("rejected: {} {}", get(&e, "code").as_string().unwrap_or_default(), get(&e, "message").as_string().unwrap_or_default()),
+        Err(e) => {
+            panic!("rejected: {} {}", get(&e, "code").as_string().unwrap_or_default(), get(&e, "message").as_string().unwrap_or_default())
+        }
     }
 }
 
@@ -250,7 +252,10 @@ async fn bad_arguments_are_coded_and_the_instance_keeps_working() {
 #[wasm_bindgen_test]
 async fn user_cache_with_a_js_loader() {
     let m = manager(hs_config(&[])).await;
-    let loader = Function::new_with_args("user", "globalThis.__tgLoads = (globalThis.__tgLoads || 0) + 1; return Promise.resolve({ name: user, plan: 'pro' })");
+    let loader = Function::new_with_args(
+        "user",
+        "globalThis.__tgLoads = (globalThis.__tgLoads || 0) + 1; return Promise.resolve({ name: user, plan: 'pro' })",
+    );
     assert!(ok(m.user_info(s("frank"), none())).await.is_null(), "a miss without a loader is null");
     let info = ok(m.user_info(s("frank"), loader.clone().into())).await;
     assert_eq!(get_str(&info, "name"), "frank");

@@ -11,8 +11,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tollgate::core::b64;
-use tollgate::http::{HttpRequest, HttpResponse, Service, MAX_BODY_BYTES};
+use tollgate::engine::b64;
+use tollgate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
 use tollgate::{Alg, Config, KeySpec, MemoryStore, SessionManager, Store};
 
 const USAGE: &str = "usage:
@@ -58,11 +58,7 @@ fn config_from_env() -> Result<Config, tollgate::Error> {
 
 async fn to_http(req: Request<Incoming>) -> Result<HttpRequest, HttpResponse> {
     let (parts, body) = req.into_parts();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
-        .collect();
+    let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     // Stop reading past the limit instead of buffering whatever a client sends.
     let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
@@ -135,7 +131,7 @@ async fn run<S: Store + 'static>(
     keys: &[&str],
     store_name: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let service = Arc::new(Service::new(sessions, keys)?);
+    let service = Arc::new(HttpApi::new(sessions, keys)?);
     let listener = TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, store = store_name, "tollgate serving");
     println!("tollgate listening on http://{}", listener.local_addr()?);
@@ -203,6 +199,7 @@ fn main() {
         }
         Some("keygen") => {
             let mut secret = [0u8; 32];
+            #[allow(clippy::disallowed_methods)] // a key is made here, outside the engine
             getrandom::getrandom(&mut secret).expect("system RNG");
             println!("{}", b64::encode(&secret));
         }

@@ -11,8 +11,8 @@ pub mod webcrypto;
 
 use serde_json::Value;
 
-use crate::core::error::{Error, ErrorCode};
-use crate::core::keys::Alg;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::keys::Alg;
 use crate::platform::MaybeSendSync;
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]

@@ -8,9 +8,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Map, Value};
 
 use super::{no_key, CryptoDriver, KeyMaterial, KeySpec};
-use crate::core::b64;
-use crate::core::error::{Error, ErrorCode};
-use crate::core::keys::{Alg, Key, KeySet};
+use crate::engine::b64;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::keys::{Alg, Key, KeySet};
 
 struct NativeKey {
     alg: Algorithm,
@@ -64,9 +64,7 @@ fn load_one(spec: &KeySpec, crypto: &mut JwtCrypto, must_sign: bool) -> Result<K
     }
     let alg = jwt_alg(spec.alg);
     let (signing, verifying, public) = match &spec.material {
-        KeyMaterial::Secret(_) => {
-            return Err(Error::config(format!("{} keys are PEM or JWK, not raw secrets", spec.alg.as_str())))
-        }
+        KeyMaterial::Secret(_) => return Err(Error::config(format!("{} keys are PEM or JWK, not raw secrets", spec.alg.as_str()))),
         KeyMaterial::Pem(pem) => from_pem(spec.alg, pem.as_bytes())?,
         KeyMaterial::Jwk(jwk) => from_jwk(spec.alg, jwk)?,
     };
@@ -112,20 +110,17 @@ fn from_pem(alg: Alg, pem: &[u8]) -> Result<Loaded, Error> {
         Alg::EdDSA => DecodingKey::from_ed_pem(pem),
         _ => DecodingKey::from_rsa_pem(pem),
     }
-    .map_err(|_| {
-        Error::config(format!("the PEM is neither a PKCS#8 private key nor a public key for {}", alg.as_str()))
-    })?;
+    .map_err(|_| Error::config(format!("the PEM is neither a PKCS#8 private key nor a public key for {}", alg.as_str())))?;
     let jwk = Jwk::from_decoding_key(&dec, Some(jwt_alg(alg))).map_err(bad_key(alg))?;
     Ok((None, dec, public_map(&jwk)?))
 }
 
 // PKCS#8 v1 prefixes for a bare private scalar (RFC 5208 with RFC 5915 / RFC 8410).
 const P256_PKCS8_PREFIX: &[u8] = &[
-    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
+    0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
 ];
-const ED25519_PKCS8_PREFIX: &[u8] =
-    &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const ED25519_PKCS8_PREFIX: &[u8] = &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 fn from_jwk(alg: Alg, value: &Value) -> Result<Loaded, Error> {
     let field = |name: &str| value.get(name).and_then(Value::as_str);

@@ -15,8 +15,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::{no_key, CryptoDriver, KeyMaterial, KeySpec};
-use crate::core::error::{Error, ErrorCode};
-use crate::core::keys::{Alg, Key, KeySet};
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::keys::{Alg, Key, KeySet};
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,10 +74,7 @@ fn algorithm(alg: Alg) -> (Object, Object) {
     match alg {
         Alg::ES256 => (object(&[("name", "ECDSA"), ("namedCurve", "P-256")]), object(&[("name", "ECDSA"), ("hash", "SHA-256")])),
         Alg::EdDSA => (object(&[("name", "Ed25519")]), object(&[("name", "Ed25519")])),
-        _ => (
-            object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]),
-            object(&[("name", "RSASSA-PKCS1-v1_5")]),
-        ),
+        _ => (object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]), object(&[("name", "RSASSA-PKCS1-v1_5")])),
     }
 }
 
@@ -90,9 +87,8 @@ async fn settle(p: Result<Promise, JsValue>) -> Result<JsValue, JsValue> {
 }
 
 fn subtle() -> Result<Subtle, Error> {
-    let missing = || {
-        Error::config("WebCrypto (globalThis.crypto.subtle) is not available in this runtime; use Node 20+, a browser, Deno or Workers")
-    };
+    let missing =
+        || Error::config("WebCrypto (globalThis.crypto.subtle) is not available in this runtime; use Node 20+, a browser, Deno or Workers");
     let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).map_err(|_| missing())?;
     if !crypto.is_object() {
         return Err(missing());
@@ -211,9 +207,7 @@ impl WebCrypto {
                 let public = self.import_public(alg, &jwk).await?;
                 let private = if map.contains_key("d") {
                     let mut full = map.clone();
-                    full.retain(|k, _| {
-                        matches!(k.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e" | "d" | "p" | "q" | "dp" | "dq" | "qi")
-                    });
+                    full.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e" | "d" | "p" | "q" | "dp" | "dq" | "qi"));
                     let data = json_to_js(&Value::Object(full))?;
                     let private = self
                         .import("jwk", &data, alg, false, "sign")

@@ -1,5 +1,5 @@
 //! The HTTP API, framework-free: a plain request in, a plain response out. The
-//! Cloudflare Worker and the native `tollgate serve` both call [`Service::handle`].
+//! Cloudflare Worker and the native `tollgate serve` both call [`HttpApi::handle`].
 //!
 //! | route | who may call | does |
 //! |---|---|---|
@@ -21,8 +21,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::core::error::{Error, ErrorCode};
-use crate::core::ops::VerifyMode;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::ops::VerifyMode;
 use crate::manager::SessionManager;
 use crate::store::Store;
 
@@ -82,7 +82,7 @@ enum Caller {
 }
 
 /// The HTTP API over one session manager.
-pub struct Service<S> {
+pub struct HttpApi<S> {
     sessions: SessionManager<S>,
     /// SHA-256 of each accepted API key (several, for rotation).
     api_key_hashes: Vec<[u8; 32]>,
@@ -120,13 +120,13 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-impl<S: Store> Service<S> {
+impl<S: Store> HttpApi<S> {
     /// `api_keys`: the keys services present in `X-Api-Key`; empty keys are refused.
     pub fn new(sessions: SessionManager<S>, api_keys: &[&str]) -> Result<Self, Error> {
         if api_keys.is_empty() || api_keys.iter().any(|k| k.len() < 16) {
             return Err(Error::new(ErrorCode::ConfigInvalid, "give at least one API key of 16 or more characters"));
         }
-        Ok(Service { sessions, api_key_hashes: api_keys.iter().map(|k| hash(k.as_bytes())).collect() })
+        Ok(HttpApi { sessions, api_key_hashes: api_keys.iter().map(|k| hash(k.as_bytes())).collect() })
     }
 
     pub fn sessions(&self) -> &SessionManager<S> {
@@ -222,9 +222,9 @@ impl<S: Store> Service<S> {
                     "DELETE" => {
                         let keep = match query_param(&req.query, "keep")?.as_deref() {
                             None => None,
-                            Some("current") => Some(current.ok_or_else(|| {
-                                err(ErrorCode::BadRequest, "keep=current needs the caller's access token")
-                            })?),
+                            Some("current") => {
+                                Some(current.ok_or_else(|| err(ErrorCode::BadRequest, "keep=current needs the caller's access token"))?)
+                            }
                             Some(sid) => Some(sid.to_owned()),
                         };
                         let n = self.sessions.revoke_all(uid, keep.as_deref()).await?;
@@ -296,9 +296,8 @@ fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Err
     if !mime.eq_ignore_ascii_case("application/json") {
         return Err(err(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
     }
-    serde_json::from_slice(&req.body).map_err(|e| {
-        Error::new(ErrorCode::BadRequest, format!("the JSON body is malformed or misses a field: {}", describe(&e)))
-    })
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Error::new(ErrorCode::BadRequest, format!("the JSON body is malformed or misses a field: {}", describe(&e))))
 }
 
 /// The error's category and position, without echoing input (which may hold tokens).

@@ -24,8 +24,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{Caps, CommitResult, Store, StoreError};
-use crate::core::error::Error;
-use crate::core::step::{Expect, Versioned, WriteOp};
+use crate::engine::error::Error;
+use crate::engine::step::{Expect, Versioned, WriteOp};
 
 /// The JS store object and its two methods, looked up once.
 pub struct JsStore {
@@ -113,10 +113,7 @@ fn parse_version(v: &JsVersionIn) -> Option<u64> {
 
 fn parse_answer(answer: &JsValue, expected: usize) -> Result<Vec<Option<Versioned>>, StoreError> {
     let shape = "get() must resolve to an array of null or { value: string, version: number | string }, one per key";
-    let text = js_sys::JSON::stringify(answer)
-        .ok()
-        .and_then(|s| JsValue::from(s).as_string())
-        .ok_or_else(|| StoreError::corrupt(shape))?;
+    let text = js_sys::JSON::stringify(answer).ok().and_then(|s| JsValue::from(s).as_string()).ok_or_else(|| StoreError::corrupt(shape))?;
     let entries: Vec<Option<JsEntry>> = serde_json::from_str(&text).map_err(|_| StoreError::corrupt(shape))?;
     if entries.len() != expected {
         return Err(StoreError::corrupt("get() must answer one entry per key"));

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::{Caps, CommitResult, Store, StoreError};
-use crate::core::step::{Versioned, WriteOp};
+use crate::engine::record::hash_tag;
+use crate::engine::step::{Versioned, WriteOp};
 use crate::platform::{Clock, SystemClock};
 
 const SHARDS: usize = 64;
@@ -101,11 +102,7 @@ impl MemoryStore {
     pub fn get_one(&self, key: &str) -> Option<Versioned> {
         let now = self.inner.clock.now_ms();
         let shard = self.lock(Self::shard_of(key));
-        shard
-            .map
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| Versioned { value: e.value.clone(), version: e.version })
+        shard.map.get(key).filter(|e| e.expires_at > now).map(|e| Versioned { value: e.value.clone(), version: e.version })
     }
 
     /// Reads keys now, one entry per key.
@@ -214,21 +211,6 @@ impl Store for MemoryStore {
     fn caps(&self) -> Caps {
         Caps { atomic: true, consistent: true, min_ttl_ms: 0 }
     }
-}
-
-/// The part of a key a Redis Cluster would hash: between the first `{` and the
-/// next `}` when non-empty, else the whole key.
-pub fn hash_tag(key: &str) -> &str {
-    // A plain byte scan: keys are short, and this is on every read.
-    let bytes = key.as_bytes();
-    if let Some(open) = bytes.iter().position(|&b| b == b'{') {
-        if let Some(len) = bytes[open + 1..].iter().position(|&b| b == b'}') {
-            if len > 0 {
-                return &key[open + 1..open + 1 + len];
-            }
-        }
-    }
-    key
 }
 
 /// A multiply-rotate hash, only for picking a shard: crafted user ids could at

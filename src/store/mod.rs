@@ -4,16 +4,21 @@
 //! expiry, and answers two commands: `get` (values and versions) and an
 //! all-or-nothing `commit` of puts and deletes with expectations. That is all
 //! the core needs; each store says what it guarantees in [`Caps`].
+#![allow(clippy::disallowed_methods)] // store adapters keep deadlines and pick versions: outside the engine
 
+#[cfg(feature = "worker")]
+pub mod durable;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod js;
+#[cfg(feature = "worker")]
+pub mod kv;
 pub mod memory;
 #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
 pub mod redis;
 
-use crate::core::error::{Error, ErrorCode};
-use crate::core::step::{CryptoCmd, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use crate::crypto::CryptoDriver;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::step::{CryptoCmd, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use crate::platform::{self, MaybeSendSync};
 
 pub use memory::MemoryStore;
@@ -38,21 +43,32 @@ pub enum CommitResult {
     Conflict,
 }
 
+/// Why a store call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The store could not be reached, timed out or refused: `store_unavailable`.
+    Unavailable,
+    /// The store answered with something that is not a valid reply: `store_corrupt`.
+    Corrupt,
+}
+
 /// A store's failure to answer at all. Adapters map their own errors into it;
-/// it reaches callers as `store_unavailable` (or `store_corrupt`).
+/// it reaches callers as `store_unavailable` or `store_corrupt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreError {
-    corrupt: bool,
+    kind: StoreErrorKind,
     message: String,
 }
 
 impl StoreError {
     pub fn unavailable(message: impl Into<String>) -> Self {
-        StoreError { corrupt: false, message: message.into() }
+        StoreError { kind: StoreErrorKind::Unavailable, message: message.into() }
     }
-    /// The store answered with something that is not a valid reply.
     pub fn corrupt(message: impl Into<String>) -> Self {
-        StoreError { corrupt: true, message: message.into() }
+        StoreError { kind: StoreErrorKind::Corrupt, message: message.into() }
+    }
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
     pub fn message(&self) -> &str {
         &self.message
@@ -67,10 +83,13 @@ impl std::fmt::Display for StoreError {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
-        if e.corrupt {
-            Error::new(ErrorCode::StoreCorrupt, format!("the store answered with an invalid reply: {}", e.message))
-        } else {
-            Error::new(ErrorCode::StoreUnavailable, format!("the session store is unavailable ({}); retry shortly", e.message))
+        match e.kind {
+            StoreErrorKind::Corrupt => {
+                Error::new(ErrorCode::StoreCorrupt, format!("the store answered with an invalid reply: {}", e.message))
+            }
+            StoreErrorKind::Unavailable => {
+                Error::new(ErrorCode::StoreUnavailable, format!("the session store is unavailable ({}); retry shortly", e.message))
+            }
         }
     }
 }
@@ -131,7 +150,7 @@ where
             Step::Done(result) => return result,
             Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
             Step::Store(StoreCmd::Commit { ops }) => {
-                let tag = ops.first().map(|op| memory::hash_tag(op.key()).to_owned()).unwrap_or_default();
+                let tag = ops.first().map(|op| crate::engine::record::hash_tag(op.key()).to_owned()).unwrap_or_default();
                 match store.commit(ops).await? {
                     CommitResult::Committed => Reply::Store(StoreReply::Committed),
                     CommitResult::Conflict => {

@@ -146,13 +146,16 @@ use bytes::Bytes;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo, RedisError, ServerErrorKind, Value};
+use redis::{
+    Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo, RedisError, ServerErrorKind,
+    Value,
+};
 use tokio::time::Instant;
 
-use super::memory::hash_tag;
 use super::{Caps, CommitResult, Store, StoreError};
-use crate::core::error::{Error, ErrorCode};
-use crate::core::step::{Expect, Versioned, WriteOp};
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::record::hash_tag;
+use crate::engine::step::{Expect, Versioned, WriteOp};
 
 const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
 /// Bytes of the version header in front of every stored value.
@@ -263,9 +266,7 @@ fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 /// Parses `host:port` (or `[v6]:port`).
 fn parse_addr(s: &str) -> Result<(String, u16), Error> {
     let s = s.trim();
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| config_error(format!("`{s}` is not host:port")))?;
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| config_error(format!("`{s}` is not host:port")))?;
     let port = port.parse::<u16>().map_err(|_| config_error(format!("`{s}` has no valid port")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
@@ -313,13 +314,9 @@ impl RedisConfig {
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let tls = url.starts_with("rediss://");
         if tls && !cfg!(feature = "redis-tls") {
-            return Err(config_error(
-                "rediss:// (TLS) needs tollgate's `redis-tls` feature; or use redis:// behind a TLS tunnel",
-            ));
+            return Err(config_error("rediss:// (TLS) needs tollgate's `redis-tls` feature; or use redis:// behind a TLS tunnel"));
         }
-        let info = url
-            .into_connection_info()
-            .map_err(|e| config_error(format!("the Redis URL does not parse ({})", describe(&e))))?;
+        let info = url.into_connection_info().map_err(|e| config_error(format!("the Redis URL does not parse ({})", describe(&e))))?;
         let settings = info.redis_settings();
         let mut config = RedisConfig::new(Topology::Single(info.addr().clone()));
         config.tls.on = tls;
@@ -577,9 +574,8 @@ struct Failure {
 fn classify(e: &RedisError) -> Failure {
     // A script's error carries the code of the command that failed inside it.
     let text = e.to_string();
-    let refused_inside = ["READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN"]
-        .iter()
-        .any(|code| text.contains(code));
+    let refused_inside =
+        ["READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN"].iter().any(|code| text.contains(code));
     match e.kind() {
         ErrorKind::Server(
             ServerErrorKind::Moved
@@ -607,7 +603,10 @@ enum Request {
 enum CallError {
     Redis(RedisError),
     /// The commit ran, but fewer replicas than asked confirmed it.
-    NotReplicated { acked: i64, wanted: u32 },
+    NotReplicated {
+        acked: i64,
+        wanted: u32,
+    },
     Corrupt(&'static str),
 }
 
@@ -702,12 +701,7 @@ impl Inner {
     }
 
     /// Sends a request once over `conn` (twice when the script must be loaded).
-    async fn send<C: ConnectionLike + Send>(
-        &self,
-        conn: &mut C,
-        req: &Request,
-        acks: Option<ReplicaAcks>,
-    ) -> Result<Value, CallError> {
+    async fn send<C: ConnectionLike + Send>(&self, conn: &mut C, req: &Request, acks: Option<ReplicaAcks>) -> Result<Value, CallError> {
         let trip = || self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
         match req {
             Request::Get(cmd) => {
@@ -742,12 +736,7 @@ impl Inner {
     }
 
     /// The script and `WAIT` in one pipeline: one round trip.
-    async fn send_replicated<C: ConnectionLike + Send>(
-        &self,
-        conn: &mut C,
-        script: Cmd,
-        acks: ReplicaAcks,
-    ) -> Result<Value, CallError> {
+    async fn send_replicated<C: ConnectionLike + Send>(&self, conn: &mut C, script: Cmd, acks: ReplicaAcks) -> Result<Value, CallError> {
         self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut pipe = redis::pipe();
         pipe.add_command(script).cmd("WAIT").arg(acks.replicas).arg(acks.timeout.as_millis() as u64);
@@ -823,9 +812,7 @@ impl Inner {
             // A refused connection is retried once: a server that is down should
             // fail its callers fast, not after a series of pauses.
             let budget = if e.is_connection_refusal() { 2 } else { MAX_ATTEMPTS };
-            let retry = (failure.not_run || (read_only && failure.topology))
-                && attempt < budget
-                && Instant::now() + pause < deadline;
+            let retry = (failure.not_run || (read_only && failure.topology)) && attempt < budget && Instant::now() + pause < deadline;
             if !retry {
                 tracing::debug!(target: "tollgate::redis", error = %describe(&e), attempt, "redis call failed");
                 return Err(unavailable(what, &e));
@@ -1068,9 +1055,15 @@ mod tests {
         let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert_eq!(classify(&refused), Failure { not_run: true, topology: true });
         assert_eq!(classify(&reset), Failure { not_run: false, topology: true });
-        assert_eq!(classify(&server("READONLY", "You can't write against a read only replica.")), Failure { not_run: true, topology: true });
+        assert_eq!(
+            classify(&server("READONLY", "You can't write against a read only replica.")),
+            Failure { not_run: true, topology: true }
+        );
         assert_eq!(classify(&server("MOVED", "3999 127.0.0.1:6381")), Failure { not_run: true, topology: true });
-        assert_eq!(classify(&server("TRYAGAIN", "Multiple keys request during rehashing of slot")), Failure { not_run: true, topology: true });
+        assert_eq!(
+            classify(&server("TRYAGAIN", "Multiple keys request during rehashing of slot")),
+            Failure { not_run: true, topology: true }
+        );
         // A script's error names the refusal of the command inside it.
         let in_script = server("ERR", "Error running script: @user_script:52: NOREPLICAS Not enough good replicas to write.");
         assert_eq!(classify(&in_script), Failure { not_run: true, topology: true });

@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::core::error::Error;
-use crate::core::keys::Alg;
-use crate::core::policy::{LimitPolicy, Policy};
 use crate::crypto::KeySpec;
+use crate::engine::error::Error;
+use crate::engine::keys::Alg;
+use crate::engine::policy::{LimitPolicy, Policy};
 
 /// The fields of the configuration object (besides `store`, taken out before).
 const FIELDS: &[&str] = &[

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::core::error::{Error, ErrorCode};
+use crate::engine::error::{Error, ErrorCode};
 
 /// Why a call failed: a tollgate error, or a value the caller's own function
 /// (a user-info loader) threw, which is handed back unchanged.

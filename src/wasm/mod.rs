@@ -19,11 +19,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
-use crate::core::error::{Error, ErrorCode};
-use crate::core::ops::{SessionInfo, Tokens, VerifyMode};
-use crate::core::policy::Core;
-use crate::core::token::{MAX_REFRESH_TOKEN_LEN, MAX_USER_ID_LEN};
 use crate::crypto::webcrypto;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::ops::{SessionInfo, Tokens, VerifyMode};
+use crate::engine::policy::Rules;
+use crate::engine::token::{MAX_REFRESH_TOKEN_LEN, MAX_USER_ID_LEN};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
 use crate::store::js::JsStore;
@@ -76,8 +76,8 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
         Arc::new(JsStore::new(store_value)?)
     };
     let (keys, crypto) = webcrypto::load_keys(&specs).await?;
-    let core = Core::new(keys, policy)?;
-    Ok(SessionManager::from_parts(core, store, Arc::new(crypto), Arc::new(SystemClock)))
+    let rules = Rules::new(keys, policy)?;
+    Ok(SessionManager::from_parts(rules, store, Arc::new(crypto), Arc::new(SystemClock)))
 }
 
 /// A session as JavaScript sees it: camelCase, timestamps in unix ms.
@@ -319,10 +319,7 @@ impl TollgateManager {
             }
             let loader = loader_arg(&loader)?;
             let thrown = std::cell::RefCell::new(None);
-            let info = m
-                .user_info(&user, |u| call_loader(&loader, u, &thrown))
-                .await
-                .map_err(|e| with_thrown(e, &thrown))?;
+            let info = m.user_info(&user, |u| call_loader(&loader, u, &thrown)).await.map_err(|e| with_thrown(e, &thrown))?;
             Ok(to_js(&info)?)
         })
     }
@@ -359,19 +356,14 @@ impl TollgateManager {
                             _ => Err(not_users()),
                         })
                         .collect::<Result<_, _>>()?,
-                    Some(Value::Array(_)) => {
-                        return Err(Error::bad_request("refreshUserInfo takes at most 10000 users at once").into())
-                    }
+                    Some(Value::Array(_)) => return Err(Error::bad_request("refreshUserInfo takes at most 10000 users at once").into()),
                     _ => return Err(not_users().into()),
                 }
             };
             let loader = loader_arg(&loader)?;
             let thrown = std::cell::RefCell::new(None);
             let refs: Vec<&str> = users.iter().map(String::as_str).collect();
-            let n = m
-                .refresh_user_info(&refs, |u| call_loader(&loader, u, &thrown))
-                .await
-                .map_err(|e| with_thrown(e, &thrown))?;
+            let n = m.refresh_user_info(&refs, |u| call_loader(&loader, u, &thrown)).await.map_err(|e| with_thrown(e, &thrown))?;
             Ok(JsValue::from(n as f64))
         })
     }

@@ -27,10 +27,10 @@
 
 use serde_json::Value;
 
-use crate::core::error::Error;
-use crate::core::keys::{Alg, Key, KeySet};
-use crate::core::policy::{LimitPolicy, Policy};
 use crate::crypto::{KeyMaterial, KeySpec};
+use crate::engine::error::Error;
+use crate::engine::keys::{Alg, Key, KeySet};
+use crate::engine::policy::{LimitPolicy, Policy};
 
 /// The KV namespace binding (`TOLLGATE_STORE = "kv"`).
 pub const KV_BINDING: &str = "TOLLGATE_KV";
@@ -227,8 +227,7 @@ mod tests {
 
     #[test]
     fn minimal_configuration_defaults_to_durable_objects_and_hs256() {
-        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SECRET", SECRET), ("TOLLGATE_API_KEYS", "a-service-key-0123456789, ")]))
-            .unwrap();
+        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SECRET", SECRET), ("TOLLGATE_API_KEYS", "a-service-key-0123456789, ")])).unwrap();
         assert_eq!(c.store, StoreKind::Durable);
         assert_eq!((c.keys[0].alg, c.keys[0].kid.as_str()), (Alg::HS256, "k1"));
         assert_eq!(c.api_keys, vec!["a-service-key-0123456789"]);
@@ -263,15 +262,15 @@ mod tests {
     #[test]
     fn asymmetric_keys_come_from_a_pem_or_jwk() {
         let pem = include_str!("../../tests/keys/es256.pem");
-        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_ALG", "ES256"), ("TOLLGATE_API_KEYS", "k")]))
-            .unwrap();
+        let c =
+            WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_ALG", "ES256"), ("TOLLGATE_API_KEYS", "k")])).unwrap();
         assert!(matches!(c.keys[0].material, KeyMaterial::Pem(_)));
         assert!(!c.hmac_only());
         let c = WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_PEM", pem), ("TOLLGATE_API_KEYS", "k")])).unwrap();
         assert_eq!(c.keys[0].alg, Alg::ES256, "ES256 by default with a signing key, as `tollgate serve`");
         let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"x","d":"d"}"#;
-        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_KEY", jwk), ("TOLLGATE_ALG", "EdDSA"), ("TOLLGATE_API_KEYS", "k")]))
-            .unwrap();
+        let c =
+            WorkerConfig::from_env(env(&[("TOLLGATE_SIGNING_KEY", jwk), ("TOLLGATE_ALG", "EdDSA"), ("TOLLGATE_API_KEYS", "k")])).unwrap();
         assert!(matches!(c.keys[0].material, KeyMaterial::Jwk(_)));
     }
 

@@ -10,24 +10,24 @@ use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
 
 use super::config::{StoreKind, WorkerConfig, DO_BINDING, KV_BINDING};
-use super::durable::OWNER_HEADER;
-use super::kv::KvStore;
 use super::route::{self, Target};
-use crate::core::b64;
-use crate::core::error::{Error, ErrorCode};
-use crate::core::policy::Core;
-use crate::core::step::{Versioned, WriteOp};
+use super::user_sessions::OWNER_HEADER;
 use crate::crypto::{CryptoDriver, HmacOnly};
-use crate::http::{HttpRequest, HttpResponse, Service, MAX_BODY_BYTES};
+use crate::engine::b64;
+use crate::engine::error::{Error, ErrorCode};
+use crate::engine::policy::Rules;
+use crate::engine::step::{Versioned, WriteOp};
+use crate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
+use crate::store::kv::KvStore;
 use crate::store::{Caps, CommitResult, Store, StoreError};
 
 /// What the Worker answers with: a whole service over KV, or, with Durable
 /// Objects, a store-less service for the requests it answers itself.
 enum Gateway {
-    Kv(Service<KvStore>),
-    Durable(Service<NoStore>),
+    Kv(HttpApi<KvStore>),
+    Durable(HttpApi<NoStore>),
 }
 
 thread_local! {
@@ -52,25 +52,25 @@ fn config(env: &Env) -> Result<WorkerConfig, Error> {
     WorkerConfig::from_env(|name| env_text(env, name))
 }
 
-async fn crypto(config: &WorkerConfig) -> Result<(Core, Arc<dyn CryptoDriver>), Error> {
+async fn crypto(config: &WorkerConfig) -> Result<(Rules, Arc<dyn CryptoDriver>), Error> {
     if config.hmac_only() {
         // HMAC is computed by the core; no WebCrypto import needed.
         let keys = config.hmac_key_set()?;
-        Ok((Core::new(keys, config.policy.clone())?, Arc::new(HmacOnly)))
+        Ok((Rules::new(keys, config.policy.clone())?, Arc::new(HmacOnly)))
     } else {
         let (keys, driver) = crate::crypto::webcrypto::load_keys(&config.keys).await?;
-        Ok((Core::new(keys, config.policy.clone())?, Arc::new(driver)))
+        Ok((Rules::new(keys, config.policy.clone())?, Arc::new(driver)))
     }
 }
 
-async fn service_from<S: Store>(config: &WorkerConfig, store: S) -> Result<Service<S>, Error> {
-    let (core, driver) = crypto(config).await?;
+async fn service_from<S: Store>(config: &WorkerConfig, store: S) -> Result<HttpApi<S>, Error> {
+    let (rules, driver) = crypto(config).await?;
     let api_keys: Vec<&str> = config.api_keys.iter().map(String::as_str).collect();
-    Service::new(SessionManager::from_parts(core, store, driver, Arc::new(SystemClock)), &api_keys)
+    HttpApi::new(SessionManager::from_parts(rules, store, driver, Arc::new(SystemClock)), &api_keys)
 }
 
 /// The HTTP service over `store`, configured from `env` (a Durable Object builds its own).
-pub(crate) async fn load_service<S: Store>(env: &Env, store: S) -> Result<Service<S>, Error> {
+pub(crate) async fn load_service<S: Store>(env: &Env, store: S) -> Result<HttpApi<S>, Error> {
     service_from(&config(env)?, store).await
 }
 
@@ -117,7 +117,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     let resp = match &*gateway {
         Gateway::Kv(service) => service.handle(req).await,
         Gateway::Durable(local) => {
-            let prefix = &local.sessions().core().policy.refresh_prefix;
+            let prefix = &local.sessions().rules().policy.refresh_prefix;
             match route::target(&req, local.accepts_api_key(&req), prefix) {
                 Target::Local => local.handle(req).await,
                 Target::User(user) => return forward(&env, &user, req).await,

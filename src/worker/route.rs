@@ -3,7 +3,7 @@
 //! With the Durable Object store every operation runs inside the object of the
 //! user it concerns, so the Worker must name that user before anything is
 //! verified. It reads the name from what the request carries, trusting none of
-//! it: the object runs the whole request through [`crate::http::Service`] and
+//! it: the object runs the whole request through [`crate::http::HttpApi`] and
 //! checks every token and key itself. A forged name (a token's `sub`, a refresh
 //! token's locator) only wakes that user's object, which refuses the request
 //! when the token does not verify; service-only routes are not forwarded
@@ -24,8 +24,8 @@
 
 use serde_json::Value;
 
-use crate::core::b64;
-use crate::core::token::{check_user_id, RefreshToken};
+use crate::engine::b64;
+use crate::engine::token::{check_user_id, RefreshToken};
 use crate::http::{percent_decode, query_param, HttpRequest};
 
 /// Where a request is answered.
@@ -57,9 +57,7 @@ pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Targ
             .and_then(|b| string_field(&b, "refresh_token"))
             .and_then(|t| RefreshToken::parse(&t, refresh_prefix).ok())
             .map(|t| t.user.clone()),
-        ("DELETE", ["v1", "sessions", _]) if has_api_key => {
-            api_key_ok.then(|| query_param(&req.query, "user").ok().flatten()).flatten()
-        }
+        ("DELETE", ["v1", "sessions", _]) if has_api_key => api_key_ok.then(|| query_param(&req.query, "user").ok().flatten()).flatten(),
         ("DELETE", ["v1", "sessions", _]) => bearer_sub(req),
         (_, ["v1", "users", uid, "sessions"]) if has_api_key => api_key_ok.then(|| (*uid).to_owned()),
         // A user's token is checked by the object of its own user; that object also
@@ -174,7 +172,9 @@ mod tests {
 
     #[test]
     fn everything_else_is_local() {
-        for (m, p) in [("GET", "/healthz"), ("GET", "/.well-known/jwks.json"), ("GET", "/nope"), ("GET", "/v1/users/%zz/sessions"), ("GET", "")] {
+        for (m, p) in
+            [("GET", "/healthz"), ("GET", "/.well-known/jwks.json"), ("GET", "/nope"), ("GET", "/v1/users/%zz/sessions"), ("GET", "")]
+        {
             assert_eq!(target(&req(m, p, &[("x-api-key", "k")], ""), true, "tgr"), Target::Local, "{m} {p}");
         }
     }

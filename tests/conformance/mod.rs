@@ -7,6 +7,7 @@
 //! stores that read time (memory) share it, stores that keep real time (Redis)
 //! ignore it, and the core decides validity from each record's own expiry.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use tollgate::core::record::{index_key, session_key};
-use tollgate::core::step::{Expect, WriteOp};
+use tollgate::engine::record::{index_key, session_key};
+use tollgate::engine::step::{Expect, WriteOp};
 use tollgate::store::CommitResult;
 use tollgate::{ConfigBuilder, ErrorCode, LimitPolicy, ManualClock, SessionManager, Store, VerifyMode};
 
@@ -46,9 +47,7 @@ pub struct Env<S: Store + 'static> {
 pub async fn env<F: Factory>(f: &F, tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Env<F::S> {
     let clock = Arc::new(ManualClock::new(real_now()));
     let store = f.make(clock.clone()).await;
-    let config = tweak(tollgate::Config::builder().hs256_secret("k1", SECRET.to_vec()).issuer("tollgate-tests"))
-        .build()
-        .unwrap();
+    let config = tweak(tollgate::Config::builder().hs256_secret("k1", SECRET.to_vec()).issuer("tollgate-tests")).build().unwrap();
     let sessions = SessionManager::new(config, store).unwrap().with_clock(clock.clone());
     Env { clock, sessions: Arc::new(sessions) }
 }
@@ -140,7 +139,11 @@ pub async fn store_commit_is_all_or_nothing<F: Factory>(f: &F) {
     assert_eq!(raw_get(s, &c).await, None);
     // All succeed together.
     let r = s
-        .commit(vec![put(&b, "b1", Expect::Absent, later), put(&a, "a1", Expect::Version(va), later), WriteOp::Delete { key: c.clone(), expect: Expect::Any }])
+        .commit(vec![
+            put(&b, "b1", Expect::Absent, later),
+            put(&a, "a1", Expect::Version(va), later),
+            WriteOp::Delete { key: c.clone(), expect: Expect::Any },
+        ])
         .await
         .unwrap();
     assert_eq!(r, CommitResult::Committed);
@@ -486,8 +489,22 @@ pub async fn bad_input_changes_nothing<F: Factory>(f: &F) {
     assert_eq!(
         codes,
         vec![
-            BadRequest, BadRequest, BadRequest, BadRequest, BadRequest, TokenInvalid, TokenInvalid, TokenInvalid, TokenInvalid,
-            TokenInvalid, TokenInvalid, TokenInvalid, SessionNotFound, SessionNotFound, BadRequest, BadRequest
+            BadRequest,
+            BadRequest,
+            BadRequest,
+            BadRequest,
+            BadRequest,
+            TokenInvalid,
+            TokenInvalid,
+            TokenInvalid,
+            TokenInvalid,
+            TokenInvalid,
+            TokenInvalid,
+            TokenInvalid,
+            SessionNotFound,
+            SessionNotFound,
+            BadRequest,
+            BadRequest
         ]
     );
     assert!(s.list(&unique_user("nobody")).await.unwrap().is_empty());

@@ -7,9 +7,8 @@ use std::time::Duration;
 use tollgate::store::redis::{RedisConfig, RedisStore};
 
 pub fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the Redis tests through scripts/redis.sh, which starts the servers")
-    })
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the Redis tests through scripts/redis.sh, which starts the servers"))
 }
 
 pub fn list(name: &str) -> Vec<String> {

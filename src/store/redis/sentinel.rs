@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{describe, node_info, RedisConfig, ReplicaAcks, Tls};
-use crate::core::error::Error;
+use crate::engine::error::Error;
 use crate::store::StoreError;
 
 /// How long a master announced by a sentinel event is kept despite errors.
@@ -82,10 +82,8 @@ impl Sentinel {
             sentinel_settings = sentinel_settings.set_password(p);
         }
         let tls = config.tls.clone();
-        let sentinel_clients = sentinels
-            .iter()
-            .map(|a| tls.client(node_info(a, sentinel_settings.clone(), &tls)?))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sentinel_clients =
+            sentinels.iter().map(|a| tls.client(node_info(a, sentinel_settings.clone(), &tls)?)).collect::<Result<Vec<_>, _>>()?;
         let query_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
@@ -94,9 +92,7 @@ impl Sentinel {
         let deadline = Instant::now() + config.operation_timeout;
         let addr = match tokio::time::timeout_at(deadline, ask(&sentinel_clients, master, &query_config)).await {
             Ok(Some(addr)) => addr,
-            _ => {
-                return Err(StoreError::unavailable(format!("redis sentinel: no sentinel named a master for `{master}`")).into())
-            }
+            _ => return Err(StoreError::unavailable(format!("redis sentinel: no sentinel named a master for `{master}`")).into()),
         };
         let link = open_link(0, addr, &node, &manager_config, &tls)?;
         let this = Arc::new(Sentinel {
@@ -113,11 +109,7 @@ impl Sentinel {
             listeners: Mutex::new(Vec::new()),
             acks: config.replica_acks,
         });
-        let tasks = this
-            .sentinels
-            .iter()
-            .map(|client| tokio::spawn(listen(Arc::downgrade(&this), client.clone())))
-            .collect();
+        let tasks = this.sentinels.iter().map(|client| tokio::spawn(listen(Arc::downgrade(&this), client.clone()))).collect();
         *this.listeners.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(this)
     }

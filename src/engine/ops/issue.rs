@@ -7,21 +7,29 @@
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::core::error::ErrorCode;
-use crate::core::policy::LimitPolicy;
-use crate::core::record::{index_key, session_key, IndexEntry, SessionRecord, UserIndex};
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::{check_user_id, hash_secret, RefreshToken};
+use crate::engine::error::ErrorCode;
+use crate::engine::policy::LimitPolicy;
+use crate::engine::record::{index_key, session_key, IndexEntry, SessionRecord, UserIndex};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::{check_user_id, hash_secret, RefreshToken};
 
 enum Phase {
     ReadIndex,
-    CheckRecords { index: UserIndex, index_version: Expect, unsure: Vec<usize> },
-    Signing { ops: Vec<WriteOp> },
+    CheckRecords {
+        index: UserIndex,
+        index_version: Expect,
+        unsure: Vec<usize>,
+    },
+    Signing {
+        ops: Vec<WriteOp>,
+    },
     Committing,
+    /// Finished: the result was handed to `pending`; a further reply is a driver bug.
+    Done,
 }
 
 pub struct Issue<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     user: String,
     claims: Map<String, Value>,
     metadata: Value,
@@ -37,15 +45,15 @@ pub struct Issue<'c> {
 
 impl<'c> Issue<'c> {
     /// `claims` go into every access token of the session; `metadata` is stored with it.
-    pub fn new(core: &'c Core, user: &str, claims: Map<String, Value>, metadata: Value, now: u64, entropy: Entropy) -> Self {
+    pub fn new(rules: &'c Rules, user: &str, claims: Map<String, Value>, metadata: Value, now: u64, entropy: Entropy) -> Self {
         let mut op = Issue {
-            core,
+            rules,
             user: user.to_owned(),
             claims,
             metadata,
             now,
             entropy,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             access: AccessToken::None,
             phase: Phase::ReadIndex,
             pending: Pending::Waiting,
@@ -65,13 +73,13 @@ impl<'c> Issue<'c> {
             return Err(Error::bad_request(format!("the claim {name:?} is set by tollgate; choose another name")));
         }
         let claims_len = serde_json::to_vec(&self.claims).map(|v| v.len()).unwrap_or(usize::MAX);
-        if claims_len > self.core.policy.max_claims_bytes {
+        if claims_len > self.rules.policy.max_claims_bytes {
             return Err(Error::bad_request(format!(
                 "custom claims are {claims_len} bytes as JSON; the limit is {} bytes",
-                self.core.policy.max_claims_bytes
+                self.rules.policy.max_claims_bytes
             )));
         }
-        check_metadata(self.core, &self.metadata)
+        check_metadata(self.rules, &self.metadata)
     }
 
     fn read_index(&mut self) -> Pending<Tokens> {
@@ -88,7 +96,7 @@ impl<'c> Issue<'c> {
             Err(e) => return done(Err(e)),
         };
         index.prune_certain(self.now);
-        if let Some(limit) = self.core.policy.max_sessions_per_user {
+        if let Some(limit) = self.rules.policy.max_sessions_per_user {
             if index.sessions.len() >= limit as usize {
                 // Entries past their idle hint may have idled out, or been touched since: ask their records.
                 let unsure: Vec<usize> = (0..index.sessions.len()).filter(|&i| index.sessions[i].idle_hint <= self.now).collect();
@@ -122,13 +130,13 @@ impl<'c> Issue<'c> {
     }
 
     fn decide(&mut self, mut index: UserIndex, index_version: Expect) -> Pending<Tokens> {
-        let (core, now) = (self.core, self.now);
+        let (rules, now) = (self.rules, self.now);
         let mut ops = Vec::new();
         self.evicted.clear();
-        if let Some(limit) = core.policy.max_sessions_per_user {
+        if let Some(limit) = rules.policy.max_sessions_per_user {
             let over = (index.sessions.len() + 1).saturating_sub(limit as usize);
             if over > 0 {
-                if core.policy.limit_policy == LimitPolicy::Refuse {
+                if rules.policy.limit_policy == LimitPolicy::Refuse {
                     tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
                     return done(Err(Error::new(
                         ErrorCode::SessionLimit,
@@ -137,7 +145,7 @@ impl<'c> Issue<'c> {
                 }
                 for entry in index.sessions.drain(..over) {
                     tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
-                    ops.push(put_record(core, &tombstone_for(&self.user, &entry, now), Expect::Any));
+                    ops.push(put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any));
                     self.evicted.push(entry.sid);
                 }
             }
@@ -150,8 +158,8 @@ impl<'c> Issue<'c> {
             user: self.user.clone(),
             created_at: now,
             last_seen: now,
-            idle_expires_at: (now + core.policy.idle_ttl_ms).min(now + core.policy.absolute_ttl_ms),
-            absolute_expires_at: now + core.policy.absolute_ttl_ms,
+            idle_expires_at: (now + rules.policy.idle_ttl_ms).min(now + rules.policy.absolute_ttl_ms),
+            absolute_expires_at: now + rules.policy.absolute_ttl_ms,
             generation: 0,
             refresh_hash: hash_secret(&secret),
             recent: Vec::new(),
@@ -166,13 +174,14 @@ impl<'c> Issue<'c> {
             absolute_expires_at: record.absolute_expires_at,
             idle_hint: record.idle_expires_at,
         });
-        ops.push(put_record(self.core, &record, Expect::Absent));
+        ops.push(put_record(self.rules, &record, Expect::Absent));
         ops.push(put_index(&self.user, &index, index_version));
         self.record = Some(record);
 
         let jti = self.entropy.jti();
-        let mint = jwt::Mint { sub: &self.user, sid: &sid, jti: &jti, now_ms: now, ttl_ms: core.policy.access_ttl_ms, extra: &self.claims };
-        match self.access.begin(core, &mint) {
+        let mint =
+            jwt::Mint { sub: &self.user, sid: &sid, jti: &jti, now_ms: now, ttl_ms: rules.policy.access_ttl_ms, extra: &self.claims };
+        match self.access.begin(rules, &mint) {
             Some(cmd) => {
                 self.phase = Phase::Signing { ops };
                 Pending::Crypto(cmd)
@@ -191,8 +200,8 @@ impl<'c> Issue<'c> {
         let secret = self.entropy.secret();
         done(Ok(Tokens {
             access_token: access.to_owned(),
-            access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
-            refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &self.user, &record.sid, &secret),
+            access_expires_at: (self.now + self.rules.policy.access_ttl_ms) / 1000 * 1000,
+            refresh_token: RefreshToken::format(&self.rules.policy.refresh_prefix, &self.user, &record.sid, &secret),
             session: SessionInfo::from(&record),
             evicted: std::mem::take(&mut self.evicted),
         }))
@@ -207,7 +216,7 @@ impl Operation for Issue<'_> {
     }
 
     fn handle(&mut self, reply: Reply) {
-        self.pending = match std::mem::replace(&mut self.phase, Phase::Committing) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::ReadIndex => self.on_index(reply),
             Phase::CheckRecords { index, index_version, unsure } => self.on_records(reply, index, index_version, unsure),
             Phase::Signing { ops } => {
@@ -223,6 +232,7 @@ impl Operation for Issue<'_> {
                 CommitOutcome::Conflict => done(Err(Error::conflict())),
                 CommitOutcome::Unexpected => unexpected(),
             },
+            Phase::Done => unexpected(),
         };
     }
 }

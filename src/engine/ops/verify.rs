@@ -5,10 +5,10 @@
 //! interval, when the sliding expiry is moved.
 
 use super::*;
-use crate::core::jwt::AccessClaims;
-use crate::core::record::session_key;
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::check_sid;
+use crate::engine::jwt::AccessClaims;
+use crate::engine::record::session_key;
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::check_sid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyMode {
@@ -27,12 +27,19 @@ pub struct Verified {
 
 enum Phase {
     CheckingSignature,
-    ReadSession { user: String, sid: String },
-    Touching { info: SessionInfo },
+    ReadSession {
+        user: String,
+        sid: String,
+    },
+    Touching {
+        info: SessionInfo,
+    },
+    /// Finished: the result was handed to `pending`; a further reply is a driver bug.
+    Done,
 }
 
 pub struct Verify<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     token: String,
     mode: VerifyMode,
     now: u64,
@@ -43,19 +50,19 @@ pub struct Verify<'c> {
 }
 
 impl<'c> Verify<'c> {
-    pub fn new(core: &'c Core, token: &str, mode: VerifyMode, now: u64) -> Self {
+    pub fn new(rules: &'c Rules, token: &str, mode: VerifyMode, now: u64) -> Self {
         let mut op = Verify {
-            core,
+            rules,
             token: String::new(),
             mode,
             now,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             claims: None,
             phase: Phase::CheckingSignature,
             pending: Pending::Waiting,
         };
         // Refuse oversize input before copying it.
-        if token.len() > core.policy.claims.max_token_bytes {
+        if token.len() > rules.policy.claims.max_token_bytes {
             op.pending = done(Err(Error::token_invalid("the access token exceeds the size limit")));
             return op;
         }
@@ -65,13 +72,13 @@ impl<'c> Verify<'c> {
     }
 
     fn start(&mut self) -> Pending<Verified> {
-        let parsed = match jwt::parse(&self.token, &self.core.keys, &self.core.policy.claims) {
+        let parsed = match jwt::parse(&self.token, &self.rules.keys, &self.rules.policy.claims) {
             Ok(p) => p,
             Err(e) => return done(Err(e)),
         };
         match jwt::check_hmac(&parsed) {
             Some(Ok(())) => {
-                let claims = jwt::check_claims(&parsed, &self.core.policy.claims, self.now);
+                let claims = jwt::check_claims(&parsed, &self.rules.policy.claims, self.now);
                 self.after_signature(claims)
             }
             Some(Err(e)) => done(Err(e)),
@@ -89,8 +96,8 @@ impl<'c> Verify<'c> {
             return done(Err(Error::token_invalid("the token signature does not verify")));
         }
         // Parsing again is cheaper than keeping borrowed parts across the await.
-        let claims = jwt::parse(&self.token, &self.core.keys, &self.core.policy.claims)
-            .and_then(|p| jwt::check_claims(&p, &self.core.policy.claims, self.now));
+        let claims = jwt::parse(&self.token, &self.rules.keys, &self.rules.policy.claims)
+            .and_then(|p| jwt::check_claims(&p, &self.rules.policy.claims, self.now));
         self.after_signature(claims)
     }
 
@@ -129,13 +136,13 @@ impl<'c> Verify<'c> {
         if let Err(e) = record.check_live(self.now) {
             return done(Err(e));
         }
-        let policy = &self.core.policy;
+        let policy = &self.rules.policy;
         if self.now.saturating_sub(record.last_seen) >= policy.touch_interval_ms {
             record.last_seen = self.now;
             record.idle_expires_at = (self.now + policy.idle_ttl_ms).min(record.absolute_expires_at);
             let info = SessionInfo::from(&record);
             self.phase = Phase::Touching { info };
-            return Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.core, &record, Expect::Version(slot.version))] });
+            return Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.rules, &record, Expect::Version(slot.version))] });
         }
         self.finish(SessionInfo::from(&record))
     }
@@ -156,7 +163,7 @@ impl Operation for Verify<'_> {
     }
 
     fn handle(&mut self, reply: Reply) {
-        self.pending = match std::mem::replace(&mut self.phase, Phase::CheckingSignature) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::CheckingSignature => match reply {
                 Reply::Verified(ok) => self.on_signature(ok),
                 _ => unexpected(),
@@ -172,6 +179,7 @@ impl Operation for Verify<'_> {
                 CommitOutcome::Conflict => done(Err(Error::conflict())),
                 CommitOutcome::Unexpected => unexpected(),
             },
+            Phase::Done => unexpected(),
         };
     }
 }

@@ -191,7 +191,8 @@ pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy)
     }
     let mut header_bytes = Vec::with_capacity(h.len());
     b64::decode_into(h.as_bytes(), &mut header_bytes).map_err(|_| invalid("the token header is not base64url"))?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| invalid("the token header is not a JSON object with \"alg\""))?;
+    let header: Header =
+        serde_json::from_slice(&header_bytes).map_err(|_| invalid("the token header is not a JSON object with \"alg\""))?;
     if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some() {
         return Err(invalid("tokens that name their own key (jku, jwk, x5u, x5c) are refused"));
     }

@@ -4,14 +4,21 @@
 //! dead entries were found, and a conflict there is ignored (pruning is tidying).
 
 use super::*;
-use crate::core::record::{index_key, session_key, UserIndex};
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::check_user_id;
+use crate::engine::record::{index_key, session_key, UserIndex};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::check_user_id;
 
 enum Phase {
     ReadIndex,
-    ReadRecords { index: UserIndex, index_version: Expect },
-    Pruning { live: Vec<SessionInfo> },
+    ReadRecords {
+        index: UserIndex,
+        index_version: Expect,
+    },
+    Pruning {
+        live: Vec<SessionInfo>,
+    },
+    /// Finished: the result was handed to `pending`; a further reply is a driver bug.
+    Done,
 }
 
 pub struct ListSessions {
@@ -85,13 +92,14 @@ impl Operation for ListSessions {
     }
 
     fn handle(&mut self, reply: Reply) {
-        self.pending = match std::mem::replace(&mut self.phase, Phase::ReadIndex) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::ReadIndex => self.on_index(reply),
             Phase::ReadRecords { index, index_version } => self.on_records(reply, index, index_version),
             Phase::Pruning { live } => match commit_outcome(&reply) {
                 CommitOutcome::Committed | CommitOutcome::Conflict => done(Ok(live)),
                 CommitOutcome::Unexpected => unexpected(),
             },
+            Phase::Done => unexpected(),
         };
     }
 }

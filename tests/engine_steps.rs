@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use tollgate::core::ops::{self, Entropy, Tokens, Verified, VerifyMode};
-use tollgate::core::policy::{Core, Policy};
-use tollgate::core::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use tollgate::crypto::native::{load_keys, JwtCrypto};
+use tollgate::engine::ops::{self, Entropy, Tokens, Verified, VerifyMode};
+use tollgate::engine::policy::{Policy, Rules};
+use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use tollgate::{Alg, Error, ErrorCode, KeySpec};
 
-const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!";
+const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!!";
 const T0: u64 = 1_700_000_000_000;
 
 /// A store as plain data: key -> (value, version, expires_at).
@@ -29,9 +29,7 @@ impl FakeStore {
         match cmd {
             StoreCmd::Get { keys } => StoreReply::Values(
                 keys.iter()
-                    .map(|k| {
-                        self.data.get(k).filter(|e| e.2 > now).map(|e| Versioned { value: e.0.clone(), version: e.1 })
-                    })
+                    .map(|k| self.data.get(k).filter(|e| e.2 > now).map(|e| Versioned { value: e.0.clone(), version: e.1 }))
                     .collect(),
             ),
             StoreCmd::Commit { ops } => {
@@ -89,9 +87,9 @@ fn entropy(seed: u8) -> Entropy {
     Entropy(e)
 }
 
-fn hs_core(policy: Policy) -> (Core, JwtCrypto) {
+fn hs_core(policy: Policy) -> (Rules, JwtCrypto) {
     let (keys, crypto) = load_keys(&[KeySpec::secret("hs", Alg::HS256, SECRET)]).unwrap();
-    (Core::new(keys, policy).unwrap(), crypto)
+    (Rules::new(keys, policy).unwrap(), crypto)
 }
 
 fn policy() -> Policy {
@@ -101,18 +99,18 @@ fn policy() -> Policy {
     p
 }
 
-fn issue(core: &Core, store: &mut FakeStore, crypto: &JwtCrypto, user: &str, now: u64, seed: u8) -> Tokens {
-    run(ops::Issue::new(core, user, Map::new(), json!({"d": 1}), now, entropy(seed)), store, crypto, now).unwrap()
+fn issue(rules: &Rules, store: &mut FakeStore, crypto: &JwtCrypto, user: &str, now: u64, seed: u8) -> Tokens {
+    run(ops::Issue::new(rules, user, Map::new(), json!({"d": 1}), now, entropy(seed)), store, crypto, now).unwrap()
 }
 
-fn verify(core: &Core, store: &mut FakeStore, crypto: &JwtCrypto, token: &str, mode: VerifyMode, now: u64) -> Result<Verified, Error> {
-    run(ops::Verify::new(core, token, mode, now), store, crypto, now)
+fn verify(rules: &Rules, store: &mut FakeStore, crypto: &JwtCrypto, token: &str, mode: VerifyMode, now: u64) -> Result<Verified, Error> {
+    run(ops::Verify::new(rules, token, mode, now), store, crypto, now)
 }
 
 #[test]
 fn issue_reads_the_index_then_commits_record_and_index_atomically() {
-    let (core, _) = hs_core(policy());
-    let mut op = ops::Issue::new(&core, "alice", Map::new(), json!({}), T0, entropy(1));
+    let (rules, _) = hs_core(policy());
+    let mut op = ops::Issue::new(&rules, "alice", Map::new(), json!({}), T0, entropy(1));
     let Step::Store(StoreCmd::Get { keys }) = op.poll() else { panic!("first effect is a read") };
     assert_eq!(keys, vec!["i:{u:alice}".to_string()]);
     op.handle(Reply::Store(StoreReply::Values(vec![None])));
@@ -137,11 +135,11 @@ fn issue_reads_the_index_then_commits_record_and_index_atomically() {
 
 #[test]
 fn stateless_hs256_verify_touches_nothing() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let t = issue(&core, &mut store, &crypto, "bob", T0, 2);
+    let t = issue(&rules, &mut store, &crypto, "bob", T0, 2);
     let before = store.round_trips();
-    let mut op = ops::Verify::new(&core, &t.access_token, VerifyMode::Stateless, T0 + 1000);
+    let mut op = ops::Verify::new(&rules, &t.access_token, VerifyMode::Stateless, T0 + 1000);
     let Step::Done(Ok(v)) = op.poll() else { panic!("no effects for a stateless HMAC verify") };
     assert_eq!(v.claims.sub, "bob");
     assert_eq!(v.claims.aud, vec!["aud-test".to_string()]);
@@ -150,18 +148,18 @@ fn stateless_hs256_verify_touches_nothing() {
 
 #[test]
 fn round_trips_per_operation() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let t = issue(&core, &mut store, &crypto, "carol", T0, 3);
+    let t = issue(&rules, &mut store, &crypto, "carol", T0, 3);
     assert_eq!(store.round_trips(), 2, "issue: read + commit");
     let n = store.round_trips();
-    verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0 + 1000).unwrap();
+    verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0 + 1000).unwrap();
     assert_eq!(store.round_trips() - n, 1, "strict verify: one read");
     let n = store.round_trips();
-    let t2 = run(ops::Refresh::new(&core, &t.refresh_token, T0 + 2000, entropy(4)), &mut store, &crypto, T0 + 2000).unwrap();
+    let t2 = run(ops::Refresh::new(&rules, &t.refresh_token, T0 + 2000, entropy(4)), &mut store, &crypto, T0 + 2000).unwrap();
     assert_eq!(store.round_trips() - n, 2, "refresh: read + commit");
     let n = store.round_trips();
-    run(ops::Revoke::new(&core, "carol", &t2.session.sid, T0 + 3000), &mut store, &crypto, T0 + 3000).unwrap();
+    run(ops::Revoke::new(&rules, "carol", &t2.session.sid, T0 + 3000), &mut store, &crypto, T0 + 3000).unwrap();
     assert_eq!(store.round_trips() - n, 2, "revoke: read + commit");
 }
 
@@ -169,8 +167,8 @@ fn round_trips_per_operation() {
 fn a_conflict_restarts_from_the_first_read_and_the_budget_is_bounded() {
     let mut p = policy();
     p.max_attempts = 3;
-    let (core, _) = hs_core(p);
-    let mut op = ops::Issue::new(&core, "dave", Map::new(), json!({}), T0, entropy(5));
+    let (rules, _) = hs_core(p);
+    let mut op = ops::Issue::new(&rules, "dave", Map::new(), json!({}), T0, entropy(5));
     let mut commits = 0;
     loop {
         match op.poll() {
@@ -183,7 +181,7 @@ fn a_conflict_restarts_from_the_first_read_and_the_budget_is_bounded() {
                 assert_eq!(r.unwrap_err().code(), ErrorCode::Conflict);
                 break;
             }
-            Step::Crypto(_) => panic!("HMAC signs in the core"),
+            Step::Crypto(_) => panic!("HMAC signs in the engine"),
         }
     }
     assert_eq!(commits, 3);
@@ -191,18 +189,18 @@ fn a_conflict_restarts_from_the_first_read_and_the_budget_is_bounded() {
 
 #[test]
 fn wrong_replies_are_errors_not_panics() {
-    let (core, _) = hs_core(policy());
-    let mut op = ops::Issue::new(&core, "erin", Map::new(), json!({}), T0, entropy(6));
+    let (rules, _) = hs_core(policy());
+    let mut op = ops::Issue::new(&rules, "erin", Map::new(), json!({}), T0, entropy(6));
     let _ = op.poll();
     op.handle(Reply::Verified(true));
     assert!(matches!(op.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::Internal));
 
-    let mut op = ops::Refresh::new(&core, "not a token", T0, entropy(6));
+    let mut op = ops::Refresh::new(&rules, "not a token", T0, entropy(6));
     assert!(matches!(op.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::TokenInvalid));
     op.handle(Reply::Store(StoreReply::Values(vec![None, None, None])));
     assert!(matches!(op.poll(), Step::Done(Err(_))));
 
-    let mut op = ops::Revoke::new(&core, "erin", "AAAAAAAAAAAAAAAAAAAAAA", T0);
+    let mut op = ops::Revoke::new(&rules, "erin", "AAAAAAAAAAAAAAAAAAAAAA", T0);
     let _ = op.poll();
     op.handle(Reply::Store(StoreReply::Values(vec![])));
     assert!(matches!(op.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::Internal));
@@ -214,12 +212,12 @@ fn wrong_replies_are_errors_not_panics() {
 
 #[test]
 fn garbage_in_the_store_is_store_corrupt() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let t = issue(&core, &mut store, &crypto, "frank", T0, 7);
+    let t = issue(&rules, &mut store, &crypto, "frank", T0, 7);
     let key = format!("s:{{u:frank}}:{}", t.session.sid);
     store.data.get_mut(&key).unwrap().0 = Bytes::from_static(b"{not json");
-    let err = verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0).unwrap_err();
+    let err = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0).unwrap_err();
     assert_eq!(err.code(), ErrorCode::StoreCorrupt);
     store.data.insert("i:{u:frank}".into(), (Bytes::from_static(b"[1,2]"), 99, u64::MAX));
     let err = run(ops::ListSessions::new("frank", T0), &mut store, &crypto, T0).unwrap_err();
@@ -233,37 +231,37 @@ fn sliding_expiry_and_absolute_cap_by_moving_the_clock() {
     p.absolute_ttl_ms = 25 * 60_000;
     p.access_ttl_ms = 60 * 60_000;
     p.touch_interval_ms = 60_000;
-    let (core, crypto) = hs_core(p);
+    let (rules, crypto) = hs_core(p);
     let mut store = FakeStore::default();
-    let t = issue(&core, &mut store, &crypto, "gina", T0, 8);
+    let t = issue(&rules, &mut store, &crypto, "gina", T0, 8);
     let mut now = T0 + 9 * 60_000;
-    let v = verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap();
+    let v = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap();
     assert_eq!(v.session.unwrap().idle_expires_at, now + 10 * 60_000, "a touch slides the idle expiry");
     now += 9 * 60_000; // 18 min: sliding would reach 28 min, the cap is 25 min
-    let v = verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap();
+    let v = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap();
     assert_eq!(v.session.unwrap().idle_expires_at, T0 + 25 * 60_000, "never past the absolute expiry");
     now += 6 * 60_000;
-    assert!(verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).is_ok());
+    assert!(verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).is_ok());
     now = T0 + 25 * 60_000;
-    let err = verify(&core, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap_err();
+    let err = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap_err();
     assert_eq!(err.code(), ErrorCode::SessionExpired);
 }
 
 #[test]
 fn refresh_chain_is_idempotent_within_grace() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let t0 = issue(&core, &mut store, &crypto, "hank", T0, 9);
-    let a = run(ops::Refresh::new(&core, &t0.refresh_token, T0 + 1, entropy(10)), &mut store, &crypto, T0 + 1).unwrap();
+    let t0 = issue(&rules, &mut store, &crypto, "hank", T0, 9);
+    let a = run(ops::Refresh::new(&rules, &t0.refresh_token, T0 + 1, entropy(10)), &mut store, &crypto, T0 + 1).unwrap();
     let before = store.content();
     // A repeat with *different* randomness still answers the same successor, and writes nothing.
-    let b = run(ops::Refresh::new(&core, &t0.refresh_token, T0 + 2, entropy(11)), &mut store, &crypto, T0 + 2).unwrap();
+    let b = run(ops::Refresh::new(&rules, &t0.refresh_token, T0 + 2, entropy(11)), &mut store, &crypto, T0 + 2).unwrap();
     assert_eq!(a.refresh_token, b.refresh_token);
     assert_ne!(a.access_token, b.access_token, "each answer carries a fresh access token");
     assert_eq!(store.content(), before);
     // Past the grace window: reuse.
-    let late = T0 + 1 + core.policy.refresh_grace_ms + 1;
-    let err = run(ops::Refresh::new(&core, &t0.refresh_token, late, entropy(12)), &mut store, &crypto, late).unwrap_err();
+    let late = T0 + 1 + rules.policy.refresh_grace_ms + 1;
+    let err = run(ops::Refresh::new(&rules, &t0.refresh_token, late, entropy(12)), &mut store, &crypto, late).unwrap_err();
     assert_eq!(err.code(), ErrorCode::RefreshTokenReused);
 }
 
@@ -276,8 +274,8 @@ fn key_file(name: &str) -> String {
 #[test]
 fn es256_signing_and_verifying_are_effects() {
     let (keys, crypto) = load_keys(&[KeySpec::pem("ec1", Alg::ES256, key_file("es256.pem"))]).unwrap();
-    let core = Core::new(keys, policy()).unwrap();
-    let mut op = ops::Issue::new(&core, "ivy", Map::new(), json!({}), T0, entropy(13));
+    let rules = Rules::new(keys, policy()).unwrap();
+    let mut op = ops::Issue::new(&rules, "ivy", Map::new(), json!({}), T0, entropy(13));
     let _ = op.poll();
     op.handle(Reply::Store(StoreReply::Values(vec![None])));
     let Step::Crypto(CryptoCmd::Sign { alg, kid, message }) = op.poll() else { panic!("the driver signs ES256") };
@@ -287,14 +285,14 @@ fn es256_signing_and_verifying_are_effects() {
     op.handle(Reply::Store(StoreReply::Committed));
     let Step::Done(Ok(t)) = op.poll() else { panic!() };
 
-    let mut v = ops::Verify::new(&core, &t.access_token, VerifyMode::Stateless, T0);
+    let mut v = ops::Verify::new(&rules, &t.access_token, VerifyMode::Stateless, T0);
     let Step::Crypto(CryptoCmd::VerifySignature { message, signature, .. }) = v.poll() else { panic!() };
     assert_eq!(signature.len(), 64, "JWS ES256 signatures are raw r||s");
     v.handle(Reply::Verified(crypto.verify_now("ec1", &message, &signature).unwrap()));
     let Step::Done(Ok(claims)) = v.poll() else { panic!() };
     assert_eq!(claims.claims.sub, "ivy");
     // A driver saying "no" is a token error.
-    let mut v = ops::Verify::new(&core, &t.access_token, VerifyMode::Stateless, T0);
+    let mut v = ops::Verify::new(&rules, &t.access_token, VerifyMode::Stateless, T0);
     let _ = v.poll();
     v.handle(Reply::Verified(false));
     assert!(matches!(v.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::TokenInvalid));
@@ -321,7 +319,13 @@ fn keys_load_from_pem_and_jwk_and_export_public_jwks() {
     let ed = list.iter().find(|k| k["kid"] == "ed1").unwrap().clone();
     let rsa_jwk = list.iter().find(|k| k["kid"] == "rs1").unwrap().clone();
     // Public JWKs load as verify-only keys.
-    let (set2, _) = load_keys(&[KeySpec::secret("hs", Alg::HS256, SECRET), KeySpec::jwk("ec-pub", Alg::ES256, ec.clone()), KeySpec::jwk("ed-pub", Alg::EdDSA, ed), KeySpec::jwk("rs-pub", Alg::RS256, rsa_jwk)]).unwrap();
+    let (set2, _) = load_keys(&[
+        KeySpec::secret("hs", Alg::HS256, SECRET),
+        KeySpec::jwk("ec-pub", Alg::ES256, ec.clone()),
+        KeySpec::jwk("ed-pub", Alg::EdDSA, ed),
+        KeySpec::jwk("rs-pub", Alg::RS256, rsa_jwk),
+    ])
+    .unwrap();
     assert_eq!(set2.keys().len(), 4);
     // A verify-only key cannot be the signing key.
     let err = load_keys(&[KeySpec::jwk("ec-pub", Alg::ES256, ec.clone())]).unwrap_err();
@@ -352,19 +356,19 @@ fn private_jwks_sign_and_must_match_their_public_half() {
     let der = pem_der(&key_file("es256.pem"));
     // PKCS#8 for P-256 produced by openssl: the 32-byte scalar follows `04 20` after the algorithm ids.
     let pos = der.windows(2).position(|w| w == [0x04, 0x20]).unwrap() + 2;
-    let d = tollgate::core::b64::encode(&der[pos..pos + 32]);
+    let d = tollgate::engine::b64::encode(&der[pos..pos + 32]);
     let mut jwk = public.clone();
     jwk["d"] = Value::String(d.clone());
     let (set, crypto) = load_keys(&[KeySpec::jwk("ec1", Alg::ES256, jwk)]).unwrap();
-    let core = Core::new(set, policy()).unwrap();
+    let rules = Rules::new(set, policy()).unwrap();
     let mut store = FakeStore::default();
-    let t = run(ops::Issue::new(&core, "jo", Map::new(), json!({}), T0, entropy(14)), &mut store, &crypto, T0).unwrap();
+    let t = run(ops::Issue::new(&rules, "jo", Map::new(), json!({}), T0, entropy(14)), &mut store, &crypto, T0).unwrap();
     // The PEM-loaded driver verifies what the JWK-loaded one signed.
-    let core_pem = Core::new(keys, policy()).unwrap();
+    let core_pem = Rules::new(keys, policy()).unwrap();
     assert!(verify(&core_pem, &mut store, &pem_crypto, &t.access_token, VerifyMode::Stateless, T0).is_ok());
     // A d that does not belong to x/y is refused.
     let mut wrong = public;
-    wrong["d"] = Value::String(tollgate::core::b64::encode(&[7u8; 32]));
+    wrong["d"] = Value::String(tollgate::engine::b64::encode(&[7u8; 32]));
     assert_eq!(load_keys(&[KeySpec::jwk("ec1", Alg::ES256, wrong)]).unwrap_err().code(), ErrorCode::ConfigInvalid);
 }
 
@@ -388,7 +392,14 @@ struct JwtClaims {
 }
 
 fn claims(exp_s: u64) -> JwtClaims {
-    JwtClaims { sub: "kim".into(), sid: "AAAAAAAAAAAAAAAAAAAAAA".into(), iss: "iss-test".into(), aud: "aud-test".into(), exp: exp_s, nbf: None }
+    JwtClaims {
+        sub: "kim".into(),
+        sid: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        iss: "iss-test".into(),
+        aud: "aud-test".into(),
+        exp: exp_s,
+        nbf: None,
+    }
 }
 
 fn jwt_encode(header: jsonwebtoken::Header, claims: &JwtClaims, key: &jsonwebtoken::EncodingKey) -> String {
@@ -402,20 +413,20 @@ fn hs_header(kid: &str) -> jsonwebtoken::Header {
 }
 
 fn b64(s: &str) -> String {
-    tollgate::core::b64::encode(s.as_bytes())
+    tollgate::engine::b64::encode(s.as_bytes())
 }
 
 #[test]
 fn tokens_from_jsonwebtoken_verify_and_ours_verify_there() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
     let now_s = T0 / 1000;
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
     let theirs = jwt_encode(hs_header("hs"), &claims(now_s + 60), &key);
-    let v = verify(&core, &mut store, &crypto, &theirs, VerifyMode::Stateless, T0).unwrap();
+    let v = verify(&rules, &mut store, &crypto, &theirs, VerifyMode::Stateless, T0).unwrap();
     assert_eq!(v.claims.sub, "kim");
 
-    let ours = issue(&core, &mut store, &crypto, "lee", T0, 15);
+    let ours = issue(&rules, &mut store, &crypto, "lee", T0, 15);
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_audience(&["aud-test"]);
     validation.set_issuer(&["iss-test"]);
@@ -427,7 +438,7 @@ fn tokens_from_jsonwebtoken_verify_and_ours_verify_there() {
     // ES256 both ways, through the JWKS.
     let (keys, ec_crypto) = load_keys(&[KeySpec::pem("ec1", Alg::ES256, key_file("es256.pem"))]).unwrap();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys.jwks()["keys"][0].clone()).unwrap();
-    let ec_core = Core::new(keys, policy()).unwrap();
+    let ec_core = Rules::new(keys, policy()).unwrap();
     let t = issue(&ec_core, &mut store, &ec_crypto, "mia", T0, 16);
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["aud-test"]);
@@ -441,14 +452,11 @@ fn tokens_from_jsonwebtoken_verify_and_ours_verify_there() {
 
 #[test]
 fn bad_access_tokens_get_their_codes_and_change_nothing() {
-    let specs = [
-        KeySpec::secret("hs", Alg::HS256, SECRET),
-        KeySpec::pem("rs", Alg::RS256, key_file("rsa.pub.pem")),
-    ];
+    let specs = [KeySpec::secret("hs", Alg::HS256, SECRET), KeySpec::pem("rs", Alg::RS256, key_file("rsa.pub.pem"))];
     let (keys, crypto) = load_keys(&specs).unwrap();
-    let core = Core::new(keys, policy()).unwrap();
+    let rules = Rules::new(keys, policy()).unwrap();
     let mut store = FakeStore::default();
-    let good = issue(&core, &mut store, &crypto, "ned", T0, 17);
+    let good = issue(&rules, &mut store, &crypto, "ned", T0, 17);
     let before = store.content();
     let now_s = T0 / 1000;
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
@@ -457,7 +465,8 @@ fn bad_access_tokens_get_their_codes_and_change_nothing() {
         (it.next().unwrap().to_string(), it.next().unwrap().to_string(), it.next().unwrap().to_string())
     };
     // HS256 "signed" with the RSA public key as the HMAC secret, naming the RSA kid.
-    let confused = jwt_encode(hs_header("rs"), &claims(now_s + 60), &jsonwebtoken::EncodingKey::from_secret(key_file("rsa.pub.pem").as_bytes()));
+    let confused =
+        jwt_encode(hs_header("rs"), &claims(now_s + 60), &jsonwebtoken::EncodingKey::from_secret(key_file("rsa.pub.pem").as_bytes()));
     let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), p);
     let with_header = |hdr: &str| {
         let input = format!("{}.{}", b64(hdr), p);
@@ -505,17 +514,25 @@ fn bad_access_tokens_get_their_codes_and_change_nothing() {
         ("wrong audience", jwt_encode(hs_header("hs"), &wrong_aud, &key), TokenInvalid),
         ("wrong issuer", jwt_encode(hs_header("hs"), &wrong_iss, &key), TokenInvalid),
         ("oversize", format!("{h}.{}.{s}", "A".repeat(9000)), TokenInvalid),
-        ("wrong secret", jwt_encode(hs_header("hs"), &claims(now_s + 60), &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!")), TokenInvalid),
+        (
+            "wrong secret",
+            jwt_encode(
+                hs_header("hs"),
+                &claims(now_s + 60),
+                &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!"),
+            ),
+            TokenInvalid,
+        ),
     ];
     for (name, token, code) in cases {
         for mode in [VerifyMode::Stateless, VerifyMode::Strict] {
-            let err = verify(&core, &mut store, &crypto, &token, mode, T0).expect_err(name);
+            let err = verify(&rules, &mut store, &crypto, &token, mode, T0).expect_err(name);
             assert_eq!(err.code(), code, "{name} ({mode:?}): {err}");
             assert!(!err.message().contains(&token) || token.is_empty(), "{name}: the message must not echo the token");
         }
     }
     assert_eq!(store.content(), before, "no bad token changed the store");
-    assert!(verify(&core, &mut store, &crypto, &good.access_token, VerifyMode::Strict, T0).is_ok());
+    assert!(verify(&rules, &mut store, &crypto, &good.access_token, VerifyMode::Strict, T0).is_ok());
 }
 
 /// A small deterministic generator: the same inputs on every run.
@@ -531,9 +548,9 @@ impl XorShift {
 
 #[test]
 fn random_and_mutated_input_never_panics() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let good = issue(&core, &mut store, &crypto, "oli", T0, 18);
+    let good = issue(&rules, &mut store, &crypto, "oli", T0, 18);
     let mut rng = XorShift(0x9e3779b97f4a7c15);
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.{}\":, \x00\xff";
     for round in 0..4000 {
@@ -553,8 +570,8 @@ fn random_and_mutated_input_never_panics() {
         if text.as_bytes() == base.as_slice() {
             continue;
         }
-        let _ = verify(&core, &mut store, &crypto, &text, VerifyMode::Strict, T0);
-        let r = run(ops::Refresh::new(&core, &text, T0, entropy(19)), &mut store, &crypto, T0);
+        let _ = verify(&rules, &mut store, &crypto, &text, VerifyMode::Strict, T0);
+        let r = run(ops::Refresh::new(&rules, &text, T0, entropy(19)), &mut store, &crypto, T0);
         if let Err(e) = r {
             assert_ne!(e.code(), ErrorCode::Internal, "{text:?}");
         }
@@ -563,14 +580,14 @@ fn random_and_mutated_input_never_panics() {
 
 #[test]
 fn debug_output_never_shows_secrets() {
-    let (core, crypto) = hs_core(policy());
+    let (rules, crypto) = hs_core(policy());
     let mut store = FakeStore::default();
-    let t = issue(&core, &mut store, &crypto, "pat", T0, 20);
-    let dbg = format!("{t:?} {core:?} {:?}", KeySpec::secret("k", Alg::HS256, SECRET));
+    let t = issue(&rules, &mut store, &crypto, "pat", T0, 20);
+    let dbg = format!("{t:?} {rules:?} {:?}", KeySpec::secret("k", Alg::HS256, SECRET));
     assert!(!dbg.contains(&t.access_token));
     assert!(!dbg.contains(&t.refresh_token));
     assert!(!dbg.contains(std::str::from_utf8(SECRET).unwrap()));
-    let parsed = tollgate::core::token::RefreshToken::parse(&t.refresh_token, "tgr").unwrap();
+    let parsed = tollgate::engine::token::RefreshToken::parse(&t.refresh_token, "tgr").unwrap();
     assert!(!format!("{parsed:?}").contains(t.refresh_token.rsplit_once('.').unwrap().1));
 }
 

@@ -7,12 +7,12 @@
 //! Round trips: one read and one commit.
 
 use super::*;
-use crate::core::record::{index_key, session_key, UserIndex};
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::{check_sid, check_user_id};
+use crate::engine::record::{index_key, session_key, UserIndex};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::{check_sid, check_user_id};
 
 pub struct Revoke<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     user: String,
     sid: String,
     now: u64,
@@ -22,13 +22,13 @@ pub struct Revoke<'c> {
 }
 
 impl<'c> Revoke<'c> {
-    pub fn new(core: &'c Core, user: &str, sid: &str, now: u64) -> Self {
+    pub fn new(rules: &'c Rules, user: &str, sid: &str, now: u64) -> Self {
         let mut op = Revoke {
-            core,
+            rules,
             user: user.to_owned(),
             sid: sid.to_owned(),
             now,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             committing: false,
             pending: Pending::Waiting,
         };
@@ -65,7 +65,7 @@ impl<'c> Revoke<'c> {
         self.committing = true;
         Pending::Store(StoreCmd::Commit {
             ops: vec![
-                put_record(self.core, &dead, Expect::Version(record_slot.version)),
+                put_record(self.rules, &dead, Expect::Version(record_slot.version)),
                 put_index(&self.user, &index, expect_of(&index_slot)),
             ],
         })
@@ -98,7 +98,7 @@ impl Operation for Revoke<'_> {
 
 /// Revokes every live session of a user, except `keep` when given. Answers how many were revoked.
 pub struct RevokeAll<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     user: String,
     keep: Option<String>,
     now: u64,
@@ -109,13 +109,13 @@ pub struct RevokeAll<'c> {
 }
 
 impl<'c> RevokeAll<'c> {
-    pub fn new(core: &'c Core, user: &str, keep: Option<&str>, now: u64) -> Self {
+    pub fn new(rules: &'c Rules, user: &str, keep: Option<&str>, now: u64) -> Self {
         let mut op = RevokeAll {
-            core,
+            rules,
             user: user.to_owned(),
             keep: keep.map(str::to_owned),
             now,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             revoked: 0,
             committing: false,
             pending: Pending::Waiting,
@@ -140,12 +140,12 @@ impl<'c> RevokeAll<'c> {
             Err(e) => return done(Err(e)),
         };
         index.prune_certain(self.now);
-        let (kept, gone): (Vec<_>, Vec<_>) =
-            index.sessions.drain(..).partition(|e| Some(&e.sid) == self.keep.as_ref());
+        let (kept, gone): (Vec<_>, Vec<_>) = index.sessions.drain(..).partition(|e| Some(&e.sid) == self.keep.as_ref());
         if gone.is_empty() && slot.is_none() {
             return done(Ok(0));
         }
-        let mut ops: Vec<WriteOp> = gone.iter().map(|e| put_record(self.core, &tombstone_for(&self.user, e, self.now), Expect::Any)).collect();
+        let mut ops: Vec<WriteOp> =
+            gone.iter().map(|e| put_record(self.rules, &tombstone_for(&self.user, e, self.now), Expect::Any)).collect();
         self.revoked = gone.len();
         index.sessions = kept;
         ops.push(put_index(&self.user, &index, expect_of(&slot)));

@@ -66,7 +66,7 @@ mod imp {
     use futures_util::future::join_all;
 
     use super::{expiration_ttl_secs, version_from, EntryMeta, KEY_PREFIX, MIN_TTL_MS};
-    use crate::core::step::{Expect, Versioned, WriteOp};
+    use crate::engine::step::{Expect, Versioned, WriteOp};
     use crate::platform::Clock;
     use crate::store::{Caps, CommitResult, Store, StoreError};
 
@@ -88,12 +88,7 @@ mod imp {
         }
 
         async fn read(&self, key: &str) -> Result<Option<(Versioned, u64)>, StoreError> {
-            let (value, meta) = self
-                .kv
-                .get(&format!("{KEY_PREFIX}{key}"))
-                .bytes_with_metadata::<EntryMeta>()
-                .await
-                .map_err(unavailable)?;
+            let (value, meta) = self.kv.get(&format!("{KEY_PREFIX}{key}")).bytes_with_metadata::<EntryMeta>().await.map_err(unavailable)?;
             match (value, meta) {
                 (None, _) => Ok(None),
                 (Some(v), Some(m)) => Ok(Some((Versioned { value: Bytes::from(v), version: m.v }, m.e))),

@@ -153,7 +153,7 @@ impl Key {
     pub fn external(kid: impl Into<String>, alg: Alg, public_jwk: Map<String, Value>) -> Result<Key, Error> {
         let kid = check_kid(kid.into())?;
         if alg.is_hmac() {
-            return Err(Error::config("HMAC keys are held by the core; use Key::hmac"));
+            return Err(Error::config("HMAC keys are held by the engine; use Key::hmac"));
         }
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
             if public_jwk.contains_key(private) {

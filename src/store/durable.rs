@@ -1,8 +1,10 @@
 //! The Durable Object store: one object per user, atomic and consistent.
 //!
+//! The object class that holds it is [`crate::worker::UserSessions`].
+//!
 //! The Worker forwards each request that concerns a user to that user's object
-//! (`idFromName(user)`, see [`super::route`]); the object runs the whole
-//! request through [`crate::http::Service`] against [`SqlStore`], a store over
+//! (`idFromName(user)`, see [`crate::worker::route`]); the object runs the whole
+//! request through [`crate::http::HttpApi`] against [`DurableStore`], a store over
 //! the object's own SQLite storage. One request is one operation in one place:
 //!
 //! - **Atomic.** A commit checks its expectations and applies its writes inside
@@ -23,12 +25,8 @@
 //! Each key must carry its object's user (`{u:<user>}`): a request routed to the
 //! wrong object fails (`store_unavailable`) instead of splitting a user's keys.
 
-/// The internal header with which the Worker names the object's user (base64url).
-/// The Worker drops any such header a client sends.
-pub const OWNER_HEADER: &str = "x-tollgate-object-user";
-
 #[cfg(target_arch = "wasm32")]
-pub use imp::{SqlStore, UserSessions};
+pub use imp::DurableStore;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -39,17 +37,12 @@ mod imp {
     use bytes::Bytes;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
-    use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State};
+    use worker::{SqlStorage, SqlStorageValue, State};
 
-    use super::OWNER_HEADER;
-    use crate::core::b64;
-    use crate::core::error::Error;
-    use crate::core::step::{Expect, Versioned, WriteOp};
-    use crate::http::{HttpResponse, Service};
+    use crate::engine::record::hash_tag;
+    use crate::engine::step::{Expect, Versioned, WriteOp};
     use crate::platform::{Clock, SystemClock};
-    use crate::store::memory::hash_tag;
     use crate::store::{Caps, CommitResult, Store, StoreError};
-    use crate::worker::entry::{into_response, load_service, read_request};
 
     #[wasm_bindgen]
     extern "C" {
@@ -77,7 +70,7 @@ mod imp {
     }
 
     /// A [`Store`] over one Durable Object's SQLite storage, for one user's keys.
-    pub struct SqlStore {
+    pub struct DurableStore {
         sql: SqlStorage,
         storage: JsValue,
         /// The hash tag every key must carry: `u:<user>`.
@@ -85,7 +78,7 @@ mod imp {
         clock: Arc<dyn Clock>,
     }
 
-    impl SqlStore {
+    impl DurableStore {
         /// Opens the store, creating its tables on first use.
         pub fn open(state: &State, owner: &str) -> Result<Self, StoreError> {
             let storage = state.storage();
@@ -93,7 +86,7 @@ mod imp {
             for statement in SCHEMA {
                 sql.exec(statement, None).map_err(sql_error)?;
             }
-            Ok(SqlStore {
+            Ok(DurableStore {
                 sql,
                 storage: AsRef::<JsValue>::as_ref(storage.as_raw()).clone(),
                 owner_tag: format!("u:{owner}"),
@@ -153,7 +146,12 @@ mod imp {
                             "INSERT INTO tollgate_kv (key, value, version, expires_at) VALUES (?, ?, ?, ?) \
                              ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, \
                              expires_at = excluded.expires_at",
-                            vec![key.as_str().into(), SqlStorageValue::Blob(value.to_vec()), SqlStorageValue::Integer(version), int(*expires_at)],
+                            vec![
+                                key.as_str().into(),
+                                SqlStorageValue::Blob(value.to_vec()),
+                                SqlStorageValue::Integer(version),
+                                int(*expires_at),
+                            ],
                         )
                         .map_err(sql_error)?;
                     }
@@ -168,7 +166,7 @@ mod imp {
         }
 
         /// The earliest expiry of what is stored, for the sweeping alarm.
-        fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
+        pub fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
             let cursor = self.sql.exec("SELECT min(expires_at) FROM tollgate_kv", None).map_err(sql_error)?;
             match cursor.raw().next().transpose().map_err(sql_error)?.as_deref() {
                 Some([SqlStorageValue::Integer(t)]) => Ok(Some(*t as u64)),
@@ -177,7 +175,7 @@ mod imp {
         }
 
         /// Deletes every expired row; answers the next expiry, if anything is left.
-        fn sweep(&self) -> Result<Option<u64>, StoreError> {
+        pub fn sweep(&self) -> Result<Option<u64>, StoreError> {
             let now = self.clock.now_ms();
             self.sql.exec("DELETE FROM tollgate_kv WHERE expires_at <= ?", vec![int(now)]).map_err(sql_error)?;
             self.next_expiry()
@@ -185,7 +183,7 @@ mod imp {
     }
 
     #[async_trait::async_trait(?Send)]
-    impl Store for SqlStore {
+    impl Store for DurableStore {
         async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
             let now = self.clock.now_ms();
             keys.iter()
@@ -225,90 +223,6 @@ mod imp {
 
         fn caps(&self) -> Caps {
             Caps { atomic: true, consistent: true, min_ttl_ms: 0 }
-        }
-    }
-
-    /// One user's sessions: the Durable Object class (binding `TOLLGATE_USERS`).
-    #[durable_object]
-    pub struct UserSessions {
-        state: State,
-        env: Env,
-        service: RefCell<Option<Rc<Service<SqlStore>>>>,
-    }
-
-    impl UserSessions {
-        async fn service(&self, owner: &str) -> Result<Rc<Service<SqlStore>>, Error> {
-            if let Some(s) = self.service.borrow().as_ref() {
-                return Ok(s.clone());
-            }
-            let store = SqlStore::open(&self.state, owner)?;
-            let service = Rc::new(load_service(&self.env, store).await?);
-            *self.service.borrow_mut() = Some(service.clone());
-            Ok(service)
-        }
-
-        async fn schedule_sweep(&self) -> worker::Result<()> {
-            let storage = self.state.storage();
-            if storage.get_alarm().await?.is_some() {
-                return Ok(());
-            }
-            let next = match self.service.borrow().as_ref() {
-                Some(s) => s.sessions().store().next_expiry().map_err(|e| worker::Error::RustError(e.to_string()))?,
-                None => None,
-            };
-            if let Some(at) = next {
-                let in_ms = at.saturating_sub(SystemClock.now_ms()).max(1000);
-                storage.set_alarm(std::time::Duration::from_millis(in_ms)).await?;
-            }
-            Ok(())
-        }
-    }
-
-    fn owner_of(req: &crate::http::HttpRequest) -> Option<String> {
-        let encoded = req.header(OWNER_HEADER)?;
-        String::from_utf8(b64::decode(encoded).ok()?).ok()
-    }
-
-    impl DurableObject for UserSessions {
-        fn new(state: State, env: Env) -> Self {
-            UserSessions { state, env, service: RefCell::new(None) }
-        }
-
-        async fn fetch(&self, req: Request) -> worker::Result<Response> {
-            let req = match read_request(req).await {
-                Ok(r) => r,
-                Err(refused) => return into_response(refused),
-            };
-            let Some(owner) = owner_of(&req) else {
-                let e = Error::new(crate::ErrorCode::Internal, "the Durable Object was called without its user");
-                return into_response(HttpResponse::error(&e));
-            };
-            let service = match self.service(&owner).await {
-                Ok(s) => s,
-                Err(e) => return into_response(HttpResponse::error(&e)),
-            };
-            let wrote = !matches!(req.method.as_str(), "GET" | "HEAD");
-            let resp = service.handle(req).await;
-            if wrote && resp.status < 300 {
-                // Best effort: a missed alarm only delays reclaiming space.
-                let _ = self.schedule_sweep().await;
-            }
-            into_response(resp)
-        }
-
-        async fn alarm(&self) -> worker::Result<Response> {
-            let next = match self.service.borrow().as_ref() {
-                Some(s) => s.sessions().store().sweep(),
-                // A fresh instance (after eviction): open the store without a user check.
-                None => SqlStore::open(&self.state, "").and_then(|s| s.sweep()),
-            };
-            // With nothing left, only the version counter stays (one row): kept, so a
-            // version is never handed out twice.
-            if let Some(at) = next.map_err(|e| worker::Error::RustError(e.to_string()))? {
-                let in_ms = at.saturating_sub(SystemClock.now_ms()).max(1000);
-                self.state.storage().set_alarm(std::time::Duration::from_millis(in_ms)).await?;
-            }
-            Response::ok("swept")
         }
     }
 }

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::*;
-use crate::core::record::{user_cache_key, CachedUser};
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::check_user_id;
+use crate::engine::record::{user_cache_key, CachedUser};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::check_user_id;
 
 /// Answers the cached info, or `None` on a miss or an expired entry.
 pub struct CacheGet {
@@ -52,10 +52,10 @@ pub struct CachePut {
 }
 
 impl CachePut {
-    pub fn new(core: &Core, user: &str, info: Value, ttl_ms: Option<u64>, now: u64) -> Self {
-        let pending = match check_user_id(user).and_then(|()| check_metadata(core, &info)) {
+    pub fn new(rules: &Rules, user: &str, info: Value, ttl_ms: Option<u64>, now: u64) -> Self {
+        let pending = match check_user_id(user).and_then(|()| check_metadata(rules, &info)) {
             Ok(()) => {
-                let expires_at = now + ttl_ms.unwrap_or(core.policy.user_cache_ttl_ms).max(1);
+                let expires_at = now + ttl_ms.unwrap_or(rules.policy.user_cache_ttl_ms).max(1);
                 let value = CachedUser { v: 1, expires_at, info }.encode();
                 Pending::Store(StoreCmd::Commit {
                     ops: vec![WriteOp::Put { key: user_cache_key(user), value: Bytes::from(value), expect: Expect::Any, expires_at }],

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::error::Error;
 use super::jwt::{self, Mint};
-use super::policy::Core;
+use super::policy::Rules;
 use super::record::{self, IndexEntry, SessionRecord, UserIndex};
 pub(crate) use super::step::unexpected;
 use super::step::{CryptoCmd, Expect, Pending, Reply, StoreReply, Versioned, WriteOp};
@@ -111,13 +111,13 @@ pub(crate) enum AccessToken {
 
 impl AccessToken {
     /// Starts minting. Answers the crypto effect to emit, if the driver must sign.
-    pub(crate) fn begin(&mut self, core: &Core, mint: &Mint<'_>) -> Option<CryptoCmd> {
+    pub(crate) fn begin(&mut self, rules: &Rules, mint: &Mint<'_>) -> Option<CryptoCmd> {
         if matches!(self, AccessToken::Signed(_)) {
             // Retries after a conflict keep the same `now` and randomness, so the same token.
             return None;
         }
-        let key = core.keys.signing_key();
-        let input = jwt::signing_input(key, &core.policy.claims, mint);
+        let key = rules.keys.signing_key();
+        let input = jwt::signing_input(key, &rules.policy.claims, mint);
         match jwt::sign_hmac(key, &input) {
             Some(sig) => {
                 *self = AccessToken::Signed(jwt::finish(input, &sig));
@@ -157,8 +157,8 @@ pub(crate) struct Attempts {
 }
 
 impl Attempts {
-    pub(crate) fn new(core: &Core) -> Self {
-        Attempts { used: 1, max: core.policy.max_attempts }
+    pub(crate) fn new(rules: &Rules) -> Self {
+        Attempts { used: 1, max: rules.policy.max_attempts }
     }
     /// Records a conflict; false when the budget is spent.
     pub(crate) fn retry(&mut self) -> bool {
@@ -199,8 +199,8 @@ pub(crate) fn expect_of(v: &Option<Versioned>) -> Expect {
 /// The record write. The store keeps a record until its access tokens are dead
 /// (access lifetime plus leeway past the session's end), so within that time the
 /// answer is `session_expired` or `session_revoked` on every store, not `session_not_found`.
-pub(crate) fn put_record(core: &Core, record: &SessionRecord, expect: Expect) -> WriteOp {
-    let retention = core.policy.access_ttl_ms + core.policy.claims.leeway_ms;
+pub(crate) fn put_record(rules: &Rules, record: &SessionRecord, expect: Expect) -> WriteOp {
+    let retention = rules.policy.access_ttl_ms + rules.policy.claims.leeway_ms;
     WriteOp::Put {
         key: record::session_key(&record.user, &record.sid),
         value: Bytes::from(record.encode()),
@@ -267,12 +267,12 @@ pub(crate) fn done<T>(r: Result<T, Error>) -> Pending<T> {
     Pending::Done(r)
 }
 
-pub(crate) fn check_metadata(core: &Core, metadata: &Value) -> Result<(), Error> {
+pub(crate) fn check_metadata(rules: &Rules, metadata: &Value) -> Result<(), Error> {
     let len = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
-    if len > core.policy.max_metadata_bytes {
+    if len > rules.policy.max_metadata_bytes {
         return Err(Error::bad_request(format!(
             "session metadata is {len} bytes as JSON; the limit is {} bytes",
-            core.policy.max_metadata_bytes
+            rules.policy.max_metadata_bytes
         )));
     }
     Ok(())

@@ -13,22 +13,34 @@
 //! Round trips: one read and one commit (reuse adds one read of the index).
 
 use super::*;
-use crate::core::error::ErrorCode;
-use crate::core::record::{index_key, retired_form, session_key, Rotation, SessionRecord, UserIndex};
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::{hash_secret, hashes_equal, seal_successor, RefreshToken};
+use crate::engine::error::ErrorCode;
+use crate::engine::record::{index_key, retired_form, session_key, Rotation, SessionRecord, UserIndex};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::{hash_secret, hashes_equal, seal_successor, RefreshToken};
 
 enum Phase {
     ReadSession,
-    Signing { ops: Vec<WriteOp>, record: SessionRecord, successor: Secret },
-    Committing { record: SessionRecord, successor: Secret },
+    Signing {
+        ops: Vec<WriteOp>,
+        record: SessionRecord,
+        successor: Secret,
+    },
+    Committing {
+        record: SessionRecord,
+        successor: Secret,
+    },
     /// Reuse detected: revoking the session before answering.
-    ReadIndexForRevoke { record: SessionRecord, record_version: u64 },
+    ReadIndexForRevoke {
+        record: SessionRecord,
+        record_version: u64,
+    },
     CommittingRevoke,
+    /// Finished: the result was handed to `pending`; a further reply is a driver bug.
+    Done,
 }
 
 pub struct Refresh<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     /// A placeholder when parsing failed (the operation is then already done).
     token: RefreshToken,
     now: u64,
@@ -48,14 +60,14 @@ enum Match {
 }
 
 impl<'c> Refresh<'c> {
-    pub fn new(core: &'c Core, refresh_token: &str, now: u64, entropy: Entropy) -> Self {
-        let parsed = RefreshToken::parse(refresh_token, &core.policy.refresh_prefix);
+    pub fn new(rules: &'c Rules, refresh_token: &str, now: u64, entropy: Entropy) -> Self {
+        let parsed = RefreshToken::parse(refresh_token, &rules.policy.refresh_prefix);
         let mut op = Refresh {
-            core,
+            rules,
             token: RefreshToken { user: String::new(), sid: String::new(), secret: [0; 32] },
             now,
             entropy,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             access: AccessToken::None,
             phase: Phase::ReadSession,
             pending: Pending::Waiting,
@@ -87,7 +99,7 @@ impl<'c> Refresh<'c> {
             return Match::Current;
         }
         if let Some(i) = record.recent.iter().position(|r| hashes_equal(&r.hash, &hash)) {
-            if self.now.saturating_sub(record.recent[i].at) > self.core.policy.refresh_grace_ms {
+            if self.now.saturating_sub(record.recent[i].at) > self.rules.policy.refresh_grace_ms {
                 return Match::Reused;
             }
             // Open the chain link by link; each opened secret must hash to the next link.
@@ -119,11 +131,9 @@ impl<'c> Refresh<'c> {
         if let Err(e) = record.check_live(self.now) {
             return done(Err(e));
         }
-        let (core, now) = (self.core, self.now);
+        let (rules, now) = (self.rules, self.now);
         match self.classify(&record) {
-            Match::Unknown => done(Err(Error::token_invalid(
-                "the refresh token does not belong to this session; sign in again",
-            ))),
+            Match::Unknown => done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again"))),
             Match::Reused => {
                 tracing::warn!(target: "tollgate::security", event = "reuse_detected", user = %record.user, sid = %record.sid, "refresh token reused after rotation; revoking the session");
                 let keys = vec![index_key(&record.user)];
@@ -144,7 +154,7 @@ impl<'c> Refresh<'c> {
                 let presented = self.token().secret;
                 let successor = self.entropy.secret();
                 // Rotations older than the grace window become retired hashes (reuse memory).
-                let grace = core.policy.refresh_grace_ms;
+                let grace = rules.policy.refresh_grace_ms;
                 let mut keep = Vec::with_capacity(record.recent.len() + 1);
                 for r in record.recent.drain(..) {
                     if now.saturating_sub(r.at) > grace {
@@ -160,13 +170,13 @@ impl<'c> Refresh<'c> {
                     record.retired.push(retired_form(&r.hash));
                 }
                 record.recent = keep;
-                let excess = record.retired.len().saturating_sub(core.policy.reuse_memory);
+                let excess = record.retired.len().saturating_sub(rules.policy.reuse_memory);
                 record.retired.drain(..excess);
                 record.refresh_hash = hash_secret(&successor);
                 record.generation += 1;
                 record.last_seen = now;
-                record.idle_expires_at = (now + core.policy.idle_ttl_ms).min(record.absolute_expires_at);
-                let ops = vec![put_record(self.core, &record, Expect::Version(slot.version))];
+                record.idle_expires_at = (now + rules.policy.idle_ttl_ms).min(record.absolute_expires_at);
+                let ops = vec![put_record(self.rules, &record, Expect::Version(slot.version))];
                 match self.mint(&record) {
                     Some(cmd) => {
                         self.phase = Phase::Signing { ops, record, successor };
@@ -189,18 +199,18 @@ impl<'c> Refresh<'c> {
             sid: &record.sid,
             jti: &jti,
             now_ms: self.now,
-            ttl_ms: self.core.policy.access_ttl_ms,
+            ttl_ms: self.rules.policy.access_ttl_ms,
             extra: &record.claims,
         };
-        self.access.begin(self.core, &mint)
+        self.access.begin(self.rules, &mint)
     }
 
     fn finish(&mut self, record: SessionRecord, secret: Secret) -> Pending<Tokens> {
         let Some(access) = self.access.token() else { return unexpected() };
         done(Ok(Tokens {
             access_token: access.to_owned(),
-            access_expires_at: (self.now + self.core.policy.access_ttl_ms) / 1000 * 1000,
-            refresh_token: RefreshToken::format(&self.core.policy.refresh_prefix, &record.user, &record.sid, &secret),
+            access_expires_at: (self.now + self.rules.policy.access_ttl_ms) / 1000 * 1000,
+            refresh_token: RefreshToken::format(&self.rules.policy.refresh_prefix, &record.user, &record.sid, &secret),
             session: SessionInfo::from(&record),
             evicted: Vec::new(),
         }))
@@ -219,7 +229,7 @@ impl<'c> Refresh<'c> {
         let dead = tombstone(record, self.now);
         self.phase = Phase::CommittingRevoke;
         Pending::Store(StoreCmd::Commit {
-            ops: vec![put_record(self.core, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
+            ops: vec![put_record(self.rules, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
         })
     }
 
@@ -240,7 +250,7 @@ impl Operation for Refresh<'_> {
     }
 
     fn handle(&mut self, reply: Reply) {
-        self.pending = match std::mem::replace(&mut self.phase, Phase::CommittingRevoke) {
+        self.pending = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::ReadSession => self.on_session(reply),
             Phase::Signing { ops, record, successor } => {
                 if !self.access.accept(reply) {
@@ -266,6 +276,7 @@ impl Operation for Refresh<'_> {
                 CommitOutcome::Conflict => self.on_conflict(),
                 CommitOutcome::Unexpected => unexpected(),
             },
+            Phase::Done => unexpected(),
         };
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::b64;
 use super::error::Error;
-use super::token::{SecretHash, Secret};
+use super::token::{Secret, SecretHash};
 
 pub fn session_key(user: &str, sid: &str) -> String {
     format!("s:{{u:{user}}}:{sid}")
@@ -20,6 +20,21 @@ pub fn index_key(user: &str) -> String {
 }
 pub fn user_cache_key(user: &str) -> String {
     format!("c:{{u:{user}}}")
+}
+
+/// The part of a key a Redis Cluster would hash: between the first `{` and the
+/// next `}` when non-empty, else the whole key.
+pub fn hash_tag(key: &str) -> &str {
+    // A plain byte scan: keys are short, and this is on every read.
+    let bytes = key.as_bytes();
+    if let Some(open) = bytes.iter().position(|&b| b == b'{') {
+        if let Some(len) = bytes[open + 1..].iter().position(|&b| b == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
 }
 
 /// Format version of stored values; a reader refuses versions it does not know.

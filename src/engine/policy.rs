@@ -88,14 +88,14 @@ impl Policy {
 
 /// Everything an operation reads but never changes: the keys and the rules.
 #[derive(Clone, Debug)]
-pub struct Core {
+pub struct Rules {
     pub keys: KeySet,
     pub policy: Policy,
 }
 
-impl Core {
-    pub fn new(keys: KeySet, policy: Policy) -> Result<Core, Error> {
+impl Rules {
+    pub fn new(keys: KeySet, policy: Policy) -> Result<Rules, Error> {
         policy.validate()?;
-        Ok(Core { keys, policy })
+        Ok(Rules { keys, policy })
     }
 }

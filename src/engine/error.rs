@@ -173,10 +173,7 @@ impl Error {
         )
     }
     pub(crate) fn conflict() -> Self {
-        Self::new(
-            ErrorCode::Conflict,
-            "concurrent updates to this user's sessions kept colliding; retry the request",
-        )
+        Self::new(ErrorCode::Conflict, "concurrent updates to this user's sessions kept colliding; retry the request")
     }
     pub(crate) fn session_not_found() -> Self {
         Self::new(ErrorCode::SessionNotFound, "no such session; sign in again")

@@ -3,12 +3,12 @@
 use serde_json::Value;
 
 use super::*;
-use crate::core::record::session_key;
-use crate::core::step::{Operation, Reply, Step, StoreCmd};
-use crate::core::token::{check_sid, check_user_id};
+use crate::engine::record::session_key;
+use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::token::{check_sid, check_user_id};
 
 pub struct UpdateMetadata<'c> {
-    core: &'c Core,
+    rules: &'c Rules,
     user: String,
     sid: String,
     metadata: Value,
@@ -19,18 +19,18 @@ pub struct UpdateMetadata<'c> {
 }
 
 impl<'c> UpdateMetadata<'c> {
-    pub fn new(core: &'c Core, user: &str, sid: &str, metadata: Value, now: u64) -> Self {
+    pub fn new(rules: &'c Rules, user: &str, sid: &str, metadata: Value, now: u64) -> Self {
         let mut op = UpdateMetadata {
-            core,
+            rules,
             user: user.to_owned(),
             sid: sid.to_owned(),
             metadata,
             now,
-            attempts: Attempts::new(core),
+            attempts: Attempts::new(rules),
             committing: None,
             pending: Pending::Waiting,
         };
-        op.pending = match check_user_id(user).and_then(|()| check_sid(sid)).and_then(|()| check_metadata(core, &op.metadata)) {
+        op.pending = match check_user_id(user).and_then(|()| check_sid(sid)).and_then(|()| check_metadata(rules, &op.metadata)) {
             Ok(()) => op.read(),
             Err(e) => done(Err(e)),
         };
@@ -54,7 +54,7 @@ impl<'c> UpdateMetadata<'c> {
         }
         record.metadata = self.metadata.clone();
         self.committing = Some(SessionInfo::from(&record));
-        Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.core, &record, Expect::Version(slot.version))] })
+        Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.rules, &record, Expect::Version(slot.version))] })
     }
 }
 

@@ -47,8 +47,16 @@ impl Expect {
 pub enum WriteOp {
     /// Stores `value` under `key` until `expires_at` (unix ms): the store may
     /// reclaim it after that, and must not return it once that time has passed.
-    Put { key: String, value: Bytes, expect: Expect, expires_at: u64 },
-    Delete { key: String, expect: Expect },
+    Put {
+        key: String,
+        value: Bytes,
+        expect: Expect,
+        expires_at: u64,
+    },
+    Delete {
+        key: String,
+        expect: Expect,
+    },
 }
 
 impl WriteOp {
@@ -138,10 +146,9 @@ impl<T> Pending<T> {
                 *self = Pending::Spent;
                 Step::Done(r)
             }
-            Pending::Waiting => Step::Done(Err(Error::new(
-                ErrorCode::Internal,
-                "operation polled twice without a reply; hand the reply to handle() first",
-            ))),
+            Pending::Waiting => {
+                Step::Done(Err(Error::new(ErrorCode::Internal, "operation polled twice without a reply; hand the reply to handle() first")))
+            }
             Pending::Spent => {
                 *self = Pending::Spent;
                 Step::Done(Err(Error::new(ErrorCode::Internal, "operation polled after it finished")))

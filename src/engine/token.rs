@@ -43,10 +43,7 @@ impl RefreshToken {
         if text.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(malformed());
         }
-        let rest = text
-            .strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix('_'))
-            .ok_or_else(malformed)?;
+        let rest = text.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')).ok_or_else(malformed)?;
         let (locator, secret) = rest.split_once('.').ok_or_else(malformed)?;
         let locator = b64::decode(locator).map_err(|_| malformed())?;
         let secret = b64::decode(secret).map_err(|_| malformed())?;
@@ -98,9 +95,7 @@ pub fn seal_successor(presented: &Secret, successor: &Secret) -> Secret {
 
 pub fn check_user_id(user: &str) -> Result<(), Error> {
     if user.is_empty() || user.len() > MAX_USER_ID_LEN || user.chars().any(char::is_control) {
-        return Err(Error::bad_request(format!(
-            "a user id must be 1 to {MAX_USER_ID_LEN} bytes of UTF-8 without control characters"
-        )));
+        return Err(Error::bad_request(format!("a user id must be 1 to {MAX_USER_ID_LEN} bytes of UTF-8 without control characters")));
     }
     Ok(())
 }
