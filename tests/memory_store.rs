@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tollgate::engine::step::{Expect, WriteOp};
-use tollgate::{ManualClock, MemoryStore};
+use tollgate::{ManualClock, MemoryStore, Store};
 
 #[derive(Default)]
 struct Memory;
 
 impl conformance::Factory for Memory {
-    type S = MemoryStore;
-    async fn make(&self, clock: Arc<ManualClock>) -> MemoryStore {
-        MemoryStore::with_clock(clock)
+    const LABEL: &'static str = "memory";
+    async fn make(&self, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        // A clone shares the data: the second client of an embedded store.
+        let store = MemoryStore::with_clock(clock);
+        (Arc::new(store.clone()), Arc::new(store))
     }
 }
 
