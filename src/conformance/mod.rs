@@ -29,6 +29,8 @@ mod races;
 mod sessions;
 mod setup;
 mod store_contract;
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod wasm;
 
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};

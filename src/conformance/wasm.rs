@@ -1,0 +1,50 @@
+//! The suite exported to JavaScript, for stores written in JS (a test build of
+//! the wasm with features `wasm,conformance`; the npm package never has it).
+//!
+//! ```js
+//! for (const { name, needs } of conformanceCases()) {
+//!   const { outcome, reason, failure } = await runConformanceCase(name, store, anotherClient);
+//! }
+//! ```
+//!
+//! `store` (and the optional second client on the same data) follow the JS
+//! store contract of [`crate::store::js`]. A case that fails resolves with
+//! `outcome: "failed"` and the failed check; only an unknown case name or a
+//! value that is not a store rejects.
+
+use std::sync::Arc;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{case, cases_json, run_case, start_clock, Subject};
+use crate::store::js::JsStore;
+use crate::store::Store;
+
+fn to_js(value: &serde_json::Value) -> Result<JsValue, JsValue> {
+    js_sys::JSON::parse(&value.to_string())
+}
+
+/// `[{ name, needs: { atomic, consistent } }]`, in the order to run them.
+#[wasm_bindgen(js_name = conformanceCases)]
+pub fn conformance_cases() -> Result<JsValue, JsValue> {
+    to_js(&cases_json())
+}
+
+/// Runs one case on `store`; resolves to `{ outcome: "passed" | "skipped" | "failed", reason?, failure? }`.
+#[wasm_bindgen(js_name = runConformanceCase)]
+#[allow(clippy::arc_with_non_send_sync)] // in wasm nothing is Send; stores are shared as in the npm facade
+pub fn run_conformance_case(name: String, store: JsValue, another_client: JsValue) -> Promise {
+    future_to_promise(async move {
+        let case = case(&name).ok_or_else(|| js_sys::Error::new(&format!("the conformance suite has no case {name:?}")))?;
+        let open = |value: JsValue| -> Result<Arc<dyn Store>, JsValue> {
+            let store = JsStore::new(value).map_err(|e| js_sys::Error::new(e.message()))?;
+            Ok(Arc::new(store))
+        };
+        let first = open(store)?;
+        let second = if another_client.is_undefined() || another_client.is_null() { first.clone() } else { open(another_client)? };
+        let subject = Subject::new(first, start_clock()).with_peer(second);
+        to_js(&run_case(case, &subject).await.to_json())
+    })
+}
