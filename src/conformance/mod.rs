@@ -31,6 +31,8 @@ mod setup;
 mod store_contract;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub mod workerd;
 
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
