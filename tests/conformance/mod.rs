@@ -64,6 +64,17 @@ pub async fn run<F: Factory>(name: &str) {
     }
 }
 
+/// Every case's outcome on stores from `make` (a fresh one per case), as the cargo tests run them.
+pub async fn outcomes(make: impl Fn(Arc<ManualClock>) -> Arc<dyn Store>) -> Vec<(&'static str, Outcome)> {
+    let mut all = Vec::new();
+    for case in suite::cases() {
+        let clock = suite::start_clock();
+        let subject = Subject::new(make(clock.clone()), clock).with_spawner(Arc::new(TokioTasks));
+        all.push((case.name, suite::run_case(case, &subject).await));
+    }
+    all
+}
+
 /// Appends one outcome to `$TOLLGATE_CONFORMANCE_LOG`, when set.
 fn record(label: &str, name: &str, outcome: &Outcome) {
     let Some(path) = std::env::var_os("TOLLGATE_CONFORMANCE_LOG") else { return };
