@@ -9,7 +9,8 @@
 //! [`Failure`] of the first check that did not hold; no check panics.
 //!
 //! Each case says what it [`Needs`] of the store. [`run_case`] skips a case the
-//! store's [`Caps`] say it cannot pass, and says why.
+//! store's [`Caps`] say it cannot pass (or that needs several users of a store
+//! that holds one, a Durable Object), and says why.
 //!
 //! Races are `futures` joins, so they run anywhere (in wasm they interleave at
 //! the store's awaits); a native harness may hand in a [`Spawner`] so that the
@@ -29,6 +30,7 @@ mod races;
 mod sessions;
 mod setup;
 mod store_contract;
+mod users;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
@@ -49,6 +51,8 @@ pub type Checked = Result<(), Failure>;
 pub const NEEDS_ATOMIC: &str = "needs atomic commit";
 /// The skip reason of a case that needs reads to see every acknowledged write, from anywhere.
 pub const NEEDS_CONSISTENT: &str = "needs consistent reads";
+/// The skip reason of a case that needs several users' keys in one store.
+pub const NEEDS_SEVERAL_USERS: &str = "needs several users in one store";
 
 /// What a case relies on beyond the store contract itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,19 +61,25 @@ pub struct Needs {
     pub atomic: bool,
     /// A second client sees a write the moment it is acknowledged.
     pub consistent: bool,
+    /// Keys of several users side by side (a Durable Object holds one user's).
+    pub several_users: bool,
 }
 
 impl Needs {
-    pub const NOTHING: Needs = Needs { atomic: false, consistent: false };
-    pub const ATOMIC: Needs = Needs { atomic: true, consistent: false };
-    pub const CONSISTENT: Needs = Needs { atomic: false, consistent: true };
+    pub const NOTHING: Needs = Needs { atomic: false, consistent: false, several_users: false };
+    pub const ATOMIC: Needs = Needs { atomic: true, ..Needs::NOTHING };
+    pub const CONSISTENT: Needs = Needs { consistent: true, ..Needs::NOTHING };
+    pub const SEVERAL_USERS: Needs = Needs { several_users: true, ..Needs::NOTHING };
 
-    /// Why a store with `caps` cannot pass a case with these needs, if it cannot.
-    pub fn unmet_by(self, caps: Caps) -> Option<&'static str> {
+    /// Why a store with `caps` (holding one user's keys only, if `one_user`) cannot pass a
+    /// case with these needs, if it cannot.
+    pub fn unmet_by(self, caps: Caps, one_user: bool) -> Option<&'static str> {
         if self.atomic && !caps.atomic {
             Some(NEEDS_ATOMIC)
         } else if self.consistent && !caps.consistent {
             Some(NEEDS_CONSISTENT)
+        } else if self.several_users && one_user {
+            Some(NEEDS_SEVERAL_USERS)
         } else {
             None
         }
@@ -111,6 +121,7 @@ static CASES: &[Case] = &[
     case!(sessions::metadata_update, Needs::NOTHING),
     case!(sessions::user_cache, Needs::NOTHING),
     case!(sessions::bad_input_changes_nothing, Needs::NOTHING),
+    case!(users::user_ids_with_reserved_characters, Needs::SEVERAL_USERS),
     case!(limits::limit_evicts_oldest, Needs::NOTHING),
     case!(limits::single_session_mode, Needs::NOTHING),
     case!(limits::limit_refuses, Needs::NOTHING),
@@ -132,16 +143,17 @@ pub fn case(name: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.name == name)
 }
 
-/// The case list as JSON: `[{ name, needs: { atomic, consistent } }]`, for the JS harnesses.
+/// The case list as JSON: `[{ name, needs: { atomic, consistent, severalUsers } }]`, for the JS harnesses.
 pub fn cases_json() -> Value {
-    CASES.iter().map(|c| json!({ "name": c.name, "needs": { "atomic": c.needs.atomic, "consistent": c.needs.consistent } })).collect()
+    let needs = |n: Needs| json!({ "atomic": n.atomic, "consistent": n.consistent, "severalUsers": n.several_users });
+    CASES.iter().map(|c| json!({ "name": c.name, "needs": needs(c.needs) })).collect()
 }
 
 /// How a case went on one store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
-    /// Not run: the store's caps say it cannot pass ([`NEEDS_ATOMIC`], [`NEEDS_CONSISTENT`]).
+    /// Not run: the store cannot pass it ([`NEEDS_ATOMIC`], [`NEEDS_CONSISTENT`], [`NEEDS_SEVERAL_USERS`]).
     Skipped(&'static str),
     Failed(Failure),
 }
@@ -159,7 +171,7 @@ impl Outcome {
 
 /// Runs `case` on `subject`, or skips it when the store cannot pass it.
 pub async fn run_case(case: &Case, subject: &Subject) -> Outcome {
-    if let Some(reason) = case.needs.unmet_by(subject.caps()) {
+    if let Some(reason) = case.needs.unmet_by(subject.caps(), subject.holds_one_user()) {
         return Outcome::Skipped(reason);
     }
     match (case.run)(subject).await {
@@ -179,11 +191,15 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), cases().len());
         let kv = Caps { atomic: false, consistent: false, min_ttl_ms: 60_000 };
-        assert_eq!(Needs::ATOMIC.unmet_by(kv), Some(NEEDS_ATOMIC));
-        assert_eq!(Needs::CONSISTENT.unmet_by(kv), Some(NEEDS_CONSISTENT));
-        assert_eq!(Needs::NOTHING.unmet_by(kv), None);
+        assert_eq!(Needs::ATOMIC.unmet_by(kv, false), Some(NEEDS_ATOMIC));
+        assert_eq!(Needs::CONSISTENT.unmet_by(kv, false), Some(NEEDS_CONSISTENT));
+        assert_eq!(Needs::NOTHING.unmet_by(kv, false), None);
+        assert_eq!(Needs::SEVERAL_USERS.unmet_by(kv, false), None);
         let sentinel = Caps { atomic: true, consistent: false, min_ttl_ms: 1 };
-        assert_eq!(Needs::ATOMIC.unmet_by(sentinel), None);
-        assert_eq!(Needs::CONSISTENT.unmet_by(sentinel), Some(NEEDS_CONSISTENT));
+        assert_eq!(Needs::ATOMIC.unmet_by(sentinel, false), None);
+        assert_eq!(Needs::CONSISTENT.unmet_by(sentinel, false), Some(NEEDS_CONSISTENT));
+        let durable = Caps { atomic: true, consistent: true, min_ttl_ms: 0 };
+        assert_eq!(Needs::SEVERAL_USERS.unmet_by(durable, true), Some(NEEDS_SEVERAL_USERS));
+        assert_eq!(Needs::ATOMIC.unmet_by(durable, true), None);
     }
 }

@@ -28,6 +28,7 @@ pub struct Subject {
     peer: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     user: String,
+    one_user: bool,
     spawner: Option<Arc<dyn Spawner>>,
 }
 
@@ -35,7 +36,7 @@ impl Subject {
     /// `store`, with `clock` the time of the case (the clock the store was made with, if it reads
     /// one). The case's user is fresh and random, so cases sharing a store never meet.
     pub fn new(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Subject {
-        Subject { peer: store.clone(), store, clock, user: unique_user("case"), spawner: None }
+        Subject { peer: store.clone(), store, clock, user: unique_user("case"), one_user: false, spawner: None }
     }
 
     /// A second client on the same data (another connection, another wrapper over the same
@@ -45,9 +46,11 @@ impl Subject {
         self
     }
 
-    /// The user whose keys the case touches (a Durable Object's own user).
-    pub fn with_user(mut self, user: impl Into<String>) -> Subject {
+    /// A store that holds `user`'s keys only (a Durable Object): the cases touch that user
+    /// alone, and those that need several users are skipped.
+    pub fn holding_only(mut self, user: impl Into<String>) -> Subject {
         self.user = user.into();
+        self.one_user = true;
         self
     }
 
@@ -61,8 +64,13 @@ impl Subject {
         self.store.caps()
     }
 
+    /// The user whose keys the case touches (other users' too, if it needs several).
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    pub fn holds_one_user(&self) -> bool {
+        self.one_user
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

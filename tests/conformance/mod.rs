@@ -107,7 +107,7 @@ macro_rules! conformance_suite {
             reuse_detected_long_after_rotation, forged_refresh_secret_changes_nothing,
             idle_and_absolute_expiry, access_token_expiry, touch_writes_at_most_once_per_interval,
             revoke_all_keeps_current, metadata_update, user_cache, bad_input_changes_nothing,
-            limit_evicts_oldest, single_session_mode, limit_refuses, limit_counts_touched_sessions_alive,
+            user_ids_with_reserved_characters, limit_evicts_oldest, single_session_mode, limit_refuses, limit_counts_touched_sessions_alive,
             revocation_seen_at_once_by_another_client, reuse_seen_at_once_by_another_client,
             racing_refreshes, racing_issues_respect_limit, revoke_racing_refresh
         ]);
