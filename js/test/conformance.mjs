@@ -1,5 +1,6 @@
-// The conformance suite (src/conformance, in Rust) on stores written in JavaScript, in Node:
-// a Map-backed store (the documented contract). It runs through a test build of the wasm
+// The conformance suite (src/conformance, in Rust) in Node: on the npm package's default store
+// (the memory store, in wasm) and on stores written in JavaScript: a Map-backed store (the
+// documented contract). It runs through a test build of the wasm
 // with the `conformance` feature (scripts/test-js.sh builds it; the npm package never has it),
 // whose path is in TOLLGATE_CONFORMANCE_MODULE. Prints one line per store; exits 1 on a failure.
 import { createRequire } from 'node:module';
@@ -12,6 +13,7 @@ const suite = createRequire(import.meta.url)(modulePath);
 const cases = suite.conformanceCases();
 
 const passed = [
+  await runSuite('memory-wasm', cases, (name) => suite.runConformanceCase(name)),
   // Two store objects over one Map: two clients of the same data.
   await runSuite('js-map', cases, (name) => {
     const data = mapData();

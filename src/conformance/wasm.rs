@@ -8,9 +8,10 @@
 //! ```
 //!
 //! `store` (and the optional second client on the same data) follow the JS
-//! store contract of [`crate::store::js`]. A case that fails resolves with
-//! `outcome: "failed"` and the failed check; only an unknown case name or a
-//! value that is not a store rejects.
+//! store contract of [`crate::store::js`]; without one, the case runs on the
+//! npm package's default store, a [`MemoryStore`] in wasm. A case that fails
+//! resolves with `outcome: "failed"` and the failed check; only an unknown case
+//! name or a value that is not a store rejects.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::{case, cases_json, run_case, start_clock, Subject};
 use crate::store::js::JsStore;
-use crate::store::Store;
+use crate::store::{MemoryStore, Store};
 
 fn to_js(value: &serde_json::Value) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&value.to_string())
@@ -42,9 +43,11 @@ pub fn run_conformance_case(name: String, store: JsValue, another_client: JsValu
             let store = JsStore::new(value).map_err(|e| js_sys::Error::new(e.message()))?;
             Ok(Arc::new(store))
         };
-        let first = open(store)?;
-        let second = if another_client.is_undefined() || another_client.is_null() { first.clone() } else { open(another_client)? };
-        let subject = Subject::new(first, start_clock()).with_peer(second);
+        let absent = |v: &JsValue| v.is_undefined() || v.is_null();
+        let clock = start_clock();
+        let first: Arc<dyn Store> = if absent(&store) { Arc::new(MemoryStore::with_clock(clock.clone())) } else { open(store)? };
+        let second = if absent(&another_client) { first.clone() } else { open(another_client)? };
+        let subject = Subject::new(first, clock).with_peer(second);
         to_js(&run_case(case, &subject).await.to_json())
     })
 }
