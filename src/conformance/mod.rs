@@ -20,7 +20,7 @@
 //! per case); [`wasm`] exports the suite to JavaScript for stores written in JS
 //! (`js/test/conformance.mjs`); [`workerd`] adds test-only routes to the Worker
 //! for Workers KV and Durable Objects (`js/worker/test/conformance.mjs`). Each
-//! prints one line per store, e.g. `conformance: workers-kv: 19 passed, 5 skipped (...)`.
+//! prints one line per store, e.g. `conformance: workers-kv: 20 passed, 5 skipped (...)`.
 #![allow(clippy::disallowed_methods)] // a test suite: it picks random user ids
 
 mod check;
