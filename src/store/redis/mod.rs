@@ -142,3 +142,6 @@ mod store;
 pub use config::{RedisConfig, RedisServerConfig, ReplicaAcks};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::{RedisStats, RedisStore};
+
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod js;
