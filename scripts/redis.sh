@@ -2,7 +2,8 @@
 # Starts real Redis servers on 127.0.0.1 and runs tollgate's Redis tests (or
 # benchmark) against them; stops every process it started, by pid, on exit.
 #
-#   scripts/redis.sh            conformance suite on all three topologies, `tollgate serve` on
+#   scripts/redis.sh            the store's unit tests (codec, configuration, error classes), the
+#                               conformance suite on all three topologies, `tollgate serve` on
 #                               each, then the fault tests
 #   scripts/redis.sh conformance   the conformance suite and `tollgate serve` only
 #   scripts/redis.sh faults     the fault tests only
@@ -230,6 +231,7 @@ esac
 
 case "$MODE" in
   all)
+    "${CARGO[@]}" test --locked --features redis --lib store::redis
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
@@ -237,6 +239,7 @@ case "$MODE" in
     "${CARGO[@]}" test --locked --features redis --test redis_resend -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
+    "${CARGO[@]}" test --locked --features redis --lib store::redis
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
