@@ -11,7 +11,7 @@ const store: TollgateStore = {
     for (const op of ops) {
       if (op.type === 'put') {
         const until: number = op.expiresAt;
-        const value: string = op.value;
+        const value: Uint8Array = op.value;
         void until, value;
       }
       if (op.expect === 'version') {
@@ -25,7 +25,10 @@ const store: TollgateStore = {
 };
 
 // Stands in for an ioredis client (its types need @types/node, which this check leaves out).
-declare const redis: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void };
+declare const redis: {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+  mgetBuffer(keys: string[]): Promise<(Uint8Array | null)[]>;
+};
 
 async function main(): Promise<void> {
   const m = await createManager({
@@ -76,7 +79,12 @@ async function main(): Promise<void> {
   // @ts-expect-error: durations are numbers of seconds
   await createManager({ keys: { kid: 'k', secret: 's' }, accessTtl: '15m' });
 
-  const shared = await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis, 'app:') });
+  const shared = await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis, { prefix: 'app:' }) });
+  await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis) });
+  // @ts-expect-error: the prefix is an option
+  redisStore(redis, 'app:');
+  // @ts-expect-error: a store's values are bytes
+  await createManager({ keys: { kid: 'k1', secret: 's' }, store: { get: async () => [{ value: 'text', version: 1 }], commit: async () => true } });
   void [sub, role, session, n, list, updated, kid, plan, cached, refreshed, shared];
 }
 

@@ -41,8 +41,8 @@ export type KeyConfig =
 
 /** A stored value as a JS store answers it. */
 export interface StoredValue {
-  /** Opaque text (JSON today): store it as given. */
-  value: string;
+  /** Opaque bytes: store them as given. */
+  value: Uint8Array;
   /** Changes on every write: a non-negative integer, as a number or a decimal string. */
   version: number | string;
 }
@@ -54,11 +54,11 @@ export type Expectation =
   | { expect: 'version'; version: number | string };
 
 export type StoreOp =
-  | ({ type: 'put'; key: string; value: string; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
+  | ({ type: 'put'; key: string; value: Uint8Array; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
   | ({ type: 'delete'; key: string } & Expectation);
 
 /**
- * A session store written in JavaScript (Redis, Deno KV, SQL, ...).
+ * A session store written in JavaScript (Deno KV, SQL, ...).
  * `commit` checks every expectation first, then applies every op, or none.
  */
 export interface TollgateStore {
@@ -68,6 +68,18 @@ export interface TollgateStore {
   commit(ops: StoreOp[]): Promise<boolean>;
   /** What the store guarantees; every field defaults to the strong choice. */
   caps?: { atomic?: boolean; consistent?: boolean; minTtlMs?: number };
+}
+
+/**
+ * What `redisStore()` of `tollgate/redis-store` answers: a Redis client's
+ * transport, driven by the WebAssembly module with the Rust store's format.
+ */
+export interface RedisTransport {
+  readonly kind: 'tollgate-redis';
+  readonly prefix: string;
+  defineCommit(lua: string): void;
+  mget(keys: string[]): Promise<(Uint8Array | null)[]>;
+  commit(keys: string[], args: Uint8Array[]): Promise<number>;
 }
 
 /** Durations are seconds; timestamps in results are unix milliseconds. */
@@ -102,8 +114,8 @@ export interface TollgateConfig {
   maxClaimsBytes?: number;
   /** Attempts per operation when concurrent writers collide (default 16). */
   maxAttempts?: number;
-  /** Where sessions live; in memory (this instance only) when absent. */
-  store?: TollgateStore;
+  /** Where sessions live: `redisStore(client)` of `tollgate/redis-store`, your own store, or (when absent) this instance's memory. */
+  store?: TollgateStore | RedisTransport;
 }
 
 export interface SessionInfo {
