@@ -80,7 +80,7 @@ step "types against the installed package"
 (cd "$app" && node_modules/.bin/tsc --noEmit -p .)
 
 step "conformance suite on stores written in JavaScript (Node)"
-(cd "$app" && TOLLGATE_CONFORMANCE_MODULE="$root/js/.work/conformance/tollgate_conformance.js" node test/conformance.mjs)
+(cd "$app" && TOLLGATE_REDIS_PORT=$port TOLLGATE_CONFORMANCE_MODULE="$root/js/.work/conformance/tollgate_conformance.js" node test/conformance.mjs)
 
 step "node:test suites in the fresh folder"
 (cd "$app" && TOLLGATE_REDIS_PORT=$port node --test test/*.test.mjs)

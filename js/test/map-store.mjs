@@ -1,13 +1,16 @@
 // A store written in JavaScript over a Map, as the JS store contract documents it (pkg/README.md):
-// async get(keys) and commit(ops). Atomic: commit checks every expectation and applies every
-// write with no await in between. Values are kept as they are handed in (bytes are copied).
+// async get(keys) and commit(ops), values as Uint8Array. Atomic: commit checks every expectation
+// and applies every write with no await in between. Values are copied in and out.
 
 /** The data several store objects (several clients) share. */
 export function mapData() {
   return { entries: new Map(), nextVersion: 1 };
 }
 
-const copy = (value) => (value instanceof Uint8Array ? value.slice() : value);
+const copy = (value) => {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`the contract carries values as Uint8Array, not ${typeof value}`);
+  return value.slice();
+};
 
 /** A store object over `data`. */
 export function mapStore(data = mapData()) {

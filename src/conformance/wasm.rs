@@ -7,9 +7,10 @@
 //! }
 //! ```
 //!
-//! `store` (and the optional second client on the same data) follow the JS
-//! store contract of [`crate::store::js`]; without one, the case runs on the
-//! npm package's default store, a [`MemoryStore`] in wasm. A case that fails
+//! `store` (and the optional second client on the same data) is a transport
+//! from `tollgate/redis-store` or follows the JS store contract of
+//! [`crate::store::js`], as `createManager` takes them; without one, the case
+//! runs on the npm package's default store, a [`MemoryStore`] in wasm. A case that fails
 //! resolves with `outcome: "failed"` and the failed check; only an unknown case
 //! name or a value that is not a store rejects.
 
@@ -21,6 +22,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::{case, cases_json, run_case, start_clock, Subject};
 use crate::store::js::JsStore;
+use crate::store::redis::js::JsRedisStore;
 use crate::store::{MemoryStore, Store};
 
 fn to_js(value: &serde_json::Value) -> Result<JsValue, JsValue> {
@@ -39,9 +41,14 @@ pub fn conformance_cases() -> Result<JsValue, JsValue> {
 pub fn run_conformance_case(name: String, store: JsValue, another_client: JsValue) -> Promise {
     future_to_promise(async move {
         let case = case(&name).ok_or_else(|| js_sys::Error::new(&format!("the conformance suite has no case {name:?}")))?;
+        // As createManager picks them: tollgate/redis-store's transport, or a store written in JS.
         let open = |value: JsValue| -> Result<Arc<dyn Store>, JsValue> {
-            let store = JsStore::new(value).map_err(|e| js_sys::Error::new(e.message()))?;
-            Ok(Arc::new(store))
+            let refused = |e: crate::Error| js_sys::Error::new(e.message());
+            Ok(if JsRedisStore::is_transport(&value) {
+                Arc::new(JsRedisStore::new(value).map_err(refused)?)
+            } else {
+                Arc::new(JsStore::new(value).map_err(refused)?)
+            })
         };
         let absent = |v: &JsValue| v.is_undefined() || v.is_null();
         let clock = start_clock();
