@@ -10,7 +10,7 @@ mod redis_env;
 mod serve_process;
 
 use serde_json::{json, Value};
-use serve_process::{call, API_KEY, JSON, REDIS_VARS};
+use serve_process::{call, API_KEY, JSON};
 
 fn post(s: &serve_process::Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
     let mut headers = headers.to_vec();
@@ -18,11 +18,8 @@ fn post(s: &serve_process::Server, path: &str, headers: &[(&str, &str)], body: V
     call(s, "POST", path, &headers, body.to_string().as_bytes())
 }
 
-async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<String>) {
-    // The test's own environment names every topology; the server gets one.
-    let mut vars = vars.to_vec();
-    vars.push(("TOLLGATE_REDIS_PREFIX", "tgserve:".into()));
-    let server = serve_process::start(&vars, REDIS_VARS);
+async fn sessions_work_through_http(store: String, raw_node: Option<String>) {
+    let server = serve_process::start(&[("TOLLGATE_STORE", store), ("TOLLGATE_REDIS_PREFIX", "tgserve:".into())]);
     let user = format!("serve-{}", std::process::id());
     let (status, tokens) = post(&server, "/v1/sessions", &[("X-Api-Key", API_KEY)], json!({ "user": user }));
     assert_eq!(status, 201, "{tokens}");
@@ -39,15 +36,15 @@ async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<St
 #[tokio::test]
 #[ignore]
 async fn serve_on_a_single_redis() {
-    let url = redis_env::var("TOLLGATE_REDIS_URL");
-    sessions_work_through_http(&[("TOLLGATE_REDIS_URL", url.clone())], Some(url)).await;
+    let url = redis_env::var("TG_TEST_REDIS_URL");
+    sessions_work_through_http(url.clone(), Some(url)).await;
 }
 
 #[tokio::test]
 #[ignore]
 async fn serve_on_sentinel_and_cluster() {
-    let sentinels = redis_env::var("TOLLGATE_REDIS_SENTINELS");
-    let master = redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER");
-    sessions_work_through_http(&[("TOLLGATE_REDIS_SENTINELS", sentinels), ("TOLLGATE_REDIS_MASTER", master)], None).await;
-    sessions_work_through_http(&[("TOLLGATE_REDIS_CLUSTER", redis_env::var("TOLLGATE_REDIS_CLUSTER"))], None).await;
+    let sentinels = redis_env::var("TG_TEST_REDIS_SENTINELS");
+    let master = redis_env::var("TG_TEST_REDIS_SENTINEL_MASTER");
+    sessions_work_through_http(format!("redis-sentinel://{sentinels}/{master}"), None).await;
+    sessions_work_through_http(format!("redis-cluster://{}", redis_env::var("TG_TEST_REDIS_CLUSTER")), None).await;
 }

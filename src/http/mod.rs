@@ -4,7 +4,7 @@
 //! | route | who may call | does |
 //! |---|---|---|
 //! | `POST /v1/sessions` | service (API key) | create a session `{user, claims?, metadata?}` |
-//! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` |
+//! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` (default: the `verify_mode` setting, `strict`) |
 //! | `POST /v1/refresh` | anyone holding the token | rotate `{refresh_token}` |
 //! | `DELETE /v1/sessions/{sid}` | service (`?user=`), or the session's own user | revoke one session |
 //! | `GET /v1/users/{uid}/sessions` | service, or that user | list live sessions |
@@ -179,7 +179,8 @@ impl<S: Store> HttpApi<S> {
                 only(m, "POST")?;
                 let body: VerifyBody = json_body(&req)?;
                 let mode = match body.mode.as_deref() {
-                    None | Some("stateless") => VerifyMode::Stateless,
+                    None => self.sessions.rules().policy.verify_mode,
+                    Some("stateless") => VerifyMode::Stateless,
                     Some("strict") => VerifyMode::Strict,
                     Some(_) => return Err(err(ErrorCode::BadRequest, "mode is \"stateless\" or \"strict\"")),
                 };

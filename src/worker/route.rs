@@ -12,7 +12,7 @@
 //! | request | object |
 //! |---|---|
 //! | `POST /v1/sessions` with a valid API key | body `user` |
-//! | `POST /v1/verify` with `mode: "strict"` | the token's `sub` (decoded, not verified) |
+//! | `POST /v1/verify`, strict (`mode: "strict"`, or no mode with the default `verify_mode`) | the token's `sub` (decoded, not verified) |
 //! | `POST /v1/refresh` | the refresh token's locator |
 //! | `DELETE /v1/sessions/{sid}` | `?user=` with a valid API key, else the Bearer token's `sub` |
 //! | `/v1/users/{uid}/sessions` | `uid` with a valid API key, else the Bearer token's `sub` |
@@ -25,6 +25,7 @@
 use serde_json::Value;
 
 use crate::engine::b64;
+use crate::engine::ops::VerifyMode;
 use crate::engine::token::{check_user_id, RefreshToken};
 use crate::http::{percent_decode, query_param, HttpRequest};
 
@@ -38,8 +39,9 @@ pub enum Target {
 }
 
 /// Works out the target of `req`. `api_key_ok`: the request carries a valid
-/// service API key; `refresh_prefix`: the policy's refresh-token prefix.
-pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Target {
+/// service API key; `refresh_prefix`: the policy's refresh-token prefix;
+/// `verify_mode`: the mode of a verify that names none.
+pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str, verify_mode: VerifyMode) -> Target {
     let Some(rest) = req.path.strip_prefix('/') else { return Target::Local };
     let segments: Vec<String> = match rest.split('/').map(percent_decode).collect() {
         Ok(s) => s,
@@ -50,7 +52,10 @@ pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Targ
     let user = match (req.method.as_str(), segs.as_slice()) {
         ("POST", ["v1", "sessions"]) if api_key_ok => json(req).and_then(|b| string_field(&b, "user")),
         ("POST", ["v1", "verify"]) => json(req)
-            .filter(|b| b.get("mode").and_then(Value::as_str) == Some("strict"))
+            .filter(|b| match b.get("mode") {
+                None => verify_mode == VerifyMode::Strict,
+                Some(mode) => mode.as_str() == Some("strict"),
+            })
             .and_then(|b| string_field(&b, "token"))
             .and_then(|t| unverified_sub(&t)),
         ("POST", ["v1", "refresh"]) => json(req)
@@ -119,6 +124,11 @@ mod tests {
 
     const JSON: (&str, &str) = ("content-type", "application/json");
 
+    /// The target with the default verify mode, `strict`.
+    fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Target {
+        super::target(req, api_key_ok, refresh_prefix, VerifyMode::Strict)
+    }
+
     #[test]
     fn create_goes_to_the_body_user_only_with_a_valid_key() {
         let r = req("POST", "/v1/sessions", &[JSON, ("x-api-key", "k")], r#"{"user":"alice"}"#);
@@ -137,8 +147,13 @@ mod tests {
         let t = jwt_with(r#"{"sub":"bob","sid":"x"}"#);
         let body = format!(r#"{{"token":"{t}","mode":"strict"}}"#);
         assert_eq!(target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr"), Target::User("bob".into()));
-        let body = format!(r#"{{"token":"{t}"}}"#);
+        let body = format!(r#"{{"token":"{t}","mode":"stateless"}}"#);
         assert_eq!(target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr"), Target::Local);
+        // No mode: the configured default, strict unless the Worker says stateless.
+        let body = format!(r#"{{"token":"{t}"}}"#);
+        assert_eq!(target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr"), Target::User("bob".into()));
+        let stateless = super::target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr", VerifyMode::Stateless);
+        assert_eq!(stateless, Target::Local);
         let body = r#"{"token":"garbage","mode":"strict"}"#;
         assert_eq!(target(&req("POST", "/v1/verify", &[JSON], body), false, "tgr"), Target::Local);
     }
