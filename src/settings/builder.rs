@@ -27,7 +27,12 @@ impl Config {
 /// asymmetric algorithm) and any other setting of the README's settings table,
 /// each with the default shown there. `Debug` shows no key material.
 #[derive(Clone, Debug, Default)]
-pub struct ConfigBuilder {
+pub struct ConfigBuilder(Box<Draft>);
+
+/// Boxed, so that passing the builder by value moves a pointer: the settings
+/// table makes one such call per setting, each inlined in the wasm module.
+#[derive(Clone, Debug, Default)]
+struct Draft {
     secret: Option<KeyMaterial>,
     signing_key: Option<KeyMaterial>,
     alg: Option<Alg>,
@@ -44,103 +49,103 @@ impl ConfigBuilder {
     /// The HMAC secret that signs access tokens: 32 bytes or more for HS256
     /// (48 for HS384, 64 for HS512); `tollgate keygen` makes one.
     pub fn secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
-        self.secret = Some(KeyMaterial::Secret(secret.into()));
+        self.0.secret = Some(KeyMaterial::Secret(secret.into()));
         self
     }
     /// Instead of a secret: the private key that signs, a PKCS#8 PEM or a JWK
     /// (for ES256, EdDSA or RS256; an `oct` JWK for HMAC).
     pub fn signing_key(mut self, key: KeyMaterial) -> Self {
-        self.signing_key = Some(key);
+        self.0.signing_key = Some(key);
         self
     }
     /// The signing algorithm. Default: HS256 with a secret; with a signing key,
     /// what a JWK says, else ES256.
     pub fn alg(mut self, alg: Alg) -> Self {
-        self.alg = Some(alg);
+        self.0.alg = Some(alg);
         self
     }
     /// The signing key's id, written as the `kid` header; default `k1`.
     pub fn kid(mut self, kid: impl Into<String>) -> Self {
-        self.kid = Some(kid.into());
+        self.0.kid = Some(kid.into());
         self
     }
     /// A key accepted for verification only (the previous signing key during
     /// rotation, another service's public key); call once per key.
     pub fn verify_key(mut self, spec: KeySpec) -> Self {
-        self.verify_keys.push(spec);
+        self.0.verify_keys.push(spec);
         self
     }
     pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.policy.claims.issuer = Some(iss.into());
+        self.0.policy.claims.issuer = Some(iss.into());
         self
     }
     /// Adds an accepted audience; the first one is written into new tokens.
     pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.policy.claims.audience.push(aud.into());
+        self.0.policy.claims.audience.push(aud.into());
         self
     }
     pub fn leeway(mut self, d: Duration) -> Self {
-        self.policy.claims.leeway_ms = ms(d);
+        self.0.policy.claims.leeway_ms = ms(d);
         self
     }
     pub fn max_token_bytes(mut self, n: usize) -> Self {
-        self.policy.claims.max_token_bytes = n;
+        self.0.policy.claims.max_token_bytes = n;
         self
     }
     pub fn access_ttl(mut self, d: Duration) -> Self {
-        self.policy.access_ttl_ms = ms(d);
+        self.0.policy.access_ttl_ms = ms(d);
         self
     }
     pub fn idle_ttl(mut self, d: Duration) -> Self {
-        self.policy.idle_ttl_ms = ms(d);
+        self.0.policy.idle_ttl_ms = ms(d);
         self
     }
     pub fn absolute_ttl(mut self, d: Duration) -> Self {
-        self.policy.absolute_ttl_ms = ms(d);
+        self.0.policy.absolute_ttl_ms = ms(d);
         self
     }
     pub fn refresh_grace(mut self, d: Duration) -> Self {
-        self.policy.refresh_grace_ms = ms(d);
+        self.0.policy.refresh_grace_ms = ms(d);
         self
     }
     pub fn touch_interval(mut self, d: Duration) -> Self {
-        self.policy.touch_interval_ms = ms(d);
+        self.0.policy.touch_interval_ms = ms(d);
         self
     }
     pub fn user_cache_ttl(mut self, d: Duration) -> Self {
-        self.policy.user_cache_ttl_ms = ms(d);
+        self.0.policy.user_cache_ttl_ms = ms(d);
         self
     }
     /// At most `n` live sessions per user; [`ConfigBuilder::on_limit`] says what happens at the limit.
     pub fn max_sessions_per_user(mut self, n: u32) -> Self {
-        self.policy.max_sessions_per_user = Some(n);
+        self.0.policy.max_sessions_per_user = Some(n);
         self
     }
     /// Evict the oldest session (the default) or refuse the new one with `session_limit`.
     pub fn on_limit(mut self, policy: LimitPolicy) -> Self {
-        self.policy.limit_policy = policy;
+        self.0.policy.limit_policy = policy;
         self
     }
     pub fn refresh_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.policy.refresh_prefix = prefix.into();
+        self.0.policy.refresh_prefix = prefix.into();
         self
     }
     pub fn max_metadata_bytes(mut self, n: usize) -> Self {
-        self.policy.max_metadata_bytes = n;
+        self.0.policy.max_metadata_bytes = n;
         self
     }
     pub fn max_claims_bytes(mut self, n: usize) -> Self {
-        self.policy.max_claims_bytes = n;
+        self.0.policy.max_claims_bytes = n;
         self
     }
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.policy.max_attempts = n;
+        self.0.policy.max_attempts = n;
         self
     }
     /// The mode of a verify that names none: HTTP `POST /v1/verify` without
     /// `mode` and JS `verify(token)`. Default [`VerifyMode::Strict`].
     pub fn verify_mode(mut self, mode: VerifyMode) -> Self {
-        self.policy.verify_mode = mode;
+        self.0.policy.verify_mode = mode;
         self
     }
 
@@ -151,19 +156,22 @@ impl ConfigBuilder {
 
     /// The configuration, or the first unusable setting (each surface names it its own way).
     pub(crate) fn check(self) -> Result<Config, InvalidSetting> {
-        let signing = self.signing_spec()?;
+        let draft = *self.0;
+        let signing = draft.signing_spec()?;
         let mut keys = vec![signing];
-        for (i, spec) in (1..).zip(&self.verify_keys) {
+        for (i, spec) in (1..).zip(&draft.verify_keys) {
             check_key(spec).map_err(|problem| InvalidSetting::new("verify_keys", format!("key #{i} {problem}")))?;
             if keys.iter().any(|k| k.kid == spec.kid) {
                 return Err(InvalidSetting::new("verify_keys", format!("key #{i} has the kid of another key; each key needs its own")));
             }
             keys.push(spec.clone());
         }
-        self.policy.check()?;
-        Ok(Config { keys, policy: self.policy })
+        draft.policy.check()?;
+        Ok(Config { keys, policy: draft.policy })
     }
+}
 
+impl Draft {
     /// The signing key from `secret` or `signing_key`, `alg` and `kid`.
     fn signing_spec(&self) -> Result<KeySpec, InvalidSetting> {
         let (material, setting, default_alg) = match (&self.secret, &self.signing_key) {

@@ -32,8 +32,8 @@ pub fn readme_table() -> String {
             s.env,
             code(s.js, |js| format!("`{js}`")),
             code(s.rust, |m| format!("`.{m}()`")),
-            s.default,
-            help(s.secret, s.help),
+            s.default.text,
+            help(s.secret, s.help.text),
         ));
     }
     out
@@ -44,7 +44,7 @@ pub fn js_table() -> String {
     let mut out = String::from("| field | default | what it does |\n|---|---|---|\n");
     for s in SETTINGS.iter().filter(|s| s.scope == Scope::Engine) {
         let name = s.js.unwrap_or(s.name);
-        out.push_str(&format!("| `{name}` | {} | {} |\n", s.default, help(s.secret, s.help)));
+        out.push_str(&format!("| `{name}` | {} | {} |\n", s.default.text, help(s.secret, s.help.text)));
     }
     out
 }

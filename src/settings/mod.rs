@@ -17,6 +17,7 @@
 //! never quoting the value (values may be secrets).
 
 mod builder;
+#[cfg(not(target_arch = "wasm32"))]
 mod docs;
 pub mod parse;
 mod store;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use builder::{Config, ConfigBuilder};
+#[cfg(not(target_arch = "wasm32"))]
 pub use docs::{js_table, readme_table};
 pub use parse::Raw;
 pub use store::{RedisTarget, StoreSetting};
@@ -86,6 +88,24 @@ impl Surface {
 
 type Apply = fn(&mut Settings, &Raw) -> Result<(), String>;
 
+/// Documentation of a setting: kept natively, where the docs' tables are
+/// rendered from it; WebAssembly modules never render docs and leave it out.
+#[derive(Clone, Copy, Debug)]
+pub struct Doc {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub text: &'static str,
+}
+
+const fn doc(text: &'static str) -> Doc {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Doc { text };
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = text;
+        Doc {}
+    }
+}
+
 /// One setting: its names, default, help and how it is read.
 pub struct Setting {
     /// The snake_case name, e.g. `access_ttl`.
@@ -100,10 +120,11 @@ pub struct Setting {
     /// The value may be a secret: set it as one (`wrangler secret put`).
     pub secret: bool,
     /// The default, as the docs show it.
-    pub default: &'static str,
+    pub default: Doc,
     /// What it does, in one line.
-    pub help: &'static str,
-    /// Parses a value into [`Settings`]; `None` for the Worker's bindings, which are objects, not values.
+    pub help: Doc,
+    /// Parses a value into [`Settings`]; `None` for the Worker's bindings
+    /// (objects, not values) and in builds of surfaces that never read it.
     apply: Option<Apply>,
 }
 
@@ -294,7 +315,10 @@ impl Settings {
             match (setting.apply, raw) {
                 (Some(apply), _) => apply(&mut settings, raw).map_err(|problem| Error::config(format!("{name} {problem}")))?,
                 (None, Raw::Binding) => {}
-                (None, _) => return Err(Error::config(format!("{name} is a binding in wrangler.toml, not a var or secret"))),
+                (None, _) if setting.scope == Scope::Worker => {
+                    return Err(Error::config(format!("{name} is a binding in wrangler.toml, not a var or secret")))
+                }
+                (None, _) => return Err(Error::config(format!("{name} is not read by this build of tollgate"))),
             }
         }
         if surface != Surface::Js {

@@ -44,37 +44,52 @@ impl Raw {
 /// What went wrong, to be read after the setting's name.
 pub type Problem = String;
 
-/// Longest duration accepted: far past any lifetime, and safe to count in milliseconds.
-const MAX_SECONDS: f64 = 1e10;
+/// Longest duration accepted, in milliseconds (about 317 years): far past any lifetime.
+const MAX_MS: u64 = 10_000_000_000_000;
 
 const NOT_DURATION: &str = "is not a duration: give seconds (900) or a number with a unit (500ms, 10s, 15m, 12h, 14d)";
 
 /// A duration: a number is seconds (fractions allowed); text may carry a unit:
 /// `ms`, `s`, `m`, `h` or `d` (`500ms`, `10s`, `15m`, `12h`, `14d`).
 pub fn duration(raw: &Raw) -> Result<Duration, Problem> {
-    let (number, unit_ms) = match raw {
-        Raw::Json(Value::Number(n)) => (n.as_f64(), 1000.0),
+    let ms = match raw {
+        Raw::Json(Value::Number(n)) => {
+            n.as_f64().map(|s| s * 1000.0).filter(|ms| (0.0..=MAX_MS as f64).contains(ms)).map(|ms| ms.round() as u64)
+        }
         _ => {
             let text = raw.as_text().ok_or(NOT_DURATION)?.trim();
             let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-            let (digits, unit) = text.split_at(split);
+            let (number, unit) = text.split_at(split);
             let unit_ms = match unit {
-                "" | "s" => 1000.0,
-                "ms" => 1.0,
-                "m" => 60_000.0,
-                "h" => 3_600_000.0,
-                "d" => 86_400_000.0,
+                "" | "s" => 1000,
+                "ms" => 1,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
                 _ => return Err(NOT_DURATION.into()),
             };
-            let number = if digits.is_empty() || digits.starts_with('.') || digits.ends_with('.') { None } else { digits.parse().ok() };
-            (number, unit_ms)
+            decimal_times(number, unit_ms)
         }
     };
-    let ms = number.map(|n: f64| n * unit_ms).filter(|ms| ms.is_finite() && *ms >= 0.0).ok_or(NOT_DURATION)?;
-    if ms > MAX_SECONDS * 1000.0 {
-        return Err("is too long a duration".into());
+    match ms {
+        Some(ms) if ms <= MAX_MS => Ok(Duration::from_millis(ms)),
+        Some(_) => Err("is too long a duration".into()),
+        None => Err(NOT_DURATION.into()),
     }
-    Ok(Duration::from_millis(ms.round() as u64))
+}
+
+/// `number` (digits, perhaps with a fraction: `1.5`) times `unit`, rounded; in
+/// whole-number arithmetic, which keeps float parsing out of the wasm module.
+fn decimal_times(number: &str, unit: u64) -> Option<u64> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || number.ends_with('.') || whole.len() > 19 {
+        return None;
+    }
+    let fraction = &fraction[..fraction.len().min(9)];
+    let scale = 10u64.pow(fraction.len() as u32);
+    let part: u64 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    whole.parse::<u64>().ok()?.checked_mul(unit)?.checked_add((part * unit + scale / 2) / scale)
 }
 
 /// A duration, or `off`.

@@ -37,27 +37,26 @@ const CHOICES: &str = "memory, redis://, rediss://, redis-sentinel://, redis-clu
 impl StoreSetting {
     pub fn parse(text: &str) -> Result<StoreSetting, Problem> {
         let text = text.trim();
-        let (scheme, rest) = text.split_once("://").unwrap_or((text, ""));
-        Ok(match scheme {
-            "memory" if rest.is_empty() => StoreSetting::Memory,
-            "durable" if rest.is_empty() => StoreSetting::DurableObjects,
-            "kv" if rest.is_empty() => StoreSetting::WorkersKv,
-            "redis" | "rediss" => {
+        Ok(match text.split_once("://") {
+            None if text == "memory" => StoreSetting::Memory,
+            None if text == "durable" => StoreSetting::DurableObjects,
+            None if text == "kv" => StoreSetting::WorkersKv,
+            Some(("redis" | "rediss", rest)) => {
                 let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
                 if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
                     return Err("is a Redis URL without a host".into());
                 }
                 StoreSetting::Redis(RedisTarget::Url(text.to_owned()))
             }
-            "redis-sentinel" => {
-                let (nodes, master) =
-                    rest.split_once('/').ok_or("needs the master's name: redis-sentinel://host:port,host:port/<master>")?;
+            Some(("redis-sentinel", rest)) => {
+                let needs_master = "needs the master's name: redis-sentinel://host:port,host:port/<master>";
+                let (nodes, master) = rest.split_once('/').ok_or(needs_master)?;
                 if master.is_empty() || master.contains('/') {
-                    return Err("needs the master's name: redis-sentinel://host:port,host:port/<master>".into());
+                    return Err(needs_master.into());
                 }
                 StoreSetting::Redis(RedisTarget::Sentinel { sentinels: nodes_of(nodes)?, master: master.to_owned() })
             }
-            "redis-cluster" => StoreSetting::Redis(RedisTarget::Cluster { nodes: nodes_of(rest.trim_end_matches('/'))? }),
+            Some(("redis-cluster", rest)) => StoreSetting::Redis(RedisTarget::Cluster { nodes: nodes_of(rest.trim_end_matches('/'))? }),
             _ => return Err(format!("is not a store: give one of {CHOICES}")),
         })
     }

@@ -3,14 +3,38 @@
 //! their Rust column; the others into their own field of [`Settings`].
 
 use super::parse::{self, Problem, Raw};
-use super::{ApiKeys, ConfigBuilder, Redacted, Scope, Setting, Settings, StoreSetting};
+use super::{doc, ApiKeys, Apply, ConfigBuilder, Redacted, Scope, Setting, Settings, StoreSetting};
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
 
 /// Applies a builder method to the engine settings.
 fn engine(s: &mut Settings, set: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<(), Problem> {
-    s.engine = set(std::mem::take(&mut s.engine));
+    s.engine = set(take_engine(s));
     Ok(())
+}
+
+/// Out of line, so each setting's parser does not carry its own copy of the builder's default.
+#[inline(never)]
+fn take_engine(s: &mut Settings) -> ConfigBuilder {
+    std::mem::take(&mut s.engine)
+}
+
+/// The parser of a setting only the HTTP services read: the npm package's module leaves it out.
+const fn service(apply: Apply) -> Option<Apply> {
+    if cfg!(all(target_arch = "wasm32", not(feature = "worker"))) {
+        None
+    } else {
+        Some(apply)
+    }
+}
+
+/// The parser of a setting only `tollgate serve` reads: WebAssembly modules leave it out.
+const fn serve(apply: Apply) -> Option<Apply> {
+    if cfg!(target_arch = "wasm32") {
+        None
+    } else {
+        Some(apply)
+    }
 }
 
 /// A count of bytes or tries.
@@ -26,8 +50,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("secret"),
         scope: Scope::Engine,
         secret: true,
-        default: "none",
-        help: "HMAC signing secret, 32 bytes or more (48 for HS384, 64 for HS512); `tollgate keygen` makes one. This or a signing key is required",
+        default: doc("none"),
+        help: doc("HMAC signing secret, 32 bytes or more (48 for HS384, 64 for HS512); `tollgate keygen` makes one. This or a signing key is required"),
         apply: Some(|s, raw| {
             let secret = parse::secret(raw)?;
             engine(s, |b| b.secret(secret))
@@ -40,8 +64,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("signing_key"),
         scope: Scope::Engine,
         secret: true,
-        default: "none",
-        help: "instead of a secret: the private key that signs, a PKCS#8 PEM or a JWK (ES256, EdDSA, RS256)",
+        default: doc("none"),
+        help: doc("instead of a secret: the private key that signs, a PKCS#8 PEM or a JWK (ES256, EdDSA, RS256)"),
         apply: Some(|s, raw| {
             let key = parse::key_material(raw)?;
             engine(s, |b| b.signing_key(key))
@@ -54,8 +78,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("alg"),
         scope: Scope::Engine,
         secret: false,
-        default: "`HS256`; `ES256` with a signing key",
-        help: "signing algorithm: HS256, HS384, HS512, ES256, EdDSA or RS256 (a JWK signing key's own by default)",
+        default: doc("`HS256`; `ES256` with a signing key"),
+        help: doc("signing algorithm: HS256, HS384, HS512, ES256, EdDSA or RS256 (a JWK signing key's own by default)"),
         apply: Some(|s, raw| {
             let alg = parse::alg(raw)?;
             engine(s, |b| b.alg(alg))
@@ -68,8 +92,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("kid"),
         scope: Scope::Engine,
         secret: false,
-        default: "`k1`",
-        help: "id of the signing key, written as each token's `kid` header",
+        default: doc("`k1`"),
+        help: doc("id of the signing key, written as each token's `kid` header"),
         apply: Some(|s, raw| {
             let kid = parse::text(raw)?;
             engine(s, |b| b.kid(kid))
@@ -82,8 +106,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("verify_key"),
         scope: Scope::Engine,
         secret: true,
-        default: "none",
-        help: "keys accepted for verification only (rotation), a list of `{\"kid\", \"alg\", and one of \"secret\", \"pem\", \"jwk\"}` (in the environment, a JSON array)",
+        default: doc("none"),
+        help: doc("keys accepted for verification only (rotation), a list of `{\"kid\", \"alg\", and one of \"secret\", \"pem\", \"jwk\"}` (in the environment, a JSON array)"),
         apply: Some(|s, raw| {
             let keys = parse::key_list(raw)?;
             engine(s, |b| keys.into_iter().fold(b, |b, key| b.verify_key(key)))
@@ -96,8 +120,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("issuer"),
         scope: Scope::Engine,
         secret: false,
-        default: "none",
-        help: "written as `iss`, and required on verify",
+        default: doc("none"),
+        help: doc("written as `iss`, and required on verify"),
         apply: Some(|s, raw| {
             let issuer = parse::text(raw)?;
             engine(s, |b| b.issuer(issuer))
@@ -110,8 +134,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("audience"),
         scope: Scope::Engine,
         secret: false,
-        default: "none",
-        help: "accepted `aud` values, a list; the first is written into tokens",
+        default: doc("none"),
+        help: doc("accepted `aud` values, a list; the first is written into tokens"),
         apply: Some(|s, raw| {
             let audience = parse::list(raw)?;
             engine(s, |b| audience.into_iter().fold(b, |b, aud| b.audience(aud)))
@@ -124,8 +148,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("leeway"),
         scope: Scope::Engine,
         secret: false,
-        default: "`30s`",
-        help: "clock slack allowed on `exp` and `nbf`",
+        default: doc("`30s`"),
+        help: doc("clock slack allowed on `exp` and `nbf`"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.leeway(d))
@@ -138,8 +162,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_token_bytes"),
         scope: Scope::Engine,
         secret: false,
-        default: "`8192`",
-        help: "longer access tokens are refused before any parsing",
+        default: doc("`8192`"),
+        help: doc("longer access tokens are refused before any parsing"),
         apply: Some(|s, raw| {
             let n = size(raw)?;
             engine(s, |b| b.max_token_bytes(n))
@@ -152,8 +176,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("access_ttl"),
         scope: Scope::Engine,
         secret: false,
-        default: "`15m`",
-        help: "lifetime of an access token",
+        default: doc("`15m`"),
+        help: doc("lifetime of an access token"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.access_ttl(d))
@@ -166,8 +190,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("idle_ttl"),
         scope: Scope::Engine,
         secret: false,
-        default: "`14d`",
-        help: "a session unused this long ends (sliding expiry)",
+        default: doc("`14d`"),
+        help: doc("a session unused this long ends (sliding expiry)"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.idle_ttl(d))
@@ -180,8 +204,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("absolute_ttl"),
         scope: Scope::Engine,
         secret: false,
-        default: "`30d`",
-        help: "a session ends this long after sign-in, whatever happens",
+        default: doc("`30d`"),
+        help: doc("a session ends this long after sign-in, whatever happens"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.absolute_ttl(d))
@@ -194,8 +218,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("refresh_grace"),
         scope: Scope::Engine,
         secret: false,
-        default: "`10s`",
-        help: "a rotated refresh token presented again this soon gets the same successor; later it is reuse and revokes the session",
+        default: doc("`10s`"),
+        help: doc("a rotated refresh token presented again this soon gets the same successor; later it is reuse and revokes the session"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.refresh_grace(d))
@@ -208,8 +232,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("touch_interval"),
         scope: Scope::Engine,
         secret: false,
-        default: "`60s`",
-        help: "the sliding expiry is written at most this often",
+        default: doc("`60s`"),
+        help: doc("the sliding expiry is written at most this often"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.touch_interval(d))
@@ -222,8 +246,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("user_cache_ttl"),
         scope: Scope::Engine,
         secret: false,
-        default: "`5m`",
-        help: "lifetime of cached user info",
+        default: doc("`5m`"),
+        help: doc("lifetime of cached user info"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.user_cache_ttl(d))
@@ -236,8 +260,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_sessions_per_user"),
         scope: Scope::Engine,
         secret: false,
-        default: "none",
-        help: "at most this many live sessions per user; 1 is single-session mode",
+        default: doc("none"),
+        help: doc("at most this many live sessions per user; 1 is single-session mode"),
         apply: Some(|s, raw| {
             let n = parse::count(raw)?;
             engine(s, |b| b.max_sessions_per_user(n))
@@ -250,8 +274,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("on_limit"),
         scope: Scope::Engine,
         secret: false,
-        default: "`evict_oldest`",
-        help: "at the limit: `evict_oldest` revokes the oldest session, `refuse` answers `session_limit`",
+        default: doc("`evict_oldest`"),
+        help: doc("at the limit: `evict_oldest` revokes the oldest session, `refuse` answers `session_limit`"),
         apply: Some(|s, raw| {
             let policy = parse::choice(raw, &[("evict_oldest", LimitPolicy::EvictOldest), ("refuse", LimitPolicy::Refuse)])?;
             engine(s, |b| b.on_limit(policy))
@@ -264,8 +288,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("refresh_prefix"),
         scope: Scope::Engine,
         secret: false,
-        default: "`tgr`",
-        help: "refresh tokens read `<prefix>_<locator>.<secret>`; 1 to 16 of a-z and 0-9",
+        default: doc("`tgr`"),
+        help: doc("refresh tokens read `<prefix>_<locator>.<secret>`; 1 to 16 of a-z and 0-9"),
         apply: Some(|s, raw| {
             let prefix = parse::text(raw)?;
             engine(s, |b| b.refresh_prefix(prefix))
@@ -278,8 +302,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_metadata_bytes"),
         scope: Scope::Engine,
         secret: false,
-        default: "`16384`",
-        help: "largest session metadata, as JSON",
+        default: doc("`16384`"),
+        help: doc("largest session metadata, as JSON"),
         apply: Some(|s, raw| {
             let n = size(raw)?;
             engine(s, |b| b.max_metadata_bytes(n))
@@ -292,8 +316,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_claims_bytes"),
         scope: Scope::Engine,
         secret: false,
-        default: "`4096`",
-        help: "largest set of custom claims, as JSON",
+        default: doc("`4096`"),
+        help: doc("largest set of custom claims, as JSON"),
         apply: Some(|s, raw| {
             let n = size(raw)?;
             engine(s, |b| b.max_claims_bytes(n))
@@ -306,8 +330,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_attempts"),
         scope: Scope::Engine,
         secret: false,
-        default: "`16`",
-        help: "attempts of one operation while concurrent writers collide",
+        default: doc("`16`"),
+        help: doc("attempts of one operation while concurrent writers collide"),
         apply: Some(|s, raw| {
             let n = parse::count(raw)?;
             engine(s, |b| b.max_attempts(n))
@@ -320,8 +344,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("verify_mode"),
         scope: Scope::Engine,
         secret: false,
-        default: "`strict`",
-        help: "mode of a verify that names none (`POST /v1/verify` without `mode`, JS `verify(token)`): `strict` also reads the session, `stateless` checks signature and claims only",
+        default: doc("`strict`"),
+        help: doc("mode of a verify that names none (`POST /v1/verify` without `mode`, JS `verify(token)`): `strict` also reads the session, `stateless` checks signature and claims only"),
         apply: Some(|s, raw| {
             let mode = parse::choice(raw, &[("strict", VerifyMode::Strict), ("stateless", VerifyMode::Stateless)])?;
             engine(s, |b| b.verify_mode(mode))
@@ -334,9 +358,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Service,
         secret: true,
-        default: "none",
-        help: "API keys of the calling services (`X-Api-Key`), a list, 16 characters or more each; several allow rotation. Required",
-        apply: Some(|s, raw| {
+        default: doc("none"),
+        help: doc("API keys of the calling services (`X-Api-Key`), a list, 16 characters or more each; several allow rotation. Required"),
+        apply: service(|s, raw| {
             let keys = parse::list(raw)?;
             if keys.iter().any(|k| k.chars().count() < 16) {
                 return Err("has a key shorter than 16 characters".into());
@@ -352,9 +376,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Service,
         secret: false,
-        default: "`memory` (serve), `durable` (Worker)",
-        help: "where sessions live. serve: `memory`, `redis://...`, `rediss://...`, `redis-sentinel://host:port,.../<master>`, `redis-cluster://host:port,...` (a URL's password is never logged); the Worker: `durable` or `kv`",
-        apply: Some(|s, raw| {
+        default: doc("`memory` (serve), `durable` (Worker)"),
+        help: doc("where sessions live. serve: `memory`, `redis://...`, `rediss://...`, `redis-sentinel://host:port,.../<master>`, `redis-cluster://host:port,...` (a URL's password is never logged); the Worker: `durable` or `kv`"),
+        apply: service(|s, raw| {
             s.store = StoreSetting::parse(&parse::text(raw)?)?;
             Ok(())
         }),
@@ -366,9 +390,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Serve,
         secret: false,
-        default: "`127.0.0.1:8080`",
-        help: "address to listen on (`serve --listen` overrides it)",
-        apply: Some(|s, raw| {
+        default: doc("`127.0.0.1:8080`"),
+        help: doc("address to listen on (`serve --listen` overrides it)"),
+        apply: serve(|s, raw| {
             s.listen = parse::listen_addr(raw)?;
             Ok(())
         }),
@@ -380,9 +404,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Serve,
         secret: true,
-        default: "none",
-        help: "password of the Redis servers (a `redis://` URL may carry its own)",
-        apply: Some(|s, raw| {
+        default: doc("none"),
+        help: doc("password of the Redis servers (a `redis://` URL may carry its own)"),
+        apply: serve(|s, raw| {
             s.redis_password = Some(Redacted(String::from_utf8_lossy(&parse::secret(raw)?).into_owned()));
             Ok(())
         }),
@@ -394,9 +418,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Serve,
         secret: false,
-        default: "`tg:`",
-        help: "prefix of every Redis key",
-        apply: Some(|s, raw| {
+        default: doc("`tg:`"),
+        help: doc("prefix of every Redis key"),
+        apply: serve(|s, raw| {
             s.redis_prefix = parse::text(raw)?;
             Ok(())
         }),
@@ -408,9 +432,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Serve,
         secret: false,
-        default: "`60s`",
-        help: "how often the memory store drops expired sessions in the background, or `off`",
-        apply: Some(|s, raw| {
+        default: doc("`60s`"),
+        help: doc("how often the memory store drops expired sessions in the background, or `off`"),
+        apply: serve(|s, raw| {
             s.sweep_interval = parse::duration_or_off(raw)?;
             Ok(())
         }),
@@ -422,9 +446,9 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Serve,
         secret: false,
-        default: "`info`",
-        help: "log filter, `tracing` directives such as `info,tollgate=debug`; logs go to stderr",
-        apply: Some(|s, raw| {
+        default: doc("`info`"),
+        help: doc("log filter, `tracing` directives such as `info,tollgate=debug`; logs go to stderr"),
+        apply: serve(|s, raw| {
             s.log = parse::text(raw)?;
             Ok(())
         }),
@@ -436,8 +460,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Worker,
         secret: false,
-        default: "binding",
-        help: "the Workers KV namespace binding, for store `kv`",
+        default: doc("binding"),
+        help: doc("the Workers KV namespace binding, for store `kv`"),
         apply: None,
     },
     Setting {
@@ -447,8 +471,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Worker,
         secret: false,
-        default: "binding",
-        help: "the Durable Object namespace binding of class `UserSessions`, for store `durable`",
+        default: doc("binding"),
+        help: doc("the Durable Object namespace binding of class `UserSessions`, for store `durable`"),
         apply: None,
     },
 ];

@@ -69,7 +69,7 @@ fn every_name_follows_from_the_snake_case_name() {
         if let Some(rust) = s.rust {
             assert!(rust == s.name || format!("{rust}s") == s.name, "{}: the method is the name (or its singular)", s.name);
         }
-        assert_eq!(s.apply.is_none(), s.default == "binding", "{}: only bindings are not parsed", s.name);
+        assert_eq!(s.apply.is_none(), s.default.text == "binding", "{}: only bindings are not parsed", s.name);
     }
 }
 
@@ -114,7 +114,7 @@ fn each_documented_default_is_the_default() {
     let mut checked = 0;
     for s in SETTINGS {
         // The first `literal` of the default column; "none" and "binding" have none.
-        let Some(literal) = s.default.split('`').nth(1) else { continue };
+        let Some(literal) = s.default.text.split('`').nth(1) else { continue };
         let scope_surface = if s.scope == Scope::Worker { Surface::Worker } else { Surface::Serve };
         let with = summary(config_of(base().with(s.env, text(literal)), scope_surface));
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
@@ -233,9 +233,11 @@ fn the_store_is_one_value_for_every_backend() {
         StoreSetting::parse("redis-cluster://a:7000,b:7001"),
         redis(RedisTarget::Cluster { nodes: vec!["a:7000".into(), "b:7001".into()] })
     );
+    assert!(StoreSetting::parse("redis").unwrap_err().starts_with("is not a store"));
     for bad in [
         "redis",
         "memory://x",
+        "kv://",
         "redis://",
         "redis://:pw@",
         "redis-sentinel://a:1",
