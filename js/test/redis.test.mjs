@@ -1,5 +1,5 @@
 // The whole flow on a JS store over a real Redis (scripts/test-js.sh starts one
-// and sets TOLLGATE_REDIS_PORT), plus what only a shared store shows.
+// and sets TG_TEST_REDIS_PORT), plus what only a shared store shows.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
@@ -8,8 +8,8 @@ import { redisStore } from 'tollgate/redis-store';
 import { flow } from './flow.mjs';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 
-const port = Number(process.env.TOLLGATE_REDIS_PORT);
-if (!port) throw new Error('set TOLLGATE_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
+const port = Number(process.env.TG_TEST_REDIS_PORT);
+if (!port) throw new Error('set TG_TEST_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
 
 const clients = [];
 const connect = () => {
@@ -29,7 +29,7 @@ describe('redis store', () => {
   flow(test, () => redisStore(shared));
 
   test('two managers (two processes, say) share sessions through Redis', async () => {
-    const config = () => ({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(connect()) });
+    const config = () => ({ secret: SECRET, kid: 'h1', store: redisStore(connect()) });
     const a = await createManager(config());
     const b = await createManager(config());
     const u = user('jon');
@@ -41,7 +41,7 @@ describe('redis store', () => {
   });
 
   test('100 concurrent refreshes across two managers leave one chain', async () => {
-    const config = () => ({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(connect()) });
+    const config = () => ({ secret: SECRET, kid: 'h1', store: redisStore(connect()) });
     const [a, b] = await Promise.all([createManager(config()), createManager(config())]);
     const u = user('kim');
     const t = await a.issue(u);
@@ -54,7 +54,8 @@ describe('redis store', () => {
     const down = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     let current = redisStore(down);
     const m = await createManager({
-      keys: { kid: 'h1', secret: SECRET },
+      secret: SECRET,
+      kid: 'h1',
       store: { get: (keys) => current.get(keys), commit: (ops) => current.commit(ops) },
     });
     const u = user('lee');
