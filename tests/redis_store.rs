@@ -75,7 +75,7 @@ async fn keys_carry_the_prefix_and_expire_with_pxat() {
     let key = index_key(&user);
     let expires_at = now_ms() + 60_000;
     assert_eq!(store.commit(vec![put(&key, b"v", Expect::Absent, expires_at)]).await.unwrap(), CommitResult::Committed);
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let full = format!("tgtest:{key}");
     let stored: Vec<u8> = redis::cmd("GET").arg(&full).query_async(&mut raw).await.unwrap();
     assert_eq!(stored.len(), 17, "16 hex digits of version, then the value");
@@ -121,7 +121,7 @@ async fn commits_survive_script_flush() {
     let store = redis_env::connect(redis_env::single_config()).await;
     let key = index_key(&conformance::unique_user("flush"));
     store.commit(vec![put(&key, b"a", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
     let before = store.stats();
     assert_eq!(store.commit(vec![put(&key, b"b", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
@@ -137,7 +137,7 @@ async fn commits_survive_script_flush() {
 async fn foreign_values_read_as_corrupt_not_panic() {
     let store = redis_env::connect(redis_env::single_config()).await;
     let key = index_key(&conformance::unique_user("foreign"));
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let _: () = redis::cmd("SET").arg(format!("tg:{key}")).arg("short").arg("PX").arg(60_000).query_async(&mut raw).await.unwrap();
     let err = store.get(vec![key.clone()]).await.unwrap_err();
     assert_eq!(tollgate::Error::from(err).code(), ErrorCode::StoreCorrupt);
@@ -147,7 +147,7 @@ async fn foreign_values_read_as_corrupt_not_panic() {
 }
 
 async fn count_round_trips(store: RedisStore) {
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap();
     let user = conformance::unique_user("rt");
     // Warm up: the first commit on a server may load the script (one more round trip).
@@ -206,7 +206,7 @@ async fn caps_state_what_holds() {
 async fn debug_never_shows_the_password() {
     let config = redis_env::single_config();
     let store = redis_env::connect(config.clone()).await;
-    let url = redis_env::var("TOLLGATE_REDIS_URL");
+    let url = redis_env::var("TG_TEST_REDIS_URL");
     let password = url.split('@').next().unwrap().rsplit(':').next().unwrap().to_owned();
     assert!(!password.is_empty());
     assert!(!format!("{config:?}").contains(&password));
@@ -224,8 +224,8 @@ mod tls {
     use super::*;
 
     fn config() -> tollgate::store::redis::RedisConfig {
-        let ca = std::fs::read(redis_env::var("TOLLGATE_REDIS_TLS_CA")).expect("the test CA exists");
-        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
+        let ca = std::fs::read(redis_env::var("TG_TEST_REDIS_TLS_CA")).expect("the test CA exists");
+        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
     }
 
     #[derive(Default)]
@@ -243,11 +243,11 @@ mod tls {
     #[ignore]
     async fn an_untrusted_certificate_is_refused() {
         // The system's roots do not know the test CA.
-        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap();
+        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap();
         let err = RedisStore::connect(untrusted).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::StoreUnavailable, "{err}");
         // And a plain connection to the TLS port gets nowhere either.
-        let plain = redis_env::var("TOLLGATE_REDIS_TLS_URL").replace("rediss://", "redis://");
+        let plain = redis_env::var("TG_TEST_REDIS_TLS_URL").replace("rediss://", "redis://");
         let plain = tollgate::store::redis::RedisConfig::from_url(&plain).unwrap().operation_timeout(Duration::from_secs(2));
         assert!(RedisStore::connect(plain).await.is_err());
     }
