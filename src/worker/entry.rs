@@ -18,7 +18,7 @@ use crate::engine::b64;
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::policy::Rules;
 use crate::engine::step::{Versioned, WriteOp};
-use crate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
+use crate::http::{HttpApi, HttpRequest, HttpResponse, Route, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
 use crate::settings::{Raw, Source, StoreSetting};
@@ -132,10 +132,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     let resp = match &*gateway {
         Gateway::Kv(service) => service.handle(req).await,
         Gateway::Durable(local) => {
-            let policy = &local.sessions().rules().policy;
-            match route::target(&req, local.accepts_api_key(&req), &policy.refresh_prefix, policy.verify_mode) {
-                Target::Local => local.handle(req).await,
-                Target::User(user) => return forward(&env, &user, req).await,
+            // Parsed once: the route picks the object, and the Worker answers with it when local.
+            let route = Route::of(&req);
+            match route.as_ref().map(|r| route::target(r, &req, local)) {
+                Ok(Target::User(user)) => return forward(&env, &user, req).await,
+                Ok(Target::Local) | Err(_) => local.handle_route(route, req).await,
             }
         }
     };
