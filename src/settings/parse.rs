@@ -13,13 +13,23 @@ use serde_json::{Map, Value};
 use crate::crypto::{KeyMaterial, KeySpec};
 use crate::engine::keys::Alg;
 
-/// A setting's value as a source holds it.
-#[derive(Clone, Debug, PartialEq)]
+/// A setting's value as a source holds it. `Debug` shows its kind and size, never the value.
+#[derive(Clone, PartialEq)]
 pub enum Raw {
     Text(String),
     Json(Value),
     /// An object bound by the platform (a Worker's KV or Durable Object namespace).
     Binding,
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Text(t) => write!(f, "Text(<{} bytes>)", t.len()),
+            Raw::Json(v) => write!(f, "Json(<{} bytes>)", v.to_string().len()),
+            Raw::Binding => f.write_str("Binding"),
+        }
+    }
 }
 
 impl Raw {

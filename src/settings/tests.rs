@@ -218,6 +218,17 @@ fn keys_are_pem_or_jwk_and_verify_keys_a_json_array() {
 }
 
 #[test]
+fn debug_output_shows_no_value() {
+    let source = env(&[("TOLLGATE_SECRET", SECRET), ("TOLLGATE_API_KEYS", API_KEY), ("TOLLGATE_REDIS_PASSWORD", "hunter2")])
+        .with("TOLLGATE_STORE", text("redis://:hunter2@h:1"));
+    let settings = Settings::read(&source, Surface::Serve).unwrap();
+    for shown in [format!("{source:?}"), format!("{settings:?}"), format!("{:?}", settings.config().unwrap())] {
+        assert!(!shown.contains(SECRET) && !shown.contains(API_KEY) && !shown.contains("hunter2"), "{shown}");
+    }
+    assert!(format!("{source:?}").contains("TOLLGATE_SECRET"), "names are shown");
+}
+
+#[test]
 fn the_store_is_one_value_for_every_backend() {
     let redis = |t: RedisTarget| Ok(StoreSetting::Redis(t));
     assert_eq!(StoreSetting::parse("memory"), Ok(StoreSetting::Memory));
