@@ -11,7 +11,7 @@ const store: TollgateStore = {
     for (const op of ops) {
       if (op.type === 'put') {
         const until: number = op.expiresAt;
-        const value: string = op.value;
+        const value: Uint8Array = op.value;
         void until, value;
       }
       if (op.expect === 'version') {
@@ -25,7 +25,10 @@ const store: TollgateStore = {
 };
 
 // Stands in for an ioredis client (its types need @types/node, which this check leaves out).
-declare const redis: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void };
+declare const redis: {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+  mgetBuffer(keys: string[]): Promise<(Uint8Array | null)[]>;
+};
 
 async function main(): Promise<void> {
   const m = await createManager({
@@ -90,7 +93,12 @@ async function main(): Promise<void> {
   // @ts-expect-error: verifyMode is 'stateless' or 'strict'
   await createManager({ secret: 's', verifyMode: 'lenient' });
 
-  const shared = await createManager({ secret: 's', store: redisStore(redis, 'app:') });
+  const shared = await createManager({ secret: 's', store: redisStore(redis, { prefix: 'app:' }) });
+  await createManager({ secret: 's', store: redisStore(redis) });
+  // @ts-expect-error: the prefix is an option
+  redisStore(redis, 'app:');
+  // @ts-expect-error: a store's values are bytes
+  await createManager({ secret: 's', store: { get: async () => [{ value: 'text', version: 1 }], commit: async () => true } });
   void [sub, role, session, n, list, updated, kid, plan, cached, refreshed, shared];
 }
 

@@ -44,8 +44,8 @@ export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
 
 /** A stored value as a JS store answers it. */
 export interface StoredValue {
-  /** Opaque text (JSON today): store it as given. */
-  value: string;
+  /** Opaque bytes: store them as given. */
+  value: Uint8Array;
   /** Changes on every write: a non-negative integer, as a number or a decimal string. */
   version: number | string;
 }
@@ -57,11 +57,11 @@ export type Expectation =
   | { expect: 'version'; version: number | string };
 
 export type StoreOp =
-  | ({ type: 'put'; key: string; value: string; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
+  | ({ type: 'put'; key: string; value: Uint8Array; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
   | ({ type: 'delete'; key: string } & Expectation);
 
 /**
- * A session store written in JavaScript (Redis, Deno KV, SQL, ...).
+ * A session store written in JavaScript (Deno KV, SQL, ...).
  * `commit` checks every expectation first, then applies every op, or none.
  */
 export interface TollgateStore {
@@ -71,6 +71,18 @@ export interface TollgateStore {
   commit(ops: StoreOp[]): Promise<boolean>;
   /** What the store guarantees; every field defaults to the strong choice. */
   caps?: { atomic?: boolean; consistent?: boolean; minTtlMs?: number };
+}
+
+/**
+ * What `redisStore()` of `tollgate/redis-store` answers: a Redis client's
+ * transport, driven by the WebAssembly module with the Rust store's format.
+ */
+export interface RedisTransport {
+  readonly kind: 'tollgate-redis';
+  readonly prefix: string;
+  defineCommit(lua: string): void;
+  mget(keys: string[]): Promise<(Uint8Array | null)[]>;
+  commit(keys: string[], args: Uint8Array[]): Promise<number>;
 }
 
 /** The settings of every tollgate surface, by their JavaScript names (the README's settings table). */
@@ -110,8 +122,8 @@ interface SettingsBase {
   maxAttempts?: number;
   /** The mode of `verify(token)` without one (default 'strict'). */
   verifyMode?: VerifyMode;
-  /** Where sessions live; in memory (this instance only) when absent. */
-  store?: TollgateStore;
+  /** Where sessions live: `redisStore(client)` of `tollgate/redis-store`, your own store, or (when absent) this instance's memory. */
+  store?: TollgateStore | RedisTransport;
 }
 
 /** Signs with an HMAC secret, or with a private key (PKCS#8 PEM or JWK) for an asymmetric algorithm. */

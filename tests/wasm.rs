@@ -277,7 +277,7 @@ async fn user_cache_with_a_js_loader() {
     assert_eq!(code(m.user_info(s("hank"), undefined_loader.into())).await, "bad_request");
 }
 
-/// A JS store over a Map, with versions, expiry and atomic commits, as a user would write one.
+/// A JS store over a Map, with versions, expiry and atomic commits, as a user would write one (values are kept as the Uint8Arrays given).
 fn map_store() -> JsValue {
     let make = Function::new_no_args(
         r#"
@@ -329,8 +329,9 @@ async fn a_failing_js_store_is_coded_and_the_instance_keeps_working() {
               case 'number': return Promise.resolve(42);
               case 'short': return Promise.resolve([]);
               case 'entry': return Promise.resolve(keys.map(() => ({ value: 1, version: 'x' })));
-              case 'version': return Promise.resolve(keys.map(() => ({ value: '{}', version: -1 })));
-              case 'json': return Promise.resolve(keys.map(() => ({ value: 'not json', version: 1 })));
+              case 'version': return Promise.resolve(keys.map(() => ({ value: new Uint8Array(2), version: -1 })));
+              case 'text': return Promise.resolve(keys.map(() => ({ value: '{}', version: 1 })));
+              case 'json': return Promise.resolve(keys.map(() => ({ value: new TextEncoder().encode('not json'), version: 1 })));
               default: return Promise.resolve(keys.map(() => null));
             }
           },
@@ -348,6 +349,7 @@ async fn a_failing_js_store_is_coded_and_the_instance_keeps_working() {
         ("short", "store_corrupt"),
         ("entry", "store_corrupt"),
         ("version", "store_corrupt"),
+        ("text", "store_corrupt"),
         ("json", "store_corrupt"),
         ("commit", "store_corrupt"),
     ] {

@@ -186,6 +186,12 @@ describe('bad input', () => {
   });
 
   test('a JS store that throws or answers garbage is store_unavailable / store_corrupt', async () => {
+    const bytes = (text) => new TextEncoder().encode(text);
+    const detached = () => {
+      const b = new Uint8Array(4);
+      structuredClone(b.buffer, { transfer: [b.buffer] });
+      return b;
+    };
     let mode = 'ok';
     const data = new Map();
     let version = 0;
@@ -200,9 +206,13 @@ describe('bad input', () => {
           case 'short': return [];
           case 'entry': return keys.map(() => 'a string');
           case 'value': return keys.map(() => ({ value: 5, version: 1 }));
+          case 'string': return keys.map(() => ({ value: '{}', version: 1 }));
+          case 'view': return keys.map(() => ({ value: new DataView(new ArrayBuffer(2)), version: 1 }));
+          case 'fake': return keys.map(() => ({ value: Object.create(Uint8Array.prototype), version: 1 }));
+          case 'detached': return keys.map(() => ({ value: detached(), version: 1 }));
           case 'bytes': return keys.map(() => ({ value: new Uint8Array(2), version: 1 }));
-          case 'version': return keys.map(() => ({ value: '{}', version: 1.5 }));
-          case 'json': return keys.map(() => ({ value: '{not json', version: 1 }));
+          case 'version': return keys.map(() => ({ value: bytes('{}'), version: 1.5 }));
+          case 'json': return keys.map(() => ({ value: bytes('{not json'), version: 1 }));
           default: return keys.map((k) => data.get(k) ?? null);
         }
       },
@@ -232,6 +242,10 @@ describe('bad input', () => {
       ['short', 'store_corrupt'],
       ['entry', 'store_corrupt'],
       ['value', 'store_corrupt'],
+      ['string', 'store_corrupt'],
+      ['view', 'store_corrupt'],
+      ['fake', 'store_corrupt'],
+      ['detached', 'store_corrupt'],
       ['bytes', 'store_corrupt'],
       ['version', 'store_corrupt'],
       ['json', 'store_corrupt'],
@@ -281,6 +295,14 @@ describe('bad input', () => {
       await rejectsWith(m.issue(user('px')), 'store_corrupt');
       answer = null;
     }
+    // Values that look like bytes but are not, or whose own getters throw.
+    const proxied = new Proxy(new Uint8Array(2), handler);
+    const lying = Object.defineProperty(new Uint8Array(2), 'length', { get: boom });
+    for (const value of [proxied, lying]) {
+      answer = [{ value, version: 1 }];
+      await rejectsWith(m.issue(user('px')), 'store_corrupt');
+    }
+    answer = null;
     // Resolving a promise with a thenable whose `then` throws rejects it: the store "failed".
     answer = new Proxy({}, handler);
     await rejectsWith(m.issue(user('px')), 'store_unavailable');
@@ -290,6 +312,64 @@ describe('bad input', () => {
     // Still working (this store keeps nothing, so no strict verify here).
     const t = await m.issue(user('px'));
     await m.verify(t.accessToken, 'stateless');
+  });
+
+  test('a Redis transport that fails or answers garbage is store_unavailable / store_corrupt', async () => {
+    const header = (version) => {
+      const b = new Uint8Array(9);
+      b[0] = 0xf1;
+      new DataView(b.buffer).setBigUint64(1, BigInt(version));
+      return b;
+    };
+    let mode = 'ok';
+    const transport = {
+      kind: 'tollgate-redis',
+      prefix: 'bad:',
+      defineCommit() {},
+      async mget(keys) {
+        switch (mode) {
+          case 'reject': throw new Error('Connection is closed.');
+          case 'wrongtype': throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+          case 'text': return keys.map(() => 'text');
+          case 'short': return [];
+          case 'old-format': return keys.map(() => new TextEncoder().encode('00000000000000ff{}'));
+          case 'header-only': return keys.map(() => header(5).subarray(0, 8));
+          case 'not-json': return keys.map(() => new Uint8Array([...header(5), 0x7b]));
+          default: return keys.map(() => null);
+        }
+      },
+      async commit() {
+        if (mode === 'commit-wrongtype') throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value script: 1f, on @user_script:20.');
+        return mode === 'commit-garbage' ? 'OK' : mode === 'commit-two' ? 2 : 1;
+      },
+    };
+    const m = await createManager(config({ store: transport }));
+    for (const [m2, code] of [
+      ['reject', 'store_unavailable'],
+      ['wrongtype', 'store_corrupt'],
+      ['text', 'store_corrupt'],
+      ['short', 'store_corrupt'],
+      ['old-format', 'store_corrupt'],
+      ['header-only', 'store_corrupt'],
+      ['not-json', 'store_corrupt'],
+      ['commit-wrongtype', 'store_corrupt'],
+      ['commit-garbage', 'store_corrupt'],
+      ['commit-two', 'store_corrupt'],
+    ]) {
+      mode = m2;
+      await rejectsWith(m.issue(user('rt')), code);
+    }
+    mode = 'ok';
+    await m.issue(user('rt'));
+    // A transport missing a method, refusing the script, or with a prefix that would move the hash tag.
+    for (const bad of [
+      { ...transport, mget: undefined },
+      { ...transport, defineCommit: () => { throw new Error('no scripts here'); } },
+      { ...transport, prefix: 'a{b' },
+      { ...transport, prefix: 5 },
+    ]) {
+      await rejectsWith(createManager(config({ store: bad })), 'config_invalid');
+    }
   });
 
   test('methods never throw synchronously', () => {

@@ -13,7 +13,8 @@ pub mod js;
 #[cfg(feature = "worker")]
 pub mod kv;
 pub mod memory;
-#[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+// Natively the Redis store; in wasm32 its codec, under the npm package's Redis store.
+#[cfg(any(all(feature = "redis", not(target_arch = "wasm32")), all(feature = "wasm", target_arch = "wasm32")))]
 pub mod redis;
 
 use crate::crypto::CryptoDriver;

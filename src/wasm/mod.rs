@@ -27,6 +27,7 @@ use crate::manager::SessionManager;
 use crate::platform::SystemClock;
 use crate::settings::{Settings, Source, Surface, SETTINGS};
 use crate::store::js::JsStore;
+use crate::store::redis::js::JsRedisStore;
 use crate::store::{MemoryStore, Store};
 use convert::{json_arg, opt_string_arg, promise, string_arg, to_js, Failure};
 
@@ -44,7 +45,8 @@ pub struct TollgateManager {
 }
 
 /// Builds a manager: loads the keys (importing asymmetric ones into WebCrypto
-/// once) and picks the store (`config.store`, or memory).
+/// once) and picks the store (`config.store`: `tollgate/redis-store`'s, a JS
+/// store, or memory).
 #[wasm_bindgen(js_name = createManager)]
 pub fn create_manager(config: JsValue) -> Promise {
     promise(async move { Ok(TollgateManager::create(config).await?.into()) })
@@ -85,6 +87,8 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     let config = settings.config()?;
     let store: Arc<dyn Store> = if store_value.is_undefined() || store_value.is_null() {
         Arc::new(MemoryStore::new())
+    } else if JsRedisStore::is_transport(&store_value) {
+        Arc::new(JsRedisStore::new(store_value)?)
     } else {
         Arc::new(JsStore::new(store_value)?)
     };
