@@ -1,5 +1,5 @@
 // The whole flow on tollgate/redis-store over a real Redis (scripts/test-js.sh
-// starts one and sets TOLLGATE_REDIS_PORT), plus what only a shared store shows
+// starts one and sets TG_TEST_REDIS_PORT), plus what only a shared store shows
 // and what the format refuses. Sharing sessions with Rust services, on one
 // server and on a Cluster: cross-runtime.mjs (scripts/cross-runtime.sh).
 import assert from 'node:assert/strict';
@@ -10,8 +10,8 @@ import { redisStore } from 'tollgate/redis-store';
 import { flow } from './flow.mjs';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 
-const port = Number(process.env.TOLLGATE_REDIS_PORT);
-if (!port) throw new Error('set TOLLGATE_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
+const port = Number(process.env.TG_TEST_REDIS_PORT);
+if (!port) throw new Error('set TG_TEST_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
 
 const clients = [];
 const connect = () => {
@@ -31,7 +31,7 @@ describe('redis store', () => {
   flow(test, () => redisStore(shared));
 
   test('two managers (two processes, say) share sessions through Redis', async () => {
-    const config = () => ({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(connect()) });
+    const config = () => ({ secret: SECRET, kid: 'h1', store: redisStore(connect()) });
     const a = await createManager(config());
     const b = await createManager(config());
     const u = user('jon');
@@ -43,7 +43,7 @@ describe('redis store', () => {
   });
 
   test('100 concurrent refreshes across two managers leave one chain', async () => {
-    const config = () => ({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(connect()) });
+    const config = () => ({ secret: SECRET, kid: 'h1', store: redisStore(connect()) });
     const [a, b] = await Promise.all([createManager(config()), createManager(config())]);
     const u = user('kim');
     const t = await a.issue(u);
@@ -62,7 +62,7 @@ describe('redis store', () => {
       mget: (keys) => current.mget(keys),
       commit: (keys, args) => current.commit(keys, args),
     };
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store });
     const u = user('lee');
     await rejectsWith(m.issue(u), 'store_unavailable');
     down.disconnect();
@@ -72,7 +72,7 @@ describe('redis store', () => {
   });
 
   test('values are 0xF1, the version, the payload, under the prefix; no version counter', async () => {
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(shared, { prefix: 'jsfmt:' }) });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store: redisStore(shared, { prefix: 'jsfmt:' }) });
     const u = user('fmt');
     const t = await m.issue(u);
     const record = await shared.getBuffer(`jsfmt:s:{u:${u}}:${t.session.sid}`);
@@ -88,7 +88,7 @@ describe('redis store', () => {
   });
 
   test('a value tollgate did not write answers store_corrupt', async () => {
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(shared) });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store: redisStore(shared) });
     const u = user('bad');
     const t = await m.issue(u);
     const key = `tg:s:{u:${u}}:${t.session.sid}`;
