@@ -53,8 +53,7 @@ async fn sessions() -> Arc<SessionManager<RedisStore>> {
         Err(_) => RedisConfig::from_url(&var("CROSS_REDIS_URL")).expect("CROSS_REDIS_URL is a redis:// URL"),
     };
     let store = RedisStore::connect(config.key_prefix(var("CROSS_PREFIX"))).await.expect("Redis answers");
-    let config =
-        Config::builder().hs256_secret("x1", var("CROSS_SECRET").into_bytes()).issuer("cross-runtime").audience("app").build().unwrap();
+    let config = Config::builder().secret(var("CROSS_SECRET")).kid("x1").issuer("cross-runtime").audience("app").build().unwrap();
     Arc::new(SessionManager::new(config, store).unwrap())
 }
 

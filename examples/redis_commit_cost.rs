@@ -3,8 +3,8 @@
 //! kind of commit real sessions make, with the values they really write.
 //!
 //! `scripts/redis.sh cost` starts a server and runs this. By hand:
-//! `TOLLGATE_REDIS_PORT=6379 cargo run --release --features redis --example redis_commit_cost`
-//! (`TOLLGATE_REDIS_HOST`, `TOLLGATE_REDIS_PASSWORD`, `COST_SESSIONS` too).
+//! `TG_TEST_REDIS_PORT=6379 cargo run --release --features redis --example redis_commit_cost`
+//! (`TG_TEST_REDIS_HOST`, `TG_TEST_REDIS_PASSWORD`, `COST_SESSIONS` too).
 //!
 //! One task, so nothing else runs on the server between the counters' reset
 //! and their reading; the figures are server time only (no round trip).
@@ -50,9 +50,9 @@ fn tag() -> u64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let host = env_or("TOLLGATE_REDIS_HOST", "127.0.0.1");
-    let port: u16 = env_or("TOLLGATE_REDIS_PORT", "16379").parse().unwrap();
-    let password = std::env::var("TOLLGATE_REDIS_PASSWORD").ok();
+    let host = env_or("TG_TEST_REDIS_HOST", "127.0.0.1");
+    let port: u16 = env_or("TG_TEST_REDIS_PORT", "16379").parse().unwrap();
+    let password = std::env::var("TG_TEST_REDIS_PASSWORD").ok();
     let n: usize = env_or("COST_SESSIONS", "2000").parse().unwrap();
     let prefix = "tgcost:";
 
@@ -65,7 +65,7 @@ async fn main() {
     let store = RedisStore::connect(config).await.expect("the Redis server answers");
     let mut raw = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
     let config = tollgate::Config::builder()
-        .hs256_secret("k1", b"a benchmark secret of at least 32 bytes".to_vec())
+        .secret(b"a benchmark secret of at least 32 bytes".to_vec())
         .issuer("https://auth.example")
         .audience("api")
         .build()

@@ -13,6 +13,6 @@ export interface RedisStoreOptions {
 
 /**
  * Sessions in Redis, in the format the Rust `RedisStore` reads and writes:
- * `createManager({ keys, store: redisStore(new Redis(url)) })`.
+ * `createManager({ secret, store: redisStore(new Redis(url)) })`.
  */
 export declare function redisStore(client: RedisLike, options?: RedisStoreOptions): RedisTransport;

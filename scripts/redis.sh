@@ -195,18 +195,18 @@ start_cluster() {
 
 join() { local IFS=,; echo "$*"; }
 
-export TOLLGATE_REDIS_URL="redis://:$SINGLE_PASSWORD@$BIND:$SINGLE_PORT/0"
-export TOLLGATE_REDIS_SENTINELS
-TOLLGATE_REDIS_SENTINELS="$(join "${SENTINEL_PORTS[@]/#/$BIND:}")"
-export TOLLGATE_REDIS_SENTINEL_MASTER=mymaster
-export TOLLGATE_REDIS_CLUSTER
-TOLLGATE_REDIS_CLUSTER="$(join "${CLUSTER_PORTS[@]/#/$BIND:}")"
-export TOLLGATE_REDIS_SERVER_BIN
-TOLLGATE_REDIS_SERVER_BIN="$(command -v redis-server)"
-export TOLLGATE_REDIS_FAULT_PORT="$FAULT_PORT"
-export TOLLGATE_REDIS_WORKDIR="$WORK"
-export TOLLGATE_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
-export TOLLGATE_REDIS_TLS_CA="$WORK/tls/ca.crt"
+export TG_TEST_REDIS_URL="redis://:$SINGLE_PASSWORD@$BIND:$SINGLE_PORT/0"
+export TG_TEST_REDIS_SENTINELS
+TG_TEST_REDIS_SENTINELS="$(join "${SENTINEL_PORTS[@]/#/$BIND:}")"
+export TG_TEST_REDIS_SENTINEL_MASTER=mymaster
+export TG_TEST_REDIS_CLUSTER
+TG_TEST_REDIS_CLUSTER="$(join "${CLUSTER_PORTS[@]/#/$BIND:}")"
+export TG_TEST_REDIS_SERVER_BIN
+TG_TEST_REDIS_SERVER_BIN="$(command -v redis-server)"
+export TG_TEST_REDIS_FAULT_PORT="$FAULT_PORT"
+export TG_TEST_REDIS_WORKDIR="$WORK"
+export TG_TEST_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
+export TG_TEST_REDIS_TLS_CA="$WORK/tls/ca.crt"
 
 cd "$ROOT"
 CARGO=(nice -n 10 cargo)
@@ -231,11 +231,11 @@ esac
 
 # The conformance suite on every topology (and the store's own tests), one line per topology.
 conformance() {
-  export TOLLGATE_CONFORMANCE_LOG="$WORK/conformance.log"
+  export TG_TEST_CONFORMANCE_LOG="$WORK/conformance.log"
   local failed=0
   "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored || failed=1
   "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls:: || failed=1
-  bash scripts/conformance-summary.sh "$TOLLGATE_CONFORMANCE_LOG" || failed=1
+  bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG" || failed=1
   [ "$failed" = 0 ]
 }
 
@@ -257,15 +257,15 @@ case "$MODE" in
     "${CARGO[@]}" test --locked --features redis --test redis_resend -- --ignored --test-threads=1 --nocapture
     ;;
   bench)
-    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
+    export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
     "${CARGO[@]}" run --locked --release --features redis --example redis_bench
     ;;
   cost)
-    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
+    export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
     "${CARGO[@]}" run --locked --release --features redis --example redis_commit_cost
     ;;
   up)
-    env | grep '^TOLLGATE_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
+    env | grep '^TG_TEST_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
     log "servers up; variables in $2; stop with: kill $$"
     while true; do sleep 1; done
     ;;

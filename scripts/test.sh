@@ -10,7 +10,7 @@ step "Rust: core, memory store conformance suite, doc tests, the Worker's config
 conformance_log=$(mktemp)
 trap 'rm -f "$conformance_log"' EXIT
 tests=0
-TOLLGATE_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,worker || tests=$?
+TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,worker || tests=$?
 bash scripts/conformance-summary.sh "$conformance_log"
 [ "$tests" = 0 ]
 

@@ -23,7 +23,7 @@ use tollgate::{SessionManager, Store, VerifyMode};
 
 /// The master serving `key`'s slot, as `host:port`.
 async fn master_of(key: &str) -> String {
-    let mut c = redis_env::raw(&redis_env::list("TOLLGATE_REDIS_CLUSTER")[0]).await;
+    let mut c = redis_env::raw(&redis_env::list("TG_TEST_REDIS_CLUSTER")[0]).await;
     let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query_async(&mut c).await.unwrap();
     // [[start, end, [host, port, id], replicas..], ..]
     let ranges: Vec<(i64, i64, (String, i64))> = redis::cmd("CLUSTER")
@@ -104,7 +104,7 @@ async fn cluster_commit_sent_again_after_a_lost_reply_is_committed_once() {
     let user = conformance::unique_user("resend");
     let node = master_of(&format!("{}{}", store.key_prefix(), index_key(&user))).await;
     let wrapped = Arc::new(LoseTheCommitReply { store: store.clone(), node: node.clone(), armed: AtomicBool::new(false) });
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("resend").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("resend").build().unwrap();
     let sessions = SessionManager::new(config, wrapped.clone()).unwrap();
 
     let before = evalsha_calls(&node).await;

@@ -82,7 +82,7 @@ async fn keys_carry_the_prefix_values_the_header_and_expire_with_pxat() {
     let expires_at = now_ms() + 60_000;
     assert_eq!(store.commit(vec![put(&key, b"v", Expect::Absent, expires_at)]).await.unwrap(), CommitResult::Committed);
     let version = store.get(vec![key.clone()]).await.unwrap()[0].as_ref().unwrap().version;
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let full = format!("tgtest:{key}");
     let stored: Vec<u8> = redis::cmd("GET").arg(&full).query_async(&mut raw).await.unwrap();
     assert_eq!(stored, codec::encode_value(version, b"v"), "0xF1, the version big-endian, the value");
@@ -121,7 +121,7 @@ async fn a_put_already_expired_leaves_no_key() {
     let user = conformance::unique_user("past");
     let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
     let past = now_ms() - 1_000;
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let exists = |k: &str| redis::cmd("EXISTS").arg(format!("tg:{k}")).to_owned();
     // Expecting absence (the script's SET NX path) and expecting anything.
     assert_eq!(
@@ -141,7 +141,7 @@ async fn a_put_already_expired_leaves_no_key() {
 #[tokio::test]
 #[ignore]
 async fn a_commit_sent_twice_answers_committed_twice() {
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let user = conformance::unique_user("twice");
     let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
     let later = now_ms() + 60_000;
@@ -204,7 +204,7 @@ async fn commits_survive_script_flush() {
     let store = redis_env::connect(redis_env::single_config()).await;
     let key = index_key(&conformance::unique_user("flush"));
     store.commit(vec![put(&key, b"a", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
     let before = store.stats();
     assert_eq!(store.commit(vec![put(&key, b"b", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
@@ -219,7 +219,7 @@ async fn commits_survive_script_flush() {
 #[ignore]
 async fn foreign_values_read_as_corrupt_not_panic() {
     let store = redis_env::connect(redis_env::single_config()).await;
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     // Garbage, a header cut short, and the Rust store's old format (16 hex digits of version).
     for garbage in [&b"short"[..], &[0xF1, 0, 0, 0][..], &b"00000000000000ff{\"v\":1}"[..]] {
         let key = index_key(&conformance::unique_user("foreign"));
@@ -231,7 +231,7 @@ async fn foreign_values_read_as_corrupt_not_panic() {
         assert_eq!(store.commit(vec![put(&key, b"x", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
     }
     // A session whose record is in the old format: strict verify and refresh answer store_corrupt.
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("old").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("old").build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap();
     let user = conformance::unique_user("oldfmt");
     let t = sessions.issue(&user, Map::new(), json!({})).await.unwrap();
@@ -256,7 +256,7 @@ async fn foreign_values_read_as_corrupt_not_panic() {
 }
 
 async fn count_round_trips(store: RedisStore) {
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap();
     let user = conformance::unique_user("rt");
     // Warm up: the first commit on a server may load the script (one more round trip).
@@ -315,7 +315,7 @@ async fn caps_state_what_holds() {
 async fn debug_never_shows_the_password() {
     let config = redis_env::single_config();
     let store = redis_env::connect(config.clone()).await;
-    let url = redis_env::var("TOLLGATE_REDIS_URL");
+    let url = redis_env::var("TG_TEST_REDIS_URL");
     let password = url.split('@').next().unwrap().rsplit(':').next().unwrap().to_owned();
     assert!(!password.is_empty());
     assert!(!format!("{config:?}").contains(&password));
@@ -333,8 +333,8 @@ mod tls {
     use super::*;
 
     fn config() -> tollgate::store::redis::RedisConfig {
-        let ca = std::fs::read(redis_env::var("TOLLGATE_REDIS_TLS_CA")).expect("the test CA exists");
-        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
+        let ca = std::fs::read(redis_env::var("TG_TEST_REDIS_TLS_CA")).expect("the test CA exists");
+        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
     }
 
     #[derive(Default)]
@@ -352,11 +352,11 @@ mod tls {
     #[ignore]
     async fn an_untrusted_certificate_is_refused() {
         // The system's roots do not know the test CA.
-        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap();
+        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap();
         let err = RedisStore::connect(untrusted).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::StoreUnavailable, "{err}");
         // And a plain connection to the TLS port gets nowhere either.
-        let plain = redis_env::var("TOLLGATE_REDIS_TLS_URL").replace("rediss://", "redis://");
+        let plain = redis_env::var("TG_TEST_REDIS_TLS_URL").replace("rediss://", "redis://");
         let plain = tollgate::store::redis::RedisConfig::from_url(&plain).unwrap().operation_timeout(Duration::from_secs(2));
         assert!(RedisStore::connect(plain).await.is_err());
     }

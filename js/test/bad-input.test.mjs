@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { createManager } from 'tollgate';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 
-const config = (extra = {}) => ({ keys: { kid: 'h1', secret: SECRET }, ...extra });
+const config = (extra = {}) => ({ secret: SECRET, kid: 'h1', ...extra });
 const wrongTypes = [undefined, null, 42, 0, NaN, true, {}, [], () => 'x', Symbol('s'), 10n, new Date(0), new Uint8Array(4)];
 const huge = 'x'.repeat(8 * 1024 * 1024);
 
@@ -23,34 +23,39 @@ describe('bad input', () => {
       'HS256',
       42,
       {},
-      { keys: [] },
-      { keys: 'secret' },
-      { keys: { kid: 'h1' } },
-      { keys: { kid: 'h1', secret: 'too short' } },
-      { keys: { kid: 'h1', secret: 12345678901234567890123456789012 } },
-      { keys: { kid: 'h1', secret: SECRET, pem: 'x' } },
-      { keys: { kid: '', secret: SECRET } },
-      { keys: { kid: 'h1', alg: 'none', secret: SECRET } },
-      { keys: { kid: 'h1', alg: 'ES256', pem: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----' } },
-      { keys: { kid: 'h1', alg: 'ES256', pem: huge } },
-      { keys: { kid: 'h1', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } } },
-      { keys: { kid: 'h1', jwk: 'not a jwk' } },
-      { keys: [{ kid: 'h1', secret: SECRET }, { kid: 'h1', secret: SECRET }] },
-      config({ accessTtl: '15m' }),
+      { keys: { kid: 'h1', secret: SECRET } },
+      { secret: 'too short' },
+      { secret: 12345678901234567890123456789012 },
+      { secret: SECRET, signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----' },
+      config({ kid: 'has space' }),
+      config({ alg: 'none' }),
+      config({ alg: 'ES256' }),
+      { signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----', alg: 'ES256' },
+      { signingKey: huge, alg: 'ES256' },
+      { signingKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } },
+      { signingKey: 'not a jwk' },
+      config({ verifyKeys: [{ kid: 'h1', secret: SECRET }] }),
+      config({ verifyKeys: [{ kid: 'h0' }] }),
+      config({ verifyKeys: { kid: 'h0', secret: SECRET } }),
+      config({ verifyKeys: [{ kid: 'h0', secret: SECRET, extra: 1 }] }),
+      config({ verifyKeys: [{ kid: 'h0', alg: 'ES256', pem: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }] }),
+      config({ accessTtl: '15 minutes' }),
       config({ accessTtl: -1 }),
       config({ accessTtl: Infinity }),
       config({ idleTtl: 10, absoluteTtl: 5 }),
       config({ maxSessionsPerUser: 0 }),
       config({ maxSessionsPerUser: 1.5 }),
       config({ onLimit: 'panic' }),
+      config({ onLimit: 'evict' }),
+      config({ verifyMode: 'lenient' }),
       config({ refreshPrefix: 'UPPER' }),
       config({ typo: true }),
+      config({ apiKeys: 'a-service-key-0123456789' }),
       config({ issuer: 5 }),
       config({ audience: [1] }),
       config({ store: {} }),
       config({ store: { get: 'no', commit: () => true } }),
       config({ store: 5 }),
-      config({ keys: { kid: 'h1', secret: SECRET, extra: 1 } }),
     ];
     for (const [i, c] of bad.entries()) {
       const err = await rejectsWith(createManager(c), 'config_invalid').catch((e) => {
@@ -62,6 +67,28 @@ describe('bad input', () => {
     cyclic.self = cyclic;
     await rejectsWith(createManager(cyclic), 'config_invalid');
     await stillWorks(await createManager(config()));
+  });
+
+  test('a refused configuration names the field, never its value', async () => {
+    const hidden = 'hunter2-hunter2-hunter2-hunter2-hunter2';
+    const cases = [
+      [{ secret: SECRET, accesTtl: 5 }, 'accesTtl is not a setting'],
+      [{ keys: { kid: 'h1', secret: hidden } }, 'keys is no longer a setting: use secret (or signingKey)'],
+      [{ secret: hidden, accessTtl: hidden }, 'accessTtl is not a duration'],
+      [{ secret: hidden, onLimit: 'evict' }, 'onLimit must be one of evict_oldest, refuse'],
+      [{ secret: hidden, verifyKeys: hidden }, 'verifyKeys is not a JSON array'],
+      [{ secret: hidden, verifyKeys: [{ kid: 'k0', alg: 'HS256', secret: 'short' }] }, 'verifyKeys key #1 must be at least 32 bytes'],
+      [{ signingKey: hidden }, 'signingKey is neither a PEM'],
+      [{ signingKey: `-----BEGIN PRIVATE KEY-----\n${hidden}\n-----END PRIVATE KEY-----`, alg: 'ES256' }, 'signingKey is not usable'],
+      [{ secret: 'short' }, 'secret must be at least 32 bytes for HS256'],
+      [{ secret: hidden, idleTtl: '40d' }, 'idleTtl cannot exceed absoluteTtl'],
+      [{}, 'secret is not set'],
+    ];
+    for (const [c, expected] of cases) {
+      const err = await rejectsWith(createManager(c), 'config_invalid');
+      assert.ok(err.message.startsWith(expected), `${JSON.stringify(Object.keys(c))}: ${err.message}`);
+      assert.ok(!err.message.includes(hidden), err.message);
+    }
   });
 
   test('wrong argument types are bad_request / token_invalid', async () => {
@@ -250,7 +277,7 @@ describe('bad input', () => {
     const m = await createManager(config({ store }));
     for (const v of hostile) {
       await rejectsWith(createManager(v), 'config_invalid');
-      await rejectsWith(createManager({ keys: v }), 'config_invalid');
+      await rejectsWith(createManager({ secret: SECRET, verifyKeys: v }), 'config_invalid');
       await rejectsWith(createManager(config({ store: v })), 'config_invalid');
       await rejectsWith(m.issue(v), 'bad_request');
       await rejectsWith(m.issue('u', v), 'bad_request');

@@ -38,7 +38,7 @@ let node; // the Node process's manager
 let client;
 before(async () => {
   client = connect();
-  node = await createManager({ keys: { kid: 'x1', secret }, issuer: 'cross-runtime', audience: 'app', store: redisStore(client, { prefix }) });
+  node = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: redisStore(client, { prefix }) });
 });
 after(() => Promise.all(clients.map((c) => c.quit())));
 
@@ -152,7 +152,7 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
         return result;
       },
     };
-    const m = await createManager({ keys: { kid: 'x1', secret }, issuer: 'cross-runtime', audience: 'app', store: wrapped });
+    const m = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: wrapped });
     const u = user('lost-reply');
     armed = true;
     const t = await nodeStep(m.issue(u));

@@ -1,5 +1,5 @@
 // tollgate/redis-store over a real Redis (scripts/test-js.sh starts one and sets
-// TOLLGATE_REDIS_PORT): a Redis that is down, the stored format, what the format
+// TG_TEST_REDIS_PORT): a Redis that is down, the stored format, what the format
 // refuses, and the options. What the store must do (the flow, two clients,
 // races) is the conformance suite's: conformance.mjs runs it on this store.
 // Sharing sessions with Rust services, on one server and on a Cluster:
@@ -11,8 +11,8 @@ import { createManager } from 'tollgate';
 import { redisStore } from 'tollgate/redis-store';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 
-const port = Number(process.env.TOLLGATE_REDIS_PORT);
-if (!port) throw new Error('set TOLLGATE_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
+const port = Number(process.env.TG_TEST_REDIS_PORT);
+if (!port) throw new Error('set TG_TEST_REDIS_PORT to a Redis on 127.0.0.1 (scripts/test-js.sh does)');
 
 const clients = [];
 const connect = () => {
@@ -39,7 +39,7 @@ describe('redis store', () => {
       mget: (keys) => current.mget(keys),
       commit: (keys, args) => current.commit(keys, args),
     };
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store });
     const u = user('lee');
     await rejectsWith(m.issue(u), 'store_unavailable');
     down.disconnect();
@@ -49,7 +49,7 @@ describe('redis store', () => {
   });
 
   test('values are 0xF1, the version, the payload, under the prefix; no version counter', async () => {
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(shared, { prefix: 'jsfmt:' }) });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store: redisStore(shared, { prefix: 'jsfmt:' }) });
     const u = user('fmt');
     const t = await m.issue(u);
     const record = await shared.getBuffer(`jsfmt:s:{u:${u}}:${t.session.sid}`);
@@ -65,7 +65,7 @@ describe('redis store', () => {
   });
 
   test('a value tollgate did not write answers store_corrupt', async () => {
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, store: redisStore(shared) });
+    const m = await createManager({ secret: SECRET, kid: 'h1', store: redisStore(shared) });
     const u = user('bad');
     const t = await m.issue(u);
     const key = `tg:s:{u:${u}}:${t.session.sid}`;

@@ -135,7 +135,7 @@ pub(crate) fn secs(n: u64) -> Option<Duration> {
 
 /// The configuration of a case: HS256 with [`SECRET`], issuer [`ISSUER`], and `s`.
 fn config(s: &Settings) -> Result<Config, crate::Error> {
-    let mut b = Config::builder().hs256_secret(KID, SECRET.to_vec()).issuer(ISSUER);
+    let mut b = Config::builder().secret(SECRET.to_vec()).kid(KID).issuer(ISSUER);
     if let Some(d) = s.access_ttl {
         b = b.access_ttl(d);
     }
@@ -155,7 +155,7 @@ fn config(s: &Settings) -> Result<Config, crate::Error> {
         b = b.leeway(d);
     }
     if let Some((n, on_limit)) = s.limit {
-        b = b.max_sessions_per_user(n, on_limit);
+        b = b.max_sessions_per_user(n).on_limit(on_limit);
     }
     if let Some(n) = s.max_metadata_bytes {
         b = b.max_metadata_bytes(n);

@@ -4,7 +4,7 @@
 //! `conformance_suite!(FactoryType, attributes..)`, which writes one test per
 //! case. Each test runs its case on a multi-threaded runtime, the racing
 //! operations on tasks of their own; a skipped case passes and says why. With
-//! `TOLLGATE_CONFORMANCE_LOG` set, each test appends its outcome there (store,
+//! `TG_TEST_CONFORMANCE_LOG` set, each test appends its outcome there (store,
 //! case, outcome, reason or failure; tab-separated) and
 //! `scripts/conformance-summary.sh` prints one line per store.
 #![allow(dead_code)]
@@ -75,9 +75,9 @@ pub async fn outcomes(make: impl Fn(Arc<ManualClock>) -> Arc<dyn Store>) -> Vec<
     all
 }
 
-/// Appends one outcome to `$TOLLGATE_CONFORMANCE_LOG`, when set.
+/// Appends one outcome to `$TG_TEST_CONFORMANCE_LOG`, when set.
 fn record(label: &str, name: &str, outcome: &Outcome) {
-    let Some(path) = std::env::var_os("TOLLGATE_CONFORMANCE_LOG") else { return };
+    let Some(path) = std::env::var_os("TG_TEST_CONFORMANCE_LOG") else { return };
     let line = match outcome {
         Outcome::Passed => format!("{label}\t{name}\tpassed\t\n"),
         Outcome::Skipped(reason) => format!("{label}\t{name}\tskipped\t{reason}\n"),

@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 pub const API_KEY: &str = "serve-test-api-key-123";
+pub const SECRET: &str = "serve-test-secret-of-at-least-32-bytes!";
 pub const JSON: (&str, &str) = ("Content-Type", "application/json");
-/// The variables that point `tollgate serve` at Redis.
-pub const REDIS_VARS: &[&str] = &["TOLLGATE_REDIS_URL", "TOLLGATE_REDIS_SENTINELS", "TOLLGATE_REDIS_MASTER", "TOLLGATE_REDIS_CLUSTER"];
 
 /// The running server; killed and reaped on drop.
 pub struct Server {
@@ -26,26 +25,41 @@ impl Drop for Server {
     }
 }
 
-/// Starts `tollgate serve` with a test secret and API key plus `vars`, minus `removed`.
-pub fn start(vars: &[(&str, String)], removed: &[&str]) -> Server {
+/// `tollgate serve` with a test secret and API key, overridden by `vars` (an
+/// empty value unsets), on a free port. None of the test's own `TOLLGATE_*`
+/// variables reach it: it gets exactly these settings.
+fn command(vars: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TOLLGATE_SECRET", "serve-test-secret-of-at-least-32-bytes!")
-        .env("TOLLGATE_API_KEYS", API_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for k in removed {
-        cmd.env_remove(k);
+    cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("TOLLGATE_")) {
+            cmd.env_remove(name);
+        }
     }
+    cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).env("TOLLGATE_LISTEN", "127.0.0.1:0");
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("the tollgate binary starts");
+    cmd
+}
+
+/// Starts `tollgate serve` (see [`command`]) and waits until it listens.
+pub fn start(vars: &[(&str, String)]) -> Server {
+    let mut child = command(vars).stderr(Stdio::null()).spawn().expect("the tollgate binary starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "tollgate serve did not start: {line:?}");
     Server { child, addr }
+}
+
+/// Runs `tollgate serve` with settings it must refuse: answers what it wrote to stderr
+/// (and checks it exited with an error, without listening).
+pub fn refused(vars: &[(&str, String)]) -> String {
+    let out = command(vars).output().expect("the tollgate binary starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && !stdout.contains("listening"), "tollgate serve started: {stdout}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Sends one request; answers the status and the raw response (headers and body).
