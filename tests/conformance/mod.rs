@@ -98,6 +98,32 @@ pub fn check_listed(listed: &[&str]) {
 
 /// Writes one `#[tokio::test]` per case for the factory type `$factory`
 /// (which must implement `Default`); extra attributes (like `#[ignore]`) apply to each.
+///
+/// A store's test file (say `tests/sql_store.rs`) runs the whole suite with:
+///
+/// ```ignore
+/// mod conformance; // this folder: the harness and this macro
+///
+/// #[derive(Default)]
+/// struct Postgres;
+/// impl conformance::Factory for Postgres {
+///     const LABEL: &'static str = "postgres"; // its name on the CI line
+///     async fn make(&self, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+///         // the store, and a second client on the same data (its own connection)
+///     }
+/// }
+///
+/// mod postgres {
+///     use super::*;
+///     // #[ignore]: the store needs a server, which the script that runs `--ignored` starts
+///     conformance_suite!(Postgres, #[ignore]);
+/// }
+/// ```
+///
+/// Several stores in one file each get their own module (test names are the case names).
+/// For the store's line in the CI log, the script sets `TG_TEST_CONFORMANCE_LOG` to a
+/// file, runs the tests, then `bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG"`
+/// (which fails on any failed case), as `scripts/redis.sh` does.
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:ty $(, #[$attr:meta])*) => {
