@@ -2,7 +2,7 @@
 # Supply chain, offline: RustSec advisories, licenses, duplicate versions and sources of every
 # crate any feature can pull in (deny.toml), checked by cargo-deny against a snapshot of the
 # advisory database (nothing is fetched). The snapshot is found at $TOLLGATE_ADVISORY_SNAPSHOT,
-# else beside the checkout in ../shared/data/.
+# else in ../shared/data/ beside the checkout (or beside the checkout a local clone came from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,13 @@ fi
 
 snapshot="${TOLLGATE_ADVISORY_SNAPSHOT:-}"
 if [ -z "$snapshot" ]; then
-    snapshot=$(ls -1 ../shared/data/rustsec-advisory-db-*.tar.gz 2>/dev/null | sort | tail -1 || true)
+    # Beside this checkout, or beside the checkout a local clone was made from.
+    origin=$(git remote get-url origin 2>/dev/null || true)
+    for dir in ../shared/data "${origin:+$origin/../shared/data}"; do
+        [ -n "$dir" ] && [ -d "$dir" ] || continue
+        snapshot=$(ls -1 "$dir"/rustsec-advisory-db-*.tar.gz 2>/dev/null | sort | tail -1 || true)
+        [ -n "$snapshot" ] && break
+    done
 fi
 if [ -z "$snapshot" ] || [ ! -f "$snapshot" ]; then
     echo "audit: no RustSec snapshot found (set TOLLGATE_ADVISORY_SNAPSHOT to a rustsec-advisory-db-*.tar.gz)" >&2
