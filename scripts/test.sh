@@ -18,6 +18,9 @@ step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
 cargo clippy --locked --all-targets --features server,redis-tls,worker -- -D warnings
 
+step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
+bash scripts/audit.sh
+
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
 
