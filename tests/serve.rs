@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use serve_process::{call, raw, refused, start, Server, API_KEY, JSON, SECRET};
+use serve_process::{call, raw, raw_at, refused, start, Server, API_KEY, JSON, SECRET};
 
 fn post(s: &Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
     let mut headers = headers.to_vec();
@@ -41,8 +41,9 @@ fn serve_speaks_the_http_api() {
     assert_eq!((st, v["error"]["code"].as_str()), (413, Some("payload_too_large")));
     let (st, v) = call(&s, "POST", "/v1/sessions", &[JSON], body.as_bytes());
     assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")));
-    // Prometheus metrics, natively.
-    let (_, metrics) = raw(&s, "GET", "/metrics", &[], b"");
+    // Prometheus metrics, natively, on the admin listener only.
+    assert_eq!(call(&s, "GET", "/metrics", &[("X-Api-Key", API_KEY)], b"").0, 404, "not on the service port");
+    let (_, metrics) = raw_at(s.admin.as_deref().unwrap(), "GET", "/metrics", &[], b"");
     assert!(metrics.contains("tollgate_operations_total{op=\"issue\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("tollgate_operation_duration_seconds_count{op=\"refresh\"} 1"), "{metrics}");
     assert!(!metrics.contains("zoe"), "no user ids in metrics labels");
@@ -160,7 +161,7 @@ fn unknown_and_malformed_settings_stop_the_start_naming_them() {
 fn the_listen_flag_wins_over_the_setting() {
     let serve = |listen: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        cmd.args(["serve", "--listen", listen]).env("TOLLGATE_LISTEN", "not-an-address");
+        cmd.args(["serve", "--listen", listen]).env("TOLLGATE_LISTEN", "not-an-address").env("TOLLGATE_ADMIN_LISTEN", "off");
         cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     };
@@ -173,6 +174,17 @@ fn the_listen_flag_wins_over_the_setting() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains("listening on http://127.0.0.1:"), "the flag replaced the bad TOLLGATE_LISTEN: {line}");
+}
+
+#[test]
+fn without_an_admin_listener_metrics_need_the_api_key() {
+    let s = start(&[("TOLLGATE_ADMIN_LISTEN", "off".into())]);
+    let (st, v) = call(&s, "GET", "/metrics", &[], b"");
+    assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{v}");
+    let (st, text) = raw(&s, "GET", "/metrics", &[("X-Api-Key", API_KEY)], b"");
+    assert_eq!(st, 200);
+    assert!(text.contains("tollgate_operations_total"), "{text}");
+    assert_eq!(call(&s, "GET", "/readyz", &[], b""), (200, json!({ "status": "ready" })));
 }
 
 #[test]

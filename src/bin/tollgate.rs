@@ -1,25 +1,11 @@
 //! The `tollgate` command: `serve` (the HTTP session service), `keygen`, `inspect`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tollgate::crypto::native::load_keys;
-use tollgate::crypto::CryptoDriver;
+use std::io::IsTerminal;
 use tollgate::engine::b64;
-use tollgate::engine::policy::Rules;
-use tollgate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
-#[cfg(feature = "redis")]
-use tollgate::settings::RedisTarget;
-use tollgate::settings::{Raw, Settings, Source, StoreSetting, Surface};
-use tollgate::{MemoryStore, SessionManager, Store, SystemClock};
+
+use tollgate::settings::{LogFormat, Raw, Settings, Source, Surface};
 
 const USAGE: &str = "usage:
   tollgate serve [--listen 127.0.0.1:8080]
@@ -33,120 +19,6 @@ const USAGE: &str = "usage:
 fn fail(msg: &str) -> ! {
     eprintln!("tollgate: {msg}\n\n{USAGE}");
     std::process::exit(2)
-}
-
-async fn to_http(req: Request<Incoming>) -> Result<HttpRequest, HttpResponse> {
-    let (parts, body) = req.into_parts();
-    let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    // Stop reading past the limit instead of buffering whatever a client sends.
-    let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(_) => {
-            let e = tollgate::Error::new(tollgate::ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB");
-            return Err(HttpResponse::error(&e));
-        }
-    };
-    Ok(HttpRequest::new(parts.method.as_str(), path_and_query, headers, body))
-}
-
-fn from_http(r: HttpResponse) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(r.body)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(r.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    for (k, v) in r.headers {
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
-            resp.headers_mut().insert(k, v);
-        }
-    }
-    resp
-}
-
-/// The Redis store `target` names.
-#[cfg(feature = "redis")]
-async fn redis_store(settings: &Settings, target: &RedisTarget) -> Result<tollgate::store::redis::RedisStore, tollgate::Error> {
-    use tollgate::store::redis::{RedisConfig, RedisStore};
-    let unusable = |e: tollgate::Error| settings.refuse("store", format!("is not a usable Redis address: {}", e.message()));
-    let mut config = match target {
-        RedisTarget::Url(url) if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") => {
-            return Err(settings.refuse("store", "is a rediss:// URL, which needs a tollgate built with the `redis-tls` feature"))
-        }
-        // The URL may hold a password: its parse error is not passed on, lest it quote the URL.
-        RedisTarget::Url(url) => RedisConfig::from_url(url).map_err(|_| settings.refuse("store", "is not a Redis URL that parses"))?,
-        RedisTarget::Sentinel { sentinels, master } => RedisConfig::sentinel(sentinels, master.clone()).map_err(unusable)?,
-        RedisTarget::Cluster { nodes } => RedisConfig::cluster(nodes).map_err(unusable)?,
-    };
-    if let Some(password) = &settings.redis_password {
-        config = config.password(password.0.clone());
-    }
-    RedisStore::connect(config.key_prefix(settings.redis_prefix.clone())).await
-}
-
-async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let config = settings.config()?;
-    let (keys, crypto) = load_keys(&config.keys).map_err(|e| settings.key_refused(&config, e))?;
-    let rules = Rules::new(keys, config.policy)?;
-    let crypto: Arc<dyn CryptoDriver> = Arc::new(crypto);
-    let api_keys: Vec<&str> = settings.api_keys.0.iter().map(String::as_str).collect();
-    match &settings.store {
-        StoreSetting::Memory => {
-            let store = MemoryStore::new();
-            let _sweeper = settings.sweep_interval.and_then(|d| store.spawn_sweeper(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
-            let sessions = SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock));
-            run(settings.listen, sessions, &api_keys, "memory").await
-        }
-        #[cfg(feature = "redis")]
-        StoreSetting::Redis(target) => {
-            let store = redis_store(&settings, target).await?;
-            let topology = store.topology();
-            run(settings.listen, SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock)), &api_keys, topology).await
-        }
-        #[cfg(not(feature = "redis"))]
-        StoreSetting::Redis(_) => {
-            Err(settings.refuse("store", "names Redis, but this tollgate was built without the `redis` feature").into())
-        }
-        // Settings::read refuses the Worker's stores for serve.
-        _ => Err(settings.refuse("store", "is not a store of tollgate serve").into()),
-    }
-}
-
-async fn run<S: Store + 'static>(
-    listen: SocketAddr,
-    sessions: SessionManager<S>,
-    keys: &[&str],
-    store_name: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let service = Arc::new(HttpApi::new(sessions, keys)?);
-    let listener = TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, store = store_name, "tollgate serving");
-    println!("tollgate listening on http://{}", listener.local_addr()?);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => { println!("tollgate: shutting down"); return Ok(()); }
-        };
-        let service = service.clone();
-        tokio::spawn(async move {
-            let handler = service_fn(move |req| {
-                let service = service.clone();
-                async move {
-                    if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
-                        let text = service.sessions().metrics().render();
-                        let mut resp = Response::new(Full::new(Bytes::from(text)));
-                        resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"));
-                        return Ok::<_, Infallible>(resp);
-                    }
-                    let resp = match to_http(req).await {
-                        Ok(r) => service.handle(r).await,
-                        Err(too_big) => too_big,
-                    };
-                    Ok::<_, Infallible>(from_http(resp))
-                }
-            });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), handler).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
 }
 
 fn inspect(token: &str) {
@@ -190,9 +62,13 @@ fn main() {
                 eprintln!("tollgate: {}", settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"));
                 std::process::exit(2)
             });
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+            match settings.serve.log_format {
+                LogFormat::Json => logs.json().with_current_span(true).init(),
+                LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+            }
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            if let Err(e) = rt.block_on(serve(settings)) {
+            if let Err(e) = rt.block_on(tollgate::server::serve(settings)) {
                 eprintln!("tollgate: {e}");
                 std::process::exit(1);
             }
