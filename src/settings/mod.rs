@@ -80,7 +80,8 @@ pub enum Surface {
 }
 
 impl Surface {
-    fn reads(self, scope: Scope) -> bool {
+    /// Whether this surface reads settings of `scope`.
+    pub fn reads(self, scope: Scope) -> bool {
         match scope {
             Scope::Engine => true,
             Scope::Service => self != Surface::Js,
