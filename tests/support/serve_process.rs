@@ -20,6 +20,35 @@ pub struct Server {
     pub admin: Option<String>,
 }
 
+impl Server {
+    /// A handle to speak to a server at `addr` (started elsewhere): it owns no process.
+    pub fn at(addr: String) -> ServerAt {
+        ServerAt { addr }
+    }
+}
+
+/// The address of a server, to call without owning it.
+pub struct ServerAt {
+    pub addr: String,
+}
+
+/// Whatever [`call`] and [`raw`] can send a request to.
+pub trait HasAddr {
+    fn addr(&self) -> &str;
+}
+
+impl HasAddr for Server {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+impl HasAddr for ServerAt {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -102,8 +131,8 @@ pub fn refused(vars: &[(&str, String)]) -> String {
 }
 
 /// Sends one request; answers the status and the raw response (headers and body).
-pub fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    raw_at(&s.addr, method, path, headers, body)
+pub fn raw(s: &impl HasAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    raw_at(s.addr(), method, path, headers, body)
 }
 
 /// [`raw`] to any address (the admin listener's).
@@ -124,7 +153,7 @@ pub fn raw_at(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
 }
 
 /// Sends one request; answers the status and the JSON body (`Null` if none).
-pub fn call(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+pub fn call(s: &impl HasAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
     let (status, text) = raw(s, method, path, headers, body);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
