@@ -41,6 +41,8 @@ fn serve_speaks_the_http_api() {
     assert_eq!((st, v["error"]["code"].as_str()), (413, Some("payload_too_large")));
     let (st, v) = call(&s, "POST", "/v1/sessions", &[JSON], body.as_bytes());
     assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (st, doc) = call(&s, "GET", "/openapi.json", &[], b"");
+    assert_eq!((st, doc), (200, serde_json::from_str::<Value>(include_str!("../docs/openapi.json")).unwrap()));
     // Prometheus metrics, natively, on the admin listener only.
     assert_eq!(call(&s, "GET", "/metrics", &[("X-Api-Key", API_KEY)], b"").0, 404, "not on the service port");
     let (_, metrics) = raw_at(s.admin.as_deref().unwrap(), "GET", "/metrics", &[], b"");
