@@ -305,3 +305,27 @@ fn without_an_admin_listener_metrics_need_the_api_key() {
     assert!(text.contains("tollgate_operations_total"), "{text}");
     assert_eq!(call(&s, "GET", "/readyz", &[], b""), (200, json!({ "status": "ready" })));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let log_path = std::env::temp_dir().join(format!("tollgate-json-log-{}.log", std::process::id()));
+    let vars = [("TOLLGATE_LOG_FORMAT", "json".into()), ("TOLLGATE_LOG", "info".into())];
+    let mut cmd = serve_process::serve_command(&vars);
+    cmd.stderr(std::fs::File::create(&log_path).unwrap());
+    let mut s = serve_process::started(&mut cmd, &vars);
+    let t = create(&s, "jay");
+    let sid = t["session"]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(call(&s, "DELETE", &format!("/v1/sessions/{sid}?user=jay"), &[("X-Api-Key", API_KEY)], b"").0, 200);
+    serve_process::signal(&s, "TERM");
+    assert!(s.child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string() && l["fields"].is_object()), "{log}");
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.contains(&"tollgate serving") && messages.contains(&"drained: every connection closed"), "{messages:?}");
+    assert!(lines.iter().any(|l| l["fields"]["event"] == "session_revoked"), "{log}");
+    for secret in [SECRET, API_KEY, t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap()] {
+        assert!(!log.contains(secret), "a secret in the log: {log}");
+    }
+}
