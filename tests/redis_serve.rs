@@ -155,3 +155,45 @@ fn rotating_the_signing_key_signs_no_one_out() {
     listed.sort();
     assert_eq!(listed, ["k-new", "k-old"], "JWKS lists the signing key and the verify-only one: {jwks}");
 }
+
+/// `/readyz` follows the store: 503 `store_unavailable` while Redis is down, 200
+/// again once it is back; `/healthz` answers throughout.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)] // waits on a real server
+fn readyz_follows_the_store() {
+    use std::process::{Command, Stdio};
+    let port = redis_env::var("TG_TEST_REDIS_FAULT_PORT");
+    let start_redis = || {
+        let child = Command::new(redis_env::var("TG_TEST_REDIS_SERVER_BIN"))
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+            assert!(std::time::Instant::now() < until, "redis on {port} did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    };
+    let mut redis = start_redis();
+    let server = serve_process::start(&[("TOLLGATE_STORE", format!("redis://127.0.0.1:{port}/0"))]);
+    assert_eq!(call(&server, "GET", "/readyz", &[], b""), (200, json!({ "status": "ready" })));
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let (status, v) = call(&server, "GET", "/readyz", &[], b"");
+    assert_eq!((status, v["error"]["code"].as_str()), (503, Some("store_unavailable")), "{v}");
+    assert_eq!(call(&server, "GET", "/healthz", &[], b"").0, 200, "alive while not ready");
+    let mut redis = start_redis();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while call(&server, "GET", "/readyz", &[], b"").0 != 200 {
+        assert!(std::time::Instant::now() < until, "/readyz did not recover with the store");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    redis.kill().unwrap();
+    let _ = redis.wait();
+}
