@@ -112,7 +112,8 @@ impl Activity {
     /// Resolves when the connection should be dropped: a deadline passed, or it was evicted.
     pub async fn expired(&self, limits: &Limits) {
         loop {
-            if self.evicted.load(Ordering::Relaxed) {
+            // Eviction picked an idle connection; one whose request began since is closed once idle again.
+            if self.evicted.load(Ordering::Relaxed) && self.idle() {
                 return;
             }
             let changed = self.changed.notified();

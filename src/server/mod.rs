@@ -180,7 +180,11 @@ async fn accept_loop<S: Store + 'static>(
                 continue;
             }
         };
-        let slot = connections.admit().await;
+        // At the cap this waits for a slot; a shutdown meanwhile ends the wait.
+        let slot = tokio::select! {
+            slot = connections.admit() => slot,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
         let _ = stream.set_nodelay(true);
         let api = api.clone();
         let stopped = stopped.clone();
