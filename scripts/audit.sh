@@ -31,6 +31,9 @@ fi
 
 # Unpack the snapshot as a one-commit git repository (cargo-deny reads the commit time as the
 # database's date), again only when the snapshot changes.
+# cargo-deny reads the crate graph with `cargo metadata --offline`: every crate must be local.
+cargo fetch --locked --quiet
+
 stamp=$(sha256sum "$snapshot" | cut -d' ' -f1)
 if [ "$(cat "$DB_DIR/.tollgate-snapshot" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$DB_DIR"

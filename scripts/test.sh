@@ -24,6 +24,9 @@ bash scripts/audit.sh
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
 
+step "tollgate serve against docs/openapi.json: schemathesis on the memory store and on Redis (no 5xx, no response violating the document)"
+bash scripts/schemathesis.sh
+
 step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh), the package is built,
       its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
 SKIP_BENCH=1 bash scripts/test-js.sh

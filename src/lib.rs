@@ -38,6 +38,8 @@ pub mod http;
 pub mod manager;
 pub mod metrics;
 pub mod platform;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod settings;
 pub mod store;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]

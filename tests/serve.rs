@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use serve_process::{call, raw, refused, start, Server, API_KEY, JSON, SECRET};
+use serve_process::{call, raw, raw_at, refused, start, Server, API_KEY, JSON, SECRET};
 
 fn post(s: &Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
     let mut headers = headers.to_vec();
@@ -41,8 +41,11 @@ fn serve_speaks_the_http_api() {
     assert_eq!((st, v["error"]["code"].as_str()), (413, Some("payload_too_large")));
     let (st, v) = call(&s, "POST", "/v1/sessions", &[JSON], body.as_bytes());
     assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")));
-    // Prometheus metrics, natively.
-    let (_, metrics) = raw(&s, "GET", "/metrics", &[], b"");
+    let (st, doc) = call(&s, "GET", "/openapi.json", &[], b"");
+    assert_eq!((st, doc), (200, serde_json::from_str::<Value>(include_str!("../docs/openapi.json")).unwrap()));
+    // Prometheus metrics, natively, on the admin listener only.
+    assert_eq!(call(&s, "GET", "/metrics", &[("X-Api-Key", API_KEY)], b"").0, 404, "not on the service port");
+    let (_, metrics) = raw_at(s.admin.as_deref().unwrap(), "GET", "/metrics", &[], b"");
     assert!(metrics.contains("tollgate_operations_total{op=\"issue\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("tollgate_operation_duration_seconds_count{op=\"refresh\"} 1"), "{metrics}");
     assert!(!metrics.contains("zoe"), "no user ids in metrics labels");
@@ -156,17 +159,22 @@ fn unknown_and_malformed_settings_stop_the_start_naming_them() {
     }
 }
 
+fn tollgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate")).args(args).env_remove("TOLLGATE_SECRET").output().unwrap()
+}
+
 #[test]
 fn the_listen_flag_wins_over_the_setting() {
     let serve = |listen: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        cmd.args(["serve", "--listen", listen]).env("TOLLGATE_LISTEN", "not-an-address");
+        cmd.args(["serve", "--listen", listen]).env("TOLLGATE_LISTEN", "not-an-address").env("TOLLGATE_ADMIN_LISTEN", "off");
         cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     };
     let out = serve("not-an-address-either").output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen takes an IP address and port"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config_invalid") && stderr.contains("--listen is not an IP address and port"), "{stderr}");
     let mut child = serve("127.0.0.1:0").spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -176,8 +184,148 @@ fn the_listen_flag_wins_over_the_setting() {
 }
 
 #[test]
-fn keygen_prints_a_usable_secret() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate")).arg("keygen").output().unwrap();
-    let secret = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(tollgate::engine::b64::decode(secret.trim()).unwrap().len(), 32);
+fn help_lists_every_setting_of_serve_with_its_variable_and_default() {
+    let out = tollgate(&["serve", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut listed = 0;
+    for s in tollgate::settings::SETTINGS.iter().filter(|s| tollgate::settings::Surface::Serve.reads(s.scope)) {
+        let option =
+            help.split(&format!("{} <VALUE>", s.flag())).nth(1).unwrap_or_else(|| panic!("{} is not in --help:\n{help}", s.flag()));
+        let text: String = option.split("\n  -").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(&format!("[env: {}]", s.env)), "{}: {text}", s.name);
+        assert!(text.contains(&format!("[default: {}]", s.default.text.replace('`', ""))), "{}: {text}", s.name);
+        listed += 1;
+    }
+    assert!(listed >= 25, "{listed}");
+    assert!(help.contains("--config <FILE>"));
+    let top = String::from_utf8(tollgate(&["--help"]).stdout).unwrap();
+    assert!(["serve", "keygen", "inspect"].iter().all(|c| top.contains(c)), "{top}");
+    let version = String::from_utf8(tollgate(&["--version"]).stdout).unwrap();
+    assert_eq!(version.trim(), format!("tollgate {}", env!("CARGO_PKG_VERSION")));
+    let no_command = tollgate(&[]);
+    assert!(!no_command.status.success());
+}
+
+#[test]
+fn a_config_file_holds_settings_under_the_environment_and_the_options() {
+    let dir = std::env::temp_dir().join(format!("tollgate-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tollgate.toml");
+    let toml = format!(
+        "secret = \"{SECRET}\"\napi_keys = [\"{API_KEY}\"]\nissuer = \"from-the-file\"\naudience = \"file-aud\"\naccess_ttl = \"5m\"\nverify_mode = \"stateless\"\n"
+    );
+    std::fs::write(&file, toml).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let run = |extra: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        cmd.args(["serve", "--config", &path, "--listen", "127.0.0.1:0", "--admin-listen", "off"]).args(extra);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("TOLLGATE_")) {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        serve_process::started(&mut cmd, &[("TOLLGATE_ADMIN_LISTEN", "off".into())])
+    };
+    // The file alone; then the environment over it; then an option over both.
+    for (extra, vars, issuer) in [
+        (&[][..], &[][..], "from-the-file"),
+        (&[][..], &[("TOLLGATE_ISSUER", "from-the-env")][..], "from-the-env"),
+        (&["--issuer", "from-the-option"][..], &[("TOLLGATE_ISSUER", "from-the-env")][..], "from-the-option"),
+    ] {
+        let s = run(extra, vars);
+        let t = create(&s, "fay");
+        let (st, v) = post(&s, "/v1/verify", &[], json!({ "token": t["access_token"] }));
+        assert_eq!((st, v["claims"]["iss"].as_str(), v["claims"]["aud"].as_str()), (200, Some(issuer), Some("file-aud")), "{v}");
+        assert_eq!(v["session"], Value::Null, "verify_mode from the file");
+        let ttl = v["claims"]["exp"].as_i64().unwrap() - v["claims"]["iat"].as_i64().unwrap();
+        assert_eq!(ttl, 300);
+    }
+    // Unknown keys, and settings of other surfaces, are refused by name; values are never echoed.
+    for (bad, expected) in [
+        ("acces_ttl = \"5m\"", "acces_ttl is not a setting"),
+        ("kv = \"x\"", "kv is a setting of the Worker only"),
+        ("access_ttl = \"hunter2-hunter2\"", "access_ttl is not a duration"),
+        ("secret = [[[", "is not valid TOML"),
+    ] {
+        std::fs::write(&file, format!("secret = \"{SECRET}\"\napi_keys = [\"{API_KEY}\"]\n{bad}\n")).unwrap();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_tollgate")).args(["serve", "--config", &path]).env_remove("TOLLGATE_SECRET").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("config_invalid") && stderr.contains(expected), "{bad}: {stderr}");
+        assert!(!stderr.contains("hunter2") && !stderr.contains(SECRET), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keygen_makes_a_key_of_every_algorithm_that_serve_signs_with() {
+    for alg in tollgate::engine::keys::Alg::ALL {
+        let out = tollgate(&["keygen", "--alg", alg.as_str()]);
+        assert!(out.status.success(), "{alg:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let key = String::from_utf8(out.stdout).unwrap();
+        let vars: Vec<(&str, String)> = if alg.as_str().starts_with("HS") {
+            let bytes = tollgate::engine::b64::decode(key.trim()).unwrap().len();
+            assert!(bytes >= 32, "{alg:?}: {bytes} bytes");
+            vec![("TOLLGATE_SECRET", key.trim().to_owned()), ("TOLLGATE_ALG", alg.as_str().into())]
+        } else {
+            assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+            vec![("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", key.clone()), ("TOLLGATE_ALG", alg.as_str().into())]
+        };
+        let s = start(&vars);
+        let t = create(&s, "kim");
+        let (st, v) = post(&s, "/v1/verify", &[], json!({ "token": t["access_token"] }));
+        assert_eq!(st, 200, "{alg:?}: {v}");
+        let twice = tollgate(&["keygen", "--alg", alg.as_str()]);
+        assert_ne!(twice.stdout, key.as_bytes(), "a new key each time");
+    }
+    let bad = tollgate(&["keygen", "--alg", "none"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("possible values"));
+}
+
+#[test]
+fn inspect_decodes_without_verifying() {
+    let s = start(&[]);
+    let t = create(&s, "ida");
+    let out = tollgate(&["inspect", t["access_token"].as_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success() && text.contains("\"sub\": \"ida\"") && text.contains("not verified"), "{text}");
+    let out = tollgate(&["inspect", "not.a.jwt"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not base64url JSON"));
+}
+
+#[test]
+fn without_an_admin_listener_metrics_need_the_api_key() {
+    let s = start(&[("TOLLGATE_ADMIN_LISTEN", "off".into())]);
+    let (st, v) = call(&s, "GET", "/metrics", &[], b"");
+    assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{v}");
+    let (st, text) = raw(&s, "GET", "/metrics", &[("X-Api-Key", API_KEY)], b"");
+    assert_eq!(st, 200);
+    assert!(text.contains("tollgate_operations_total"), "{text}");
+    assert_eq!(call(&s, "GET", "/readyz", &[], b""), (200, json!({ "status": "ready" })));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let log_path = std::env::temp_dir().join(format!("tollgate-json-log-{}.log", std::process::id()));
+    let vars = [("TOLLGATE_LOG_FORMAT", "json".into()), ("TOLLGATE_LOG", "info".into())];
+    let mut cmd = serve_process::serve_command(&vars);
+    cmd.stderr(std::fs::File::create(&log_path).unwrap());
+    let mut s = serve_process::started(&mut cmd, &vars);
+    let t = create(&s, "jay");
+    let sid = t["session"]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(call(&s, "DELETE", &format!("/v1/sessions/{sid}?user=jay"), &[("X-Api-Key", API_KEY)], b"").0, 200);
+    serve_process::signal(&s, "TERM");
+    assert!(s.child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string() && l["fields"].is_object()), "{log}");
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.contains(&"tollgate serving") && messages.contains(&"drained: every connection closed"), "{messages:?}");
+    assert!(lines.iter().any(|l| l["fields"]["event"] == "session_revoked"), "{log}");
+    for secret in [SECRET, API_KEY, t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap()] {
+        assert!(!log.contains(secret), "a secret in the log: {log}");
+    }
 }

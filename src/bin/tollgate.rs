@@ -1,209 +1,178 @@
 //! The `tollgate` command: `serve` (the HTTP session service), `keygen`, `inspect`.
+//! `serve`'s options are made from the settings table: one option per setting
+//! it reads, each also read from its `TOLLGATE_*` variable or a `--config` file.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::IsTerminal;
+use std::path::Path;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tollgate::crypto::native::load_keys;
-use tollgate::crypto::CryptoDriver;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use tollgate::engine::b64;
-use tollgate::engine::policy::Rules;
-use tollgate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
-#[cfg(feature = "redis")]
-use tollgate::settings::RedisTarget;
-use tollgate::settings::{Raw, Settings, Source, StoreSetting, Surface};
-use tollgate::{MemoryStore, SessionManager, Store, SystemClock};
+use tollgate::engine::keys::Alg;
+use tollgate::settings::{LogFormat, Settings, Source, Surface, SETTINGS};
+use tollgate::ErrorCode;
 
-const USAGE: &str = "usage:
-  tollgate serve [--listen 127.0.0.1:8080]
-      the HTTP session service. Settings come from TOLLGATE_* environment variables: at least
-      TOLLGATE_SECRET (or TOLLGATE_SIGNING_KEY) and TOLLGATE_API_KEYS; TOLLGATE_STORE picks the store
-      (memory by default; redis://, rediss://, redis-sentinel://, redis-cluster:// with the `redis` feature).
-      Every setting: the settings table of the README (README.md#settings).
-  tollgate keygen          print a random 256-bit secret (base64url) for TOLLGATE_SECRET
-  tollgate inspect TOKEN   print a JWT's header and claims WITHOUT verifying it";
-
-fn fail(msg: &str) -> ! {
-    eprintln!("tollgate: {msg}\n\n{USAGE}");
-    std::process::exit(2)
+/// The settings `tollgate serve` reads, in table order.
+fn serve_settings() -> impl Iterator<Item = &'static tollgate::settings::Setting> {
+    SETTINGS.iter().filter(|s| Surface::Serve.reads(s.scope))
 }
 
-async fn to_http(req: Request<Incoming>) -> Result<HttpRequest, HttpResponse> {
-    let (parts, body) = req.into_parts();
-    let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    // Stop reading past the limit instead of buffering whatever a client sends.
-    let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(_) => {
-            let e = tollgate::Error::new(tollgate::ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB");
-            return Err(HttpResponse::error(&e));
-        }
+fn cli() -> Command {
+    let mut serve = Command::new("serve")
+        .about("Run the HTTP session service until SIGTERM or SIGINT")
+        .long_about(
+            "Run the HTTP session service until SIGTERM or SIGINT. Each setting is read from, highest first: \
+             its option here, its TOLLGATE_* environment variable, the --config file (snake_case keys).",
+        )
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .help("a TOML file of settings by snake_case name, e.g. access_ttl = \"15m\""),
+        );
+    for s in serve_settings() {
+        let default = s.default.text.replace('`', "");
+        let secret = if s.secret { " Secret: prefer the environment or the config file to the command line." } else { "" };
+        serve = serve.arg(
+            Arg::new(s.name)
+                .long(&s.flag()[2..])
+                .value_name("VALUE")
+                .env(s.env)
+                .hide_env_values(true)
+                .help(format!("{}.{secret} [default: {default}]", s.help.text.replace('`', ""))),
+        );
+    }
+    let algs: Vec<&'static str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+    Command::new("tollgate")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("JWT sessions: the HTTP session service and its key tools")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(serve)
+        .subcommand(
+            Command::new("keygen")
+                .about("Print a new signing key: a base64url secret for HS*, a PKCS#8 PEM private key otherwise")
+                .arg(Arg::new("alg").long("alg").value_name("ALG").default_value("HS256").value_parser(algs)),
+        )
+        .subcommand(
+            Command::new("inspect")
+                .about("Print a JWT's header and claims WITHOUT verifying it (POST /v1/verify checks a token)")
+                .arg(Arg::new("token").required(true).action(ArgAction::Set)),
+        )
+}
+
+/// The settings of `tollgate serve`: options over the environment over the `--config` file.
+fn settings(matches: &ArgMatches) -> Result<Settings, tollgate::Error> {
+    let mut source = Source::process_env()?;
+    if let Some(path) = matches.get_one::<String>("config") {
+        source = source.over(config_file(Path::new(path))?);
+    }
+    let flags: Vec<(String, String)> = serve_settings()
+        .filter(|s| matches.value_source(s.name) == Some(ValueSource::CommandLine))
+        .filter_map(|s| matches.get_one::<String>(s.name).map(|v| (s.flag().to_owned(), v.clone())))
+        .collect();
+    if !flags.is_empty() {
+        source = Source::flags(flags).over(source);
+    }
+    Settings::read(&source, Surface::Serve)
+}
+
+/// A TOML file of settings by snake_case name.
+fn config_file(path: &Path) -> Result<Source, tollgate::Error> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| tollgate::Error::new(ErrorCode::ConfigInvalid, format!("--config {shown} cannot be read: {e}")))?;
+    // toml's messages quote the offending line, which may hold a secret: only the place is passed on.
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|s| format!(" at byte {}", s.start)).unwrap_or_default();
+        tollgate::Error::new(ErrorCode::ConfigInvalid, format!("--config {shown} is not valid TOML{at}"))
+    })?;
+    let entries = table.into_iter().map(|(k, v)| (k, serde_json::to_value(v).unwrap_or(serde_json::Value::Null)));
+    Ok(Source::snake(entries))
+}
+
+fn serve(matches: &ArgMatches) {
+    let settings = settings(matches).unwrap_or_else(|e| {
+        eprintln!("tollgate: {e}");
+        std::process::exit(2)
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| {
+        eprintln!("tollgate: {}", settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"));
+        std::process::exit(2)
+    });
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.serve.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if let Err(e) = rt.block_on(tollgate::server::serve(settings)) {
+        eprintln!("tollgate: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// A new key for `alg`, as TOLLGATE_SECRET (HS*) or TOLLGATE_SIGNING_KEY (PEM) takes it.
+fn keygen(alg: Alg) -> Result<String, String> {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    use rand_core::OsRng;
+    fn pem(key: &impl EncodePrivateKey) -> Result<String, String> {
+        key.to_pkcs8_pem(LineEnding::LF).map(|pem| pem.to_string()).map_err(|e| format!("the key could not be written: {e}"))
+    }
+    let secret = |bytes: usize| {
+        let mut secret = vec![0u8; bytes];
+        #[allow(clippy::disallowed_methods)] // a key is made here, outside the engine
+        getrandom::getrandom(&mut secret).map_err(|e| format!("the system RNG failed: {e}"))?;
+        Ok(format!("{}\n", b64::encode(&secret)))
     };
-    Ok(HttpRequest::new(parts.method.as_str(), path_and_query, headers, body))
-}
-
-fn from_http(r: HttpResponse) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(r.body)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(r.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    for (k, v) in r.headers {
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
-            resp.headers_mut().insert(k, v);
-        }
-    }
-    resp
-}
-
-/// The Redis store `target` names.
-#[cfg(feature = "redis")]
-async fn redis_store(settings: &Settings, target: &RedisTarget) -> Result<tollgate::store::redis::RedisStore, tollgate::Error> {
-    use tollgate::store::redis::{RedisConfig, RedisStore};
-    let unusable = |e: tollgate::Error| settings.refuse("store", format!("is not a usable Redis address: {}", e.message()));
-    let mut config = match target {
-        RedisTarget::Url(url) if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") => {
-            return Err(settings.refuse("store", "is a rediss:// URL, which needs a tollgate built with the `redis-tls` feature"))
-        }
-        // The URL may hold a password: its parse error is not passed on, lest it quote the URL.
-        RedisTarget::Url(url) => RedisConfig::from_url(url).map_err(|_| settings.refuse("store", "is not a Redis URL that parses"))?,
-        RedisTarget::Sentinel { sentinels, master } => RedisConfig::sentinel(sentinels, master.clone()).map_err(unusable)?,
-        RedisTarget::Cluster { nodes } => RedisConfig::cluster(nodes).map_err(unusable)?,
-    };
-    if let Some(password) = &settings.redis_password {
-        config = config.password(password.0.clone());
-    }
-    RedisStore::connect(config.key_prefix(settings.redis_prefix.clone())).await
-}
-
-async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let config = settings.config()?;
-    let (keys, crypto) = load_keys(&config.keys).map_err(|e| settings.key_refused(&config, e))?;
-    let rules = Rules::new(keys, config.policy)?;
-    let crypto: Arc<dyn CryptoDriver> = Arc::new(crypto);
-    let api_keys: Vec<&str> = settings.api_keys.0.iter().map(String::as_str).collect();
-    match &settings.store {
-        StoreSetting::Memory => {
-            let store = MemoryStore::new();
-            let _sweeper = settings.sweep_interval.and_then(|d| store.spawn_sweeper(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
-            let sessions = SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock));
-            run(settings.listen, sessions, &api_keys, "memory").await
-        }
-        #[cfg(feature = "redis")]
-        StoreSetting::Redis(target) => {
-            let store = redis_store(&settings, target).await?;
-            let topology = store.topology();
-            run(settings.listen, SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock)), &api_keys, topology).await
-        }
-        #[cfg(not(feature = "redis"))]
-        StoreSetting::Redis(_) => {
-            Err(settings.refuse("store", "names Redis, but this tollgate was built without the `redis` feature").into())
-        }
-        // Settings::read refuses the Worker's stores for serve.
-        _ => Err(settings.refuse("store", "is not a store of tollgate serve").into()),
+    match alg {
+        Alg::HS256 => secret(32),
+        Alg::HS384 => secret(48),
+        Alg::HS512 => secret(64),
+        Alg::ES256 => pem(&p256::SecretKey::random(&mut OsRng)),
+        // PKCS#8 v1 (no public key inside): the form jsonwebtoken reads.
+        Alg::EdDSA => pem(&ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: ed25519_dalek::SigningKey::generate(&mut OsRng).to_bytes(),
+            public_key: None,
+        }),
+        Alg::RS256 => pem(&rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| format!("no RSA key: {e}"))?),
     }
 }
 
-async fn run<S: Store + 'static>(
-    listen: SocketAddr,
-    sessions: SessionManager<S>,
-    keys: &[&str],
-    store_name: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let service = Arc::new(HttpApi::new(sessions, keys)?);
-    let listener = TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, store = store_name, "tollgate serving");
-    println!("tollgate listening on http://{}", listener.local_addr()?);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => { println!("tollgate: shutting down"); return Ok(()); }
-        };
-        let service = service.clone();
-        tokio::spawn(async move {
-            let handler = service_fn(move |req| {
-                let service = service.clone();
-                async move {
-                    if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
-                        let text = service.sessions().metrics().render();
-                        let mut resp = Response::new(Full::new(Bytes::from(text)));
-                        resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"));
-                        return Ok::<_, Infallible>(resp);
-                    }
-                    let resp = match to_http(req).await {
-                        Ok(r) => service.handle(r).await,
-                        Err(too_big) => too_big,
-                    };
-                    Ok::<_, Infallible>(from_http(resp))
-                }
-            });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), handler).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-}
-
-fn inspect(token: &str) {
+fn inspect(token: &str) -> Result<(), String> {
     let mut parts = token.split('.');
     for name in ["header", "claims"] {
         let decoded = parts.next().and_then(|p| b64::decode(p).ok()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         match decoded {
             Some(v) => println!("{name}: {}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-            None => fail(&format!("the token's {name} is not base64url JSON")),
+            None => return Err(format!("the token's {name} is not base64url JSON; a JWT is header.claims.signature")),
         }
     }
     println!("(not verified: use POST /v1/verify to check a token)");
-}
-
-/// The settings of `tollgate serve`: the environment, and `--listen` over `TOLLGATE_LISTEN`.
-fn settings(args: &[String]) -> Result<Settings, tollgate::Error> {
-    let mut source = Source::process_env()?;
-    match args {
-        [] => {}
-        [flag, addr] if flag == "--listen" => {
-            if addr.parse::<SocketAddr>().is_err() {
-                fail("--listen takes an IP address and port, e.g. 127.0.0.1:8080");
-            }
-            source = source.with("TOLLGATE_LISTEN", Raw::Text(addr.clone()));
-        }
-        [flag] if flag == "--listen" => fail("--listen needs an address, e.g. 127.0.0.1:8080"),
-        [other, ..] => fail(&format!("unknown option {other}")),
-    }
-    Settings::read(&source, Surface::Serve)
+    Ok(())
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("serve") => {
-            let settings = settings(&args[1..]).unwrap_or_else(|e| {
-                eprintln!("tollgate: {e}");
-                std::process::exit(2)
-            });
-            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| {
-                eprintln!("tollgate: {}", settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"));
-                std::process::exit(2)
-            });
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            if let Err(e) = rt.block_on(serve(settings)) {
-                eprintln!("tollgate: {e}");
-                std::process::exit(1);
-            }
+    let matches = cli().get_matches();
+    let done = match matches.subcommand() {
+        Some(("serve", m)) => {
+            serve(m);
+            Ok(())
         }
-        Some("keygen") => {
-            let mut secret = [0u8; 32];
-            #[allow(clippy::disallowed_methods)] // a key is made here, outside the engine
-            getrandom::getrandom(&mut secret).expect("system RNG");
-            println!("{}", b64::encode(&secret));
+        Some(("keygen", m)) => {
+            let name = m.get_one::<String>("alg").map(String::as_str).unwrap_or("HS256");
+            let alg = Alg::ALL.into_iter().find(|a| a.as_str() == name).expect("clap allows only these");
+            keygen(alg).map(|key| {
+                print!("{key}");
+                let setting = if name.starts_with("HS") { "TOLLGATE_SECRET" } else { "TOLLGATE_SIGNING_KEY" };
+                eprintln!("tollgate: a new {name} key; set it as {setting} with TOLLGATE_ALG={name}");
+            })
         }
-        Some("inspect") => inspect(args.get(1).unwrap_or_else(|| fail("inspect needs a token"))),
-        _ => fail("unknown command"),
+        Some(("inspect", m)) => inspect(m.get_one::<String>("token").map(String::as_str).unwrap_or_default()),
+        _ => unreachable!("clap requires a subcommand"),
+    };
+    if let Err(e) = done {
+        eprintln!("tollgate: {e}");
+        std::process::exit(2);
     }
 }

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request body has the wrong content type.
     UnsupportedMediaType,
+    /// The request's body did not arrive in time (the service's `body_timeout`).
+    RequestTimeout,
     /// A crypto driver failed to sign or verify for a reason other than a bad signature.
     Internal,
 }
@@ -79,6 +81,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal => "internal",
         }
     }
@@ -99,6 +102,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::SessionLimit | Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
+            Self::RequestTimeout => 408,
             Self::UnsupportedMediaType => 415,
             Self::ConfigInvalid | Self::StoreCorrupt | Self::Internal => 500,
             Self::StoreUnavailable => 503,
@@ -126,6 +130,7 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
+        Self::RequestTimeout,
         Self::Internal,
     ];
 }

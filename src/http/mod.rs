@@ -25,6 +25,21 @@ pub use route::{Keep, Route};
 /// Request bodies larger than this are refused with `payload_too_large`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The OpenAPI 3.1 document of every route, served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+
+/// The key `GET /readyz` reads: no session is stored under it, so the store answers "nothing".
+const READY_PROBE_KEY: &str = "tollgate:readyz";
+
+/// Who may read `GET /metrics` through [`HttpApi::handle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Nobody: `not_found` (the Worker; `tollgate serve` with an admin listener, which serves them there).
+    Hidden,
+    /// Callers with the service's API key.
+    ApiKey,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
     pub method: String,
@@ -82,6 +97,7 @@ pub struct HttpApi<S> {
     sessions: SessionManager<S>,
     /// SHA-256 of each accepted API key (several, for rotation).
     api_key_hashes: Vec<[u8; 32]>,
+    metrics_access: MetricsAccess,
 }
 
 fn hash(bytes: &[u8]) -> [u8; 32] {
@@ -122,7 +138,34 @@ impl<S: Store> HttpApi<S> {
         if api_keys.is_empty() || api_keys.iter().any(|k| k.len() < 16) {
             return Err(Error::new(ErrorCode::ConfigInvalid, "give at least one API key of 16 or more characters"));
         }
-        Ok(HttpApi { sessions, api_key_hashes: api_keys.iter().map(|k| hash(k.as_bytes())).collect() })
+        let api_key_hashes = api_keys.iter().map(|k| hash(k.as_bytes())).collect();
+        Ok(HttpApi { sessions, api_key_hashes, metrics_access: MetricsAccess::Hidden })
+    }
+
+    /// Serves `GET /metrics` to callers with the API key (hidden by default).
+    pub fn with_metrics_access(mut self, access: MetricsAccess) -> Self {
+        self.metrics_access = access;
+        self
+    }
+
+    /// Answers a request on `tollgate serve`'s admin listener: `/metrics`,
+    /// `/healthz` and `/readyz`, without a key; any other route is `not_found`.
+    pub async fn handle_admin(&self, req: HttpRequest) -> HttpResponse {
+        let result = match Route::of(&req) {
+            Ok(Route::Metrics) => Ok(self.metrics()),
+            Ok(route @ (Route::Health | Route::Ready)) => self.answer(route, &req).await,
+            Ok(_) => Err(err(ErrorCode::NotFound, "the admin listener serves only /metrics, /healthz and /readyz")),
+            Err(e) => Err(e),
+        };
+        result.unwrap_or_else(|e| HttpResponse::error(&e))
+    }
+
+    fn metrics(&self) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: vec![("content-type", "text/plain; version=0.0.4".into()), ("cache-control", "no-store".into())],
+            body: self.sessions.metrics().render().into_bytes(),
+        }
     }
 
     pub fn sessions(&self) -> &SessionManager<S> {
@@ -155,6 +198,22 @@ impl<S: Store> HttpApi<S> {
     async fn answer(&self, route: Route, req: &HttpRequest) -> Result<HttpResponse, Error> {
         match route {
             Route::Health => Ok(HttpResponse::json(200, &json!({ "status": "ok" }))),
+            Route::Ready => {
+                self.sessions.store().get(vec![READY_PROBE_KEY.to_owned()]).await?;
+                Ok(HttpResponse::json(200, &json!({ "status": "ready" })))
+            }
+            Route::Metrics => match self.metrics_access {
+                MetricsAccess::Hidden => Err(err(ErrorCode::NotFound, "metrics are served on the admin listener (TOLLGATE_ADMIN_LISTEN)")),
+                MetricsAccess::ApiKey => {
+                    self.require_service(req)?;
+                    Ok(self.metrics())
+                }
+            },
+            Route::OpenApi => Ok(HttpResponse {
+                status: 200,
+                headers: vec![("content-type", "application/json".into()), ("cache-control", "public, max-age=300".into())],
+                body: OPENAPI_JSON.as_bytes().to_vec(),
+            }),
             Route::Jwks => {
                 let mut r = HttpResponse::json(200, &self.sessions.jwks());
                 r.headers[1] = ("cache-control", "public, max-age=300".into());

@@ -5,7 +5,10 @@
 //!
 //! | route | who may call | does |
 //! |---|---|---|
-//! | `GET /healthz` | anyone | liveness |
+//! | `GET /healthz` | anyone | liveness: the process answers |
+//! | `GET /readyz` | anyone | readiness: the store answers too |
+//! | `GET /metrics` | service (API key), or anyone on `tollgate serve`'s admin listener | Prometheus metrics (`tollgate serve` only) |
+//! | `GET /openapi.json` | anyone | the OpenAPI 3.1 document of these routes |
 //! | `GET /.well-known/jwks.json` | anyone | public keys |
 //! | `POST /v1/sessions` | service (API key) | create a session `{user, claims?, metadata?}` |
 //! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` (default: the `verify_mode` setting, `strict`) |
@@ -36,6 +39,12 @@ use crate::engine::token::{check_sid, check_user_id};
 pub enum Route {
     /// `GET /healthz`
     Health,
+    /// `GET /readyz`
+    Ready,
+    /// `GET /metrics`
+    Metrics,
+    /// `GET /openapi.json`
+    OpenApi,
     /// `GET /.well-known/jwks.json`
     Jwks,
     /// `POST /v1/sessions`
@@ -66,7 +75,7 @@ pub enum Keep {
 /// One row of [`TABLE`].
 struct Entry {
     method: &'static str,
-    /// Literal segments, and [`PARAM`] where the path takes a parameter.
+    /// Literal segments, and a parameter's name in braces (`{sid}`) where the path takes one.
     path: &'static [&'static str],
     /// The query parameters the route takes; any other is refused.
     query: &'static [&'static str],
@@ -74,19 +83,19 @@ struct Entry {
     build: fn(Vec<String>, Query) -> Result<Route, Error>,
 }
 
-/// A path parameter in [`Entry::path`].
-const PARAM: &str = "{}";
-
 /// Every route of the HTTP API (the Worker and `tollgate serve` answer the same).
 const TABLE: &[Entry] = &[
     Entry { method: "GET", path: &["healthz"], query: &[], build: |_, _| Ok(Route::Health) },
+    Entry { method: "GET", path: &["readyz"], query: &[], build: |_, _| Ok(Route::Ready) },
+    Entry { method: "GET", path: &["metrics"], query: &[], build: |_, _| Ok(Route::Metrics) },
+    Entry { method: "GET", path: &["openapi.json"], query: &[], build: |_, _| Ok(Route::OpenApi) },
     Entry { method: "GET", path: &[".well-known", "jwks.json"], query: &[], build: |_, _| Ok(Route::Jwks) },
     Entry { method: "POST", path: &["v1", "sessions"], query: &[], build: |_, _| Ok(Route::CreateSession) },
     Entry { method: "POST", path: &["v1", "verify"], query: &[], build: |_, _| Ok(Route::Verify) },
     Entry { method: "POST", path: &["v1", "refresh"], query: &[], build: |_, _| Ok(Route::Refresh) },
     Entry {
         method: "DELETE",
-        path: &["v1", "sessions", PARAM],
+        path: &["v1", "sessions", "{sid}"],
         query: &["user"],
         build: |params, mut query| {
             let user = query.take("user").map(user_id).transpose()?;
@@ -95,13 +104,13 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         method: "GET",
-        path: &["v1", "users", PARAM, "sessions"],
+        path: &["v1", "users", "{user}", "sessions"],
         query: &[],
         build: |params, _| Ok(Route::ListUserSessions { user: user_id(only(params))? }),
     },
     Entry {
         method: "DELETE",
-        path: &["v1", "users", PARAM, "sessions"],
+        path: &["v1", "users", "{user}", "sessions"],
         query: &["keep"],
         build: |params, mut query| {
             let keep = match query.take("keep").as_deref() {
@@ -136,10 +145,19 @@ impl Route {
         Err(if path_known { method_not_allowed() } else { not_found() })
     }
 
+    /// Every route of the table as `(method, path pattern)`, written as [`Route::pattern`]
+    /// writes it: the OpenAPI document's test fails when one is missing from it.
+    pub fn table() -> Vec<(&'static str, String)> {
+        TABLE.iter().map(|e| (e.method, format!("/{}", e.path.join("/")))).collect()
+    }
+
     /// The path pattern, for logs and metrics: it never carries a user id.
     pub fn pattern(&self) -> &'static str {
         match self {
             Route::Health => "/healthz",
+            Route::Ready => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
             Route::Jwks => "/.well-known/jwks.json",
             Route::CreateSession => "/v1/sessions",
             Route::Verify => "/v1/verify",
@@ -157,7 +175,7 @@ fn matches(pattern: &[&str], segments: &[String]) -> Option<Vec<String>> {
     }
     let mut params = Vec::new();
     for (want, got) in pattern.iter().zip(segments) {
-        if *want == PARAM {
+        if want.starts_with('{') {
             params.push(got.clone());
         } else if want != got {
             return None;

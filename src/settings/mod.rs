@@ -20,6 +20,7 @@ mod builder;
 #[cfg(not(target_arch = "wasm32"))]
 mod docs;
 pub mod parse;
+mod serve;
 mod store;
 mod table;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use builder::{Config, ConfigBuilder};
 #[cfg(not(target_arch = "wasm32"))]
 pub use docs::{js_table, readme_table};
 pub use parse::Raw;
+pub use serve::{LogFormat, ServeSettings};
 pub use store::{RedisTarget, StoreSetting};
 pub use table::SETTINGS;
 
@@ -65,6 +67,8 @@ pub enum Naming {
     Snake,
     /// `access_ttl`, or the builder method's name where it differs (`verify_key`).
     Rust,
+    /// `--access-ttl`: a command-line option of `tollgate serve`.
+    Flag,
 }
 
 /// Who reads the settings: it decides which scopes are accepted and the store's default.
@@ -76,7 +80,8 @@ pub enum Surface {
 }
 
 impl Surface {
-    fn reads(self, scope: Scope) -> bool {
+    /// Whether this surface reads settings of `scope`.
+    pub fn reads(self, scope: Scope) -> bool {
         match scope {
             Scope::Engine => true,
             Scope::Service => self != Surface::Js,
@@ -136,8 +141,24 @@ impl Setting {
             Naming::Js => self.js.unwrap_or(self.name),
             Naming::Snake => self.name,
             Naming::Rust => self.rust.unwrap_or(self.name),
+            Naming::Flag => flag_names()[self.index()].as_str(),
         }
     }
+
+    /// The command-line option: `--` and the name with hyphens, e.g. `--access-ttl`.
+    pub fn flag(&self) -> &'static str {
+        self.named(Naming::Flag)
+    }
+
+    fn index(&self) -> usize {
+        SETTINGS.iter().position(|s| s.name == self.name).unwrap_or(0)
+    }
+}
+
+/// `--<name-with-hyphens>` of every setting, in table order; made once, kept for the process.
+fn flag_names() -> &'static [String] {
+    static FLAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(|| SETTINGS.iter().map(|s| format!("--{}", s.name.replace('_', "-"))).collect())
 }
 
 /// The setting with this snake_case name.
@@ -155,11 +176,14 @@ pub(crate) fn refusal(e: &InvalidSetting, naming: Naming) -> Error {
     Error::config(e.message(|name| spelled(name, naming)))
 }
 
-/// Settings by name, as one surface spells them, with their raw values.
+/// Settings by name, as one surface spells them, with their raw values;
+/// perhaps laid over another source ([`Source::over`]).
 #[derive(Clone, Debug)]
 pub struct Source {
     naming: Naming,
     entries: Vec<(String, Raw)>,
+    /// The source this one is laid over: what it sets, this one replaces.
+    below: Option<Box<Source>>,
 }
 
 /// Environment names that used to be settings, and what replaced them.
@@ -184,7 +208,7 @@ impl Source {
     /// Environment variables (`TOLLGATE_*`; other names are not tollgate's and are skipped).
     pub fn env(vars: impl IntoIterator<Item = (String, Raw)>) -> Source {
         let entries = vars.into_iter().filter(|(name, _)| name.starts_with("TOLLGATE_")).collect();
-        Source { naming: Naming::Env, entries }
+        Source { naming: Naming::Env, entries, below: None }
     }
 
     /// This process's environment.
@@ -202,14 +226,50 @@ impl Source {
     /// An object of settings by JavaScript name: the npm package's configuration.
     pub fn js(config: Value) -> Result<Source, Error> {
         match config {
-            Value::Object(map) => Ok(Source { naming: Naming::Js, entries: map.into_iter().map(|(k, v)| (k, Raw::Json(v))).collect() }),
+            Value::Object(map) => {
+                Ok(Source { naming: Naming::Js, entries: map.into_iter().map(|(k, v)| (k, Raw::Json(v))).collect(), below: None })
+            }
             _ => Err(Error::config("the configuration is an object of settings")),
         }
     }
 
     /// Settings by snake_case name with values as JSON (a configuration file, once parsed).
     pub fn snake(entries: impl IntoIterator<Item = (String, Value)>) -> Source {
-        Source { naming: Naming::Snake, entries: entries.into_iter().map(|(k, v)| (k, Raw::Json(v))).collect() }
+        Source { naming: Naming::Snake, entries: entries.into_iter().map(|(k, v)| (k, Raw::Json(v))).collect(), below: None }
+    }
+
+    /// Command-line options by their flag (`--access-ttl`), values as typed.
+    pub fn flags(entries: impl IntoIterator<Item = (String, String)>) -> Source {
+        Source { naming: Naming::Flag, entries: entries.into_iter().map(|(k, v)| (k, Raw::Text(v))).collect(), below: None }
+    }
+
+    /// This source laid over `base`: a setting both hold is read from this one,
+    /// whatever each calls it (flags over the environment over a file).
+    pub fn over(mut self, base: Source) -> Source {
+        self.below = Some(Box::new(match self.below.take() {
+            Some(mine) => mine.over(base),
+            None => base,
+        }));
+        self
+    }
+
+    /// The layers, lowest first.
+    fn layers(&self) -> Vec<&Source> {
+        let mut layers = vec![self];
+        while let Some(below) = &layers[layers.len() - 1].below {
+            layers.push(below);
+        }
+        layers.reverse();
+        layers
+    }
+
+    fn find(&self, name: &str) -> Option<&'static Setting> {
+        SETTINGS.iter().find(|s| match self.naming {
+            Naming::Env => s.env == name,
+            Naming::Js => s.js == Some(name),
+            Naming::Snake | Naming::Rust => s.name == name,
+            Naming::Flag => s.flag() == name,
+        })
     }
 
     /// Sets `name` to `raw` over what the source held (a command-line flag over the environment).
@@ -243,8 +303,12 @@ pub struct Settings {
     pub sweep_interval: Option<Duration>,
     /// `tracing` filter directives of `tollgate serve`.
     pub log: String,
+    /// The settings of `tollgate serve`'s connections, shutdown and telemetry.
+    pub serve: ServeSettings,
     /// How the source that was read spells names, for refusals made after reading.
     naming: Naming,
+    /// How the layer that set each setting spells it, where that differs from `naming`.
+    spelling: Vec<(&'static str, Naming)>,
 }
 
 /// API keys; `Debug` shows only how many there are.
@@ -278,7 +342,9 @@ impl Default for Settings {
             redis_prefix: "tg:".into(),
             sweep_interval: Some(Duration::from_secs(60)),
             log: "info".into(),
+            serve: ServeSettings::default(),
             naming: Naming::Rust,
+            spelling: Vec::new(),
         }
     }
 }
@@ -292,15 +358,19 @@ impl Settings {
         if surface == Surface::Worker {
             settings.store = StoreSetting::DurableObjects;
         }
-        for (name, raw) in &source.entries {
-            let found = SETTINGS.iter().find(|s| match naming {
-                Naming::Env => s.env == name,
-                Naming::Js => s.js == Some(name.as_str()),
-                Naming::Snake | Naming::Rust => s.name == name,
-            });
-            let Some(setting) = found else {
-                return Err(source.unknown(name));
-            };
+        // Each setting from the highest layer that holds it, in the order the layers hold them.
+        let mut chosen: Vec<(&'static Setting, &str, &Raw, Naming)> = Vec::new();
+        for layer in source.layers() {
+            for (name, raw) in &layer.entries {
+                let setting = layer.find(name).ok_or_else(|| layer.unknown(name))?;
+                chosen.retain(|(s, ..)| !std::ptr::eq(*s, setting));
+                chosen.push((setting, name, raw, layer.naming));
+            }
+        }
+        for (setting, name, raw, layer_naming) in chosen {
+            if layer_naming != naming {
+                settings.spelling.push((setting.name, layer_naming));
+            }
             if !surface.reads(setting.scope) {
                 let readers = match setting.scope {
                     Scope::Serve => "tollgate serve",
@@ -343,12 +413,18 @@ impl Settings {
 
     /// The configuration of a manager, or `config_invalid` naming the first unusable setting.
     pub fn config(&self) -> Result<Config, Error> {
-        self.engine.clone().check().map_err(|e| refusal(&e, self.naming))
+        self.engine.clone().check().map_err(|e| self.refusal(&e))
     }
 
     /// `config_invalid` naming `setting` as the source spelled it.
     pub fn refuse(&self, setting: &'static str, problem: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-        refusal(&InvalidSetting::new(setting, problem), self.naming)
+        self.refusal(&InvalidSetting::new(setting, problem))
+    }
+
+    /// `config_invalid` for `e`, each setting spelled as the layer that set it spells it.
+    fn refusal(&self, e: &InvalidSetting) -> Error {
+        let naming_of = |name: &str| self.spelling.iter().find(|(n, _)| *n == name).map_or(self.naming, |(_, naming)| *naming);
+        Error::config(e.message(|name| spelled(name, naming_of(name))))
     }
 
     /// A key of `config` that failed to load, named by the setting it came from.

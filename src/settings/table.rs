@@ -3,7 +3,7 @@
 //! their Rust column; the others into their own field of [`Settings`].
 
 use super::parse::{self, Problem, Raw};
-use super::{doc, ApiKeys, Apply, ConfigBuilder, Redacted, Scope, Setting, Settings, StoreSetting};
+use super::{doc, ApiKeys, Apply, ConfigBuilder, LogFormat, Redacted, Scope, Setting, Settings, StoreSetting};
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
 
@@ -40,6 +40,22 @@ const fn serve(apply: Apply) -> Option<Apply> {
 /// A count of bytes or tries.
 fn size(raw: &Raw) -> Result<usize, Problem> {
     parse::count(raw).map(|n| n as usize)
+}
+
+/// A duration longer than zero.
+fn positive(raw: &Raw) -> Result<std::time::Duration, Problem> {
+    match parse::duration(raw)? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// A count of one or more.
+fn at_least_one(raw: &Raw) -> Result<u32, Problem> {
+    match parse::count(raw)? {
+        0 => Err("must be 1 or more".into()),
+        n => Ok(n),
+    }
 }
 
 pub static SETTINGS: &[Setting] = &[
@@ -450,6 +466,136 @@ pub static SETTINGS: &[Setting] = &[
         help: doc("log filter, `tracing` directives such as `info,tollgate=debug`; logs go to stderr"),
         apply: serve(|s, raw| {
             s.log = parse::text(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "admin_listen",
+        env: "TOLLGATE_ADMIN_LISTEN",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`127.0.0.1:9464`"),
+        help: doc("address of the admin listener, which serves `/metrics`, `/healthz` and `/readyz` without a key (keep it private), or `off`: `/metrics` is then served on the service's port to callers with the API key"),
+        apply: serve(|s, raw| {
+            s.serve.admin_listen = if parse::text(raw)? == "off" { None } else { Some(parse::listen_addr(raw).map_err(|p| format!("{p}, or off"))?) };
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "header_timeout",
+        env: "TOLLGATE_HEADER_TIMEOUT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`10s`"),
+        help: doc("a connection is closed when a request's head has not arrived this long after its first byte (or after the connection opened)"),
+        apply: serve(|s, raw| {
+            s.serve.header_timeout = positive(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "body_timeout",
+        env: "TOLLGATE_BODY_TIMEOUT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`10s`"),
+        help: doc("a request whose body has not arrived this long after its head is answered `request_timeout` (408) and its connection closed"),
+        apply: serve(|s, raw| {
+            s.serve.body_timeout = positive(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "idle_timeout",
+        env: "TOLLGATE_IDLE_TIMEOUT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`60s`"),
+        help: doc("a kept-alive connection with no request this long is closed"),
+        apply: serve(|s, raw| {
+            s.serve.idle_timeout = positive(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "drain_timeout",
+        env: "TOLLGATE_DRAIN_TIMEOUT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`30s`"),
+        help: doc("on SIGTERM or SIGINT, new connections are refused and requests in flight get this long to finish before the process exits"),
+        apply: serve(|s, raw| {
+            s.serve.drain_timeout = parse::duration(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "max_connections",
+        env: "TOLLGATE_MAX_CONNECTIONS",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`4096`"),
+        help: doc("connections open at once, lowered to fit the open-files limit (`ulimit -n`); at the cap the longest-open connection with no request in flight is closed to make room"),
+        apply: serve(|s, raw| {
+            s.serve.max_connections = at_least_one(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "max_requests_per_connection",
+        env: "TOLLGATE_MAX_REQUESTS_PER_CONNECTION",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`1000`"),
+        help: doc("requests served on one connection; the last is answered with `Connection: close`"),
+        apply: serve(|s, raw| {
+            s.serve.max_requests_per_connection = at_least_one(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "log_format",
+        env: "TOLLGATE_LOG_FORMAT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`text`"),
+        help: doc("`text`, or `json`: one JSON object per line (timestamp, level, target, fields, span)"),
+        apply: serve(|s, raw| {
+            s.serve.log_format = parse::choice(raw, &[("text", LogFormat::Text), ("json", LogFormat::Json)])?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "otlp_endpoint",
+        env: "TOLLGATE_OTLP_ENDPOINT",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("none"),
+        help: doc("OTLP/HTTP endpoint that receives traces, e.g. `http://127.0.0.1:4318` (spans go to `/v1/traces`); needs a tollgate built with the `otel` feature"),
+        apply: serve(|s, raw| {
+            let url = parse::text(raw)?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+                return Err("is not an http:// or https:// URL".into());
+            }
+            s.serve.otlp_endpoint = Some(url);
             Ok(())
         }),
     },

@@ -99,7 +99,7 @@ fn each_documented_default_is_the_default() {
     let base = || env(&[("TOLLGATE_API_KEYS", API_KEY)]);
     let summary = |(s, c): (Settings, Config)| {
         format!(
-            "{} {:?} {:?} {} {:?} {} {:?} {}",
+            "{} {:?} {:?} {} {:?} {} {:?} {} {:?}",
             fingerprint(&c),
             s.api_keys,
             s.store,
@@ -107,7 +107,8 @@ fn each_documented_default_is_the_default() {
             s.redis_password,
             s.redis_prefix,
             s.sweep_interval,
-            s.log
+            s.log,
+            s.serve
         )
     };
     let default = summary(config_of(base(), Surface::Serve));
@@ -120,7 +121,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 21);
+    assert_eq!(checked, 29);
 }
 
 #[test]

@@ -138,6 +138,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         Gateway::Durable(local) => {
             // Parsed once: the route picks the object, and the Worker answers with it when local.
             let route = Route::of(&req);
+            if route == Ok(Route::Ready) {
+                // No store of its own to ask: each user's object holds its sessions, so loaded settings mean ready.
+                return into_response(HttpResponse::json(200, &serde_json::json!({ "status": "ready" })));
+            }
             match route.as_ref().map(|r| route::target(r, &req, local)) {
                 Ok(Target::User(user)) => return forward(&env, &user, req).await,
                 Ok(Target::Local) | Err(_) => local.handle_route(route, req).await,

@@ -48,7 +48,7 @@ pub fn target<S: Store>(route: &Route, req: &HttpRequest, api: &HttpApi<S>) -> T
     let api_key_ok = || api.accepts_api_key(req);
     // Every route is named: a new one must say where it is answered.
     let user = match route {
-        Route::Health | Route::Jwks => None,
+        Route::Health | Route::Ready | Route::Metrics | Route::OpenApi | Route::Jwks => None,
         Route::CreateSession => api_key_ok().then(|| json_body::<CreateBody>(req).ok().map(|b| b.user)).flatten(),
         Route::Verify => json_body::<VerifyBody>(req)
             .ok()

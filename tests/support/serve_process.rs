@@ -14,8 +14,39 @@ pub const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// The running server; killed and reaped on drop.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub addr: String,
+    /// The admin listener (`/metrics`), unless `TOLLGATE_ADMIN_LISTEN` was `off`.
+    pub admin: Option<String>,
+}
+
+impl Server {
+    /// A handle to speak to a server at `addr` (started elsewhere): it owns no process.
+    pub fn at(addr: String) -> ServerAt {
+        ServerAt { addr }
+    }
+}
+
+/// The address of a server, to call without owning it.
+pub struct ServerAt {
+    pub addr: String,
+}
+
+/// Whatever [`call`] and [`raw`] can send a request to.
+pub trait HasAddr {
+    fn addr(&self) -> &str;
+}
+
+impl HasAddr for Server {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
+impl HasAddr for ServerAt {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
 }
 
 impl Drop for Server {
@@ -37,6 +68,7 @@ fn command(vars: &[(&str, String)]) -> Command {
         }
     }
     cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).env("TOLLGATE_LISTEN", "127.0.0.1:0");
+    cmd.env("TOLLGATE_ADMIN_LISTEN", "127.0.0.1:0");
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -45,12 +77,48 @@ fn command(vars: &[(&str, String)]) -> Command {
 
 /// Starts `tollgate serve` (see [`command`]) and waits until it listens.
 pub fn start(vars: &[(&str, String)]) -> Server {
-    let mut child = command(vars).stderr(Stdio::null()).spawn().expect("the tollgate binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
-    assert!(addr.starts_with("127.0.0.1:"), "tollgate serve did not start: {line:?}");
-    Server { child, addr }
+    started(command(vars).stderr(Stdio::null()), vars)
+}
+
+/// Spawns `cmd` (a `tollgate serve`) and waits until it listens; `vars` tell whether it has an admin listener.
+pub fn started(cmd: &mut Command, vars: &[(&str, String)]) -> Server {
+    let mut child = cmd.spawn().expect("the tollgate binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut listens = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "tollgate serve did not start: {line:?}");
+        addr
+    };
+    let addr = listens();
+    let admin = (!vars.iter().any(|(k, v)| *k == "TOLLGATE_ADMIN_LISTEN" && v == "off")).then(&mut listens);
+    Server { child, addr, admin }
+}
+
+/// [`start`] under an open-files limit of `files` (`ulimit -n`, soft and hard), stderr to `log`.
+pub fn start_limited(vars: &[(&str, String)], files: u32, log: std::fs::File) -> Server {
+    let plain = command(vars);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!("ulimit -n {files} && exec \"$0\" serve")).arg(plain.get_program());
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    started(cmd.stdout(Stdio::piped()).stderr(log), vars)
+}
+
+/// Sends SIGTERM (or another signal by name) to the server.
+pub fn signal(s: &Server, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(s.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// The same command as [`start`] uses, for tests that start it their own way.
+pub fn serve_command(vars: &[(&str, String)]) -> Command {
+    command(vars)
 }
 
 /// Runs `tollgate serve` with settings it must refuse: answers what it wrote to stderr
@@ -63,8 +131,13 @@ pub fn refused(vars: &[(&str, String)]) -> String {
 }
 
 /// Sends one request; answers the status and the raw response (headers and body).
-pub fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(&s.addr).unwrap();
+pub fn raw(s: &impl HasAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    raw_at(s.addr(), method, path, headers, body)
+}
+
+/// [`raw`] to any address (the admin listener's).
+pub fn raw_at(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -80,7 +153,7 @@ pub fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body:
 }
 
 /// Sends one request; answers the status and the JSON body (`Null` if none).
-pub fn call(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+pub fn call(s: &impl HasAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
     let (status, text) = raw(s, method, path, headers, body);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
