@@ -8,7 +8,9 @@
 //! - A secret rotated before the grace window (still remembered): reuse. The
 //!   session is revoked and the answer is `refresh_token_reused`.
 //! - Anything else: `token_invalid`, and nothing changes, so a forged token
-//!   with a valid locator cannot revoke someone else's session.
+//!   with a valid locator cannot revoke someone else's session. The secret is
+//!   checked before liveness: without it, a live, revoked or expired session
+//!   gets the same answer (only the holder learns `session_revoked` or `session_expired`).
 //!
 //! Round trips: one read and one commit (reuse adds one read of the index).
 
@@ -128,12 +130,17 @@ impl<'c> Refresh<'c> {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
+        // The secret first: without it, live, revoked and expired sessions get one answer.
+        let matched = self.classify(&record);
+        if matches!(matched, Match::Unknown) {
+            return done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again")));
+        }
         if let Err(e) = record.check_live(self.now) {
             return done(Err(e));
         }
         let (rules, now) = (self.rules, self.now);
-        match self.classify(&record) {
-            Match::Unknown => done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again"))),
+        match matched {
+            Match::Unknown => unexpected(),
             Match::Reused => {
                 tracing::warn!(target: "tollgate::security", event = "reuse_detected", user = %record.user, sid = %record.sid, "refresh token reused after rotation; revoking the session");
                 let keys = vec![index_key(&record.user)];
