@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map};
-use tollgate::{Config, ConfigBuilder, Error, ErrorCode, ManualClock, MemoryStore, SessionManager};
+use tollgate::engine::record::{session_key, SessionRecord};
+use tollgate::{Config, ConfigBuilder, Error, ErrorCode, ManualClock, MemoryStore, SessionManager, VerifyMode};
 
 const SECRET: &[u8] = b"security-findings-secret-of-32-bytes-or-more";
 const T0: u64 = 1_800_000_000_000;
@@ -59,4 +60,23 @@ async fn finding_9_a_wrong_secret_gets_one_answer_for_live_revoked_and_expired()
     assert_eq!(e.sessions.refresh(&revoked.refresh_token).await.unwrap_err().code(), ErrorCode::SessionRevoked);
     assert_eq!(e.sessions.refresh(&expired.refresh_token).await.unwrap_err().code(), ErrorCode::SessionExpired);
     assert!(e.sessions.refresh(&live.refresh_token).await.is_ok());
+}
+
+/// The session's record as the store holds it.
+fn stored_record(store: &MemoryStore, user: &str, sid: &str) -> SessionRecord {
+    SessionRecord::decode(&store.get_one(&session_key(user, sid)).unwrap().value).unwrap()
+}
+
+#[tokio::test]
+async fn finding_8_no_sealed_successor_is_stored_after_the_grace_window() {
+    let e = env(|b| b.refresh_grace(Duration::from_secs(10)));
+    let t0 = e.sessions.issue("tess", Map::new(), json!(null)).await.unwrap();
+    e.clock.advance(1_000);
+    let t1 = e.sessions.refresh(&t0.refresh_token).await.unwrap();
+    assert_eq!(stored_record(&e.store, "tess", &t1.session.sid).recent.len(), 1);
+    e.clock.advance(10_001);
+    e.sessions.verify(&t1.access_token, VerifyMode::Strict).await.unwrap();
+    let record = stored_record(&e.store, "tess", &t1.session.sid);
+    assert!(record.recent.is_empty(), "after the window the store holds no sealed successor");
+    assert_eq!(e.sessions.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::RefreshTokenReused);
 }

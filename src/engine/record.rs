@@ -130,6 +130,20 @@ impl SessionRecord {
     pub fn expires_at(&self) -> u64 {
         self.idle_expires_at.min(self.absolute_expires_at)
     }
+    /// Whether a rotation is past the grace window at `now`: its sealed successor must go.
+    pub fn has_stale_rotation(&self, now: u64, grace_ms: u64) -> bool {
+        self.recent.first().is_some_and(|r| now.saturating_sub(r.at) > grace_ms)
+    }
+    /// Moves rotations past the grace window to the retired hashes (dropping their
+    /// sealed successors) and keeps at most `reuse_memory` retired hashes, newest last.
+    pub fn retire_rotations(&mut self, now: u64, grace_ms: u64, reuse_memory: usize) {
+        let stale = self.recent.iter().take_while(|r| now.saturating_sub(r.at) > grace_ms).count();
+        for r in self.recent.drain(..stale) {
+            self.retired.push(retired_form(&r.hash));
+        }
+        let excess = self.retired.len().saturating_sub(reuse_memory);
+        self.retired.drain(..excess);
+    }
     /// Fails with the session's state when it cannot be used at `now`.
     pub fn check_live(&self, now: u64) -> Result<(), Error> {
         if self.revoked_at.is_some() {

@@ -161,22 +161,13 @@ impl<'c> Refresh<'c> {
                 let presented = self.token().secret;
                 let successor = self.entropy.secret();
                 // Rotations older than the grace window become retired hashes (reuse memory).
-                let grace = rules.policy.refresh_grace_ms;
-                let mut keep = Vec::with_capacity(record.recent.len() + 1);
-                for r in record.recent.drain(..) {
-                    if now.saturating_sub(r.at) > grace {
-                        record.retired.push(retired_form(&r.hash));
-                    } else {
-                        keep.push(r);
-                    }
-                }
-                keep.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
+                record.retire_rotations(now, rules.policy.refresh_grace_ms, usize::MAX);
+                record.recent.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
                 // A burst of rotations inside one window: the oldest links retire early.
-                while keep.len() > 8 {
-                    let r = keep.remove(0);
+                let burst = record.recent.len().saturating_sub(8);
+                for r in record.recent.drain(..burst) {
                     record.retired.push(retired_form(&r.hash));
                 }
-                record.recent = keep;
                 let excess = record.retired.len().saturating_sub(rules.policy.reuse_memory);
                 record.retired.drain(..excess);
                 record.refresh_hash = hash_secret(&successor);
