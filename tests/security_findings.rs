@@ -5,9 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 use tollgate::engine::record::{session_key, SessionRecord};
-use tollgate::{Config, ConfigBuilder, Error, ErrorCode, ManualClock, MemoryStore, SessionManager, VerifyMode};
+use tollgate::engine::step::{Versioned, WriteOp};
+use tollgate::http::{HttpApi, HttpRequest};
+use tollgate::store::CommitResult;
+use tollgate::{
+    Caps, Config, ConfigBuilder, Error, ErrorCode, ManualClock, MemoryStore, SessionManager, Store, StoreError, StoreErrorKind, VerifyMode,
+};
 
 const SECRET: &[u8] = b"security-findings-secret-of-32-bytes-or-more";
 const T0: u64 = 1_800_000_000_000;
@@ -79,4 +84,130 @@ async fn finding_8_no_sealed_successor_is_stored_after_the_grace_window() {
     let record = stored_record(&e.store, "tess", &t1.session.sid);
     assert!(record.recent.is_empty(), "after the window the store holds no sealed successor");
     assert_eq!(e.sessions.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::RefreshTokenReused);
+}
+
+// ---- Finding 13 (part): store error text and the bearer scheme over HTTP ----------
+
+const API_KEY: &str = "security-findings-api-key";
+/// What a failing store says: text a client must never see.
+const STORE_TEXT: &str = "redis GET: connection to 10.9.8.7:6380 refused (node db-internal-3)";
+
+/// The memory store, failing every call with `kind` while `failing` is set.
+#[derive(Clone)]
+struct Failing {
+    inner: MemoryStore,
+    failing: Arc<std::sync::Mutex<Option<StoreErrorKind>>>,
+}
+
+impl Failing {
+    fn check(&self) -> Result<(), StoreError> {
+        match *self.failing.lock().unwrap() {
+            Some(StoreErrorKind::Unavailable) => Err(StoreError::unavailable(STORE_TEXT)),
+            Some(StoreErrorKind::Corrupt) => Err(StoreError::corrupt(STORE_TEXT)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Failing {
+    async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.check()?;
+        self.inner.get(keys).await
+    }
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        self.check()?;
+        self.inner.commit(ops).await
+    }
+    fn caps(&self) -> Caps {
+        self.inner.caps()
+    }
+}
+
+/// Log lines, captured.
+#[derive(Clone, Default)]
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn http_service() -> (HttpApi<Failing>, Failing) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Failing { inner: MemoryStore::with_clock(clock.clone()), failing: Default::default() };
+    let config = Config::builder().secret(SECRET.to_vec()).build().unwrap();
+    let sessions = SessionManager::new(config, store.clone()).unwrap().with_clock(clock);
+    (HttpApi::new(sessions, &[API_KEY]).unwrap(), store)
+}
+
+async fn call(s: &HttpApi<Failing>, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+    let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if body.is_some() {
+        h.push(("content-type".into(), "application/json".into()));
+    }
+    let req = HttpRequest::new(method, path, h, body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default());
+    let r = s.handle(req).await;
+    (r.status, r.json_body())
+}
+
+#[tokio::test]
+async fn finding_13_store_error_text_never_reaches_an_http_client() {
+    let logs = Capture::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (s, store) = http_service();
+    let (st, t) = call(&s, "POST", "/v1/sessions", &[("x-api-key", API_KEY)], Some(json!({ "user": "uma" }))).await;
+    assert_eq!(st, 201, "{t}");
+    let bearer = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    for (kind, status, code) in [(StoreErrorKind::Unavailable, 503, "store_unavailable"), (StoreErrorKind::Corrupt, 500, "store_corrupt")] {
+        *store.failing.lock().unwrap() = Some(kind);
+        let mut messages = Vec::new();
+        for (method, path, headers, body) in [
+            ("POST", "/v1/sessions", vec![("x-api-key", API_KEY)], Some(json!({ "user": "uma" }))),
+            ("POST", "/v1/verify", vec![], Some(json!({ "token": t["access_token"], "mode": "strict" }))),
+            ("POST", "/v1/refresh", vec![], Some(json!({ "refresh_token": t["refresh_token"] }))),
+            ("GET", "/v1/users/uma/sessions", vec![("authorization", bearer.as_str())], None),
+        ] {
+            let (st, v) = call(&s, method, path, &headers, body).await;
+            assert_eq!((st, v["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {v}");
+            let message = v["error"]["message"].as_str().unwrap().to_owned();
+            assert!(!message.contains("10.9.8.7") && !message.contains("db-internal"), "{method} {path}: {message}");
+            messages.push(message);
+        }
+        messages.dedup();
+        assert_eq!(messages.len(), 1, "one fixed message per code: {messages:?}");
+    }
+    // The operator finds the detail in the log, and the Rust caller, who owns the store, in the error.
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("store_unavailable") && logs.contains("db-internal-3"), "{logs}");
+    assert!(!logs.contains(t["access_token"].as_str().unwrap()), "no token in the log");
+    let err = s.sessions().list("uma").await.unwrap_err();
+    assert!(err.message().contains("db-internal-3"), "{err}");
+}
+
+#[tokio::test]
+async fn finding_13_the_bearer_scheme_is_matched_case_insensitively() {
+    let (s, _) = http_service();
+    let (_, t) = call(&s, "POST", "/v1/sessions", &[("x-api-key", API_KEY)], Some(json!({ "user": "vic" }))).await;
+    let token = t["access_token"].as_str().unwrap();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        for sep in [" ", "  ", "\t"] {
+            let auth = format!("{scheme}{sep}{token}");
+            let (st, v) = call(&s, "GET", "/v1/users/vic/sessions", &[("authorization", &auth)], None).await;
+            assert_eq!(st, 200, "{auth:.10}..: {v}");
+        }
+    }
+    for auth in
+        [format!("Basic {token}"), format!("Bearer{token}"), "Bearer".to_owned(), "Bearer   ".to_owned(), format!("Bearers {token}")]
+    {
+        let (st, v) = call(&s, "GET", "/v1/users/vic/sessions", &[("authorization", &auth)], None).await;
+        assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{auth:.12}..: {v}");
+    }
 }
