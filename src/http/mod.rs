@@ -69,7 +69,7 @@ impl HttpResponse {
     pub fn error(e: &Error) -> Self {
         let message = match server_side_message(e.code()) {
             Some(fixed) => {
-                tracing::warn!(target: "tollgate::http", code = e.code().as_str(), detail = %e.message(), "server-side failure");
+                log_failure(e);
                 fixed
             }
             None => e.message(),
@@ -91,6 +91,14 @@ fn server_side_message(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::Internal => Some("the service failed unexpectedly; retry, and report it if it persists"),
         _ => None,
     }
+}
+
+/// Logs a store or driver failure for the operator: `tracing` natively, the
+/// console in the Worker (which has no tracing subscriber).
+fn log_failure(e: &Error) {
+    tracing::warn!(target: "tollgate::http", code = e.code().as_str(), detail = %e.message(), "store or driver failure");
+    #[cfg(all(target_arch = "wasm32", feature = "worker"))]
+    worker::console_error!("tollgate: {}: {}", e.code().as_str(), e.message());
 }
 
 /// Who is calling.
