@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tollgate::engine::record::{session_key, SessionRecord};
+use tollgate::engine::record::{index_key, session_key, SessionRecord, UserIndex};
 use tollgate::engine::step::{Versioned, WriteOp};
 use tollgate::http::{HttpApi, HttpRequest};
 use tollgate::store::CommitResult;
@@ -210,4 +210,41 @@ async fn finding_13_the_bearer_scheme_is_matched_case_insensitively() {
         let (st, v) = call(&s, "GET", "/v1/users/vic/sessions", &[("authorization", &auth)], None).await;
         assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{auth:.12}..: {v}");
     }
+}
+
+// ---- Finding 4: the per-user index is bounded by default ----------------------------
+
+fn stored_index(store: &MemoryStore, user: &str) -> UserIndex {
+    UserIndex::decode(store.get_one(&index_key(user)).as_ref().map(|v| &v.value[..])).unwrap()
+}
+
+#[tokio::test]
+async fn finding_4_by_default_a_user_holds_at_most_100_sessions_oldest_evicted() {
+    let e = env(|b| b);
+    assert_eq!(e.sessions.rules().policy.max_sessions_per_user, 100);
+    let mut issued = Vec::new();
+    for _ in 0..101 {
+        issued.push(e.sessions.issue("wes", Map::new(), json!(null)).await.unwrap());
+        e.clock.advance(1);
+    }
+    assert_eq!(issued[100].evicted, vec![issued[0].session.sid.clone()], "the 101st evicts the oldest");
+    assert_eq!(stored_index(&e.store, "wes").sessions.len(), 100);
+    let listed = e.sessions.list("wes").await.unwrap();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed[0].sid, issued[1].session.sid);
+    let err = e.sessions.verify(&issued[0].access_token, VerifyMode::Strict).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SessionRevoked);
+}
+
+#[tokio::test]
+async fn finding_4_each_index_write_prunes_expired_entries() {
+    let e = env(|b| b.idle_ttl(Duration::from_secs(60)).absolute_ttl(Duration::from_secs(120)));
+    for _ in 0..5 {
+        e.sessions.issue("xan", Map::new(), json!(null)).await.unwrap();
+    }
+    assert_eq!(stored_index(&e.store, "xan").sessions.len(), 5);
+    e.clock.advance(120_000);
+    let t = e.sessions.issue("xan", Map::new(), json!(null)).await.unwrap();
+    let index = stored_index(&e.store, "xan");
+    assert_eq!(index.sessions.iter().map(|s| s.sid.as_str()).collect::<Vec<_>>(), vec![t.session.sid.as_str()]);
 }

@@ -260,8 +260,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_sessions_per_user"),
         scope: Scope::Engine,
         secret: false,
-        default: doc("none"),
-        help: doc("at most this many live sessions per user; 1 is single-session mode"),
+        default: doc("`100`"),
+        help: doc("at most this many live sessions per user (each sign-in rewrites the user's index, so it is bounded; there is no unlimited); 1 is single-session mode"),
         apply: Some(|s, raw| {
             let n = parse::count(raw)?;
             engine(s, |b| b.max_sessions_per_user(n))

@@ -96,15 +96,13 @@ impl<'c> Issue<'c> {
             Err(e) => return done(Err(e)),
         };
         index.prune_certain(self.now);
-        if let Some(limit) = self.rules.policy.max_sessions_per_user {
-            if index.sessions.len() >= limit as usize {
-                // Entries past their idle hint may have idled out, or been touched since: ask their records.
-                let unsure: Vec<usize> = (0..index.sessions.len()).filter(|&i| index.sessions[i].idle_hint <= self.now).collect();
-                if !unsure.is_empty() {
-                    let keys = unsure.iter().map(|&i| session_key(&self.user, &index.sessions[i].sid)).collect();
-                    self.phase = Phase::CheckRecords { index, index_version, unsure };
-                    return Pending::Store(StoreCmd::Get { keys });
-                }
+        if index.sessions.len() >= self.rules.policy.max_sessions_per_user as usize {
+            // Entries past their idle hint may have idled out, or been touched since: ask their records.
+            let unsure: Vec<usize> = (0..index.sessions.len()).filter(|&i| index.sessions[i].idle_hint <= self.now).collect();
+            if !unsure.is_empty() {
+                let keys = unsure.iter().map(|&i| session_key(&self.user, &index.sessions[i].sid)).collect();
+                self.phase = Phase::CheckRecords { index, index_version, unsure };
+                return Pending::Store(StoreCmd::Get { keys });
             }
         }
         self.decide(index, index_version)
@@ -133,21 +131,19 @@ impl<'c> Issue<'c> {
         let (rules, now) = (self.rules, self.now);
         let mut ops = Vec::new();
         self.evicted.clear();
-        if let Some(limit) = rules.policy.max_sessions_per_user {
-            let over = (index.sessions.len() + 1).saturating_sub(limit as usize);
-            if over > 0 {
-                if rules.policy.limit_policy == LimitPolicy::Refuse {
-                    tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
-                    return done(Err(Error::new(
-                        ErrorCode::SessionLimit,
-                        format!("the user already has {} sessions, the limit; revoke one first", index.sessions.len()),
-                    )));
-                }
-                for entry in index.sessions.drain(..over) {
-                    tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
-                    ops.push(put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any));
-                    self.evicted.push(entry.sid);
-                }
+        let over = (index.sessions.len() + 1).saturating_sub(rules.policy.max_sessions_per_user as usize);
+        if over > 0 {
+            if rules.policy.limit_policy == LimitPolicy::Refuse {
+                tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
+                return done(Err(Error::new(
+                    ErrorCode::SessionLimit,
+                    format!("the user already has {} sessions, the limit; revoke one first", index.sessions.len()),
+                )));
+            }
+            for entry in index.sessions.drain(..over) {
+                tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
+                ops.push(put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any));
+                self.evicted.push(entry.sid);
             }
         }
         let sid = self.entropy.sid();
