@@ -109,7 +109,7 @@ interface SettingsBase {
   touchInterval?: Duration;
   /** Lifetime of cached user info (default 5 min). */
   userCacheTtl?: Duration;
-  /** At most this many live sessions per user (default: no limit). */
+  /** At most this many live sessions per user (default 100; the oldest is evicted, see onLimit). */
   maxSessionsPerUser?: number;
   /** At the limit: revoke the oldest (default) or refuse with `session_limit`. */
   onLimit?: 'evict_oldest' | 'refuse';
