@@ -103,7 +103,7 @@ interface SettingsBase {
   idleTtl?: Duration;
   /** Absolute lifetime of a session, never extended (default 30 days). */
   absoluteTtl?: Duration;
-  /** Window in which a rotated refresh token still answers the same successor (default 10 s). */
+  /** Window in which a rotated refresh token still answers the same successor (default 30 s). */
   refreshGrace?: Duration;
   /** The sliding expiry is written at most this often (default 60 s). */
   touchInterval?: Duration;

@@ -92,11 +92,14 @@ const API_KEY: &str = "security-findings-api-key";
 /// What a failing store says: text a client must never see.
 const STORE_TEXT: &str = "redis GET: connection to 10.9.8.7:6380 refused (node db-internal-3)";
 
-/// The memory store, failing every call with `kind` while `failing` is set.
+/// The memory store, failing every call with `kind` while `failing` is set, and
+/// losing the reply of the next `lost_replies` commits (applied, then reported
+/// unavailable, as a timeout after the server ran the commit is).
 #[derive(Clone)]
 struct Failing {
     inner: MemoryStore,
     failing: Arc<std::sync::Mutex<Option<StoreErrorKind>>>,
+    lost_replies: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Failing {
@@ -116,8 +119,13 @@ impl Store for Failing {
         self.inner.get(keys).await
     }
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         self.check()?;
-        self.inner.commit(ops).await
+        let result = self.inner.commit(ops).await?;
+        if self.lost_replies.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(StoreError::unavailable("the reply was lost"));
+        }
+        Ok(result)
     }
     fn caps(&self) -> Caps {
         self.inner.caps()
@@ -138,11 +146,17 @@ impl std::io::Write for Capture {
     }
 }
 
-fn http_service() -> (HttpApi<Failing>, Failing) {
+/// A manager with the default settings over a [`Failing`] memory store.
+fn failing_env() -> (SessionManager<Failing>, Failing, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = Failing { inner: MemoryStore::with_clock(clock.clone()), failing: Default::default() };
+    let store = Failing { inner: MemoryStore::with_clock(clock.clone()), failing: Default::default(), lost_replies: Default::default() };
     let config = Config::builder().secret(SECRET.to_vec()).build().unwrap();
-    let sessions = SessionManager::new(config, store.clone()).unwrap().with_clock(clock);
+    let sessions = SessionManager::new(config, store.clone()).unwrap().with_clock(clock.clone());
+    (sessions, store, clock)
+}
+
+fn http_service() -> (HttpApi<Failing>, Failing) {
+    let (sessions, store, _) = failing_env();
     (HttpApi::new(sessions, &[API_KEY]).unwrap(), store)
 }
 
@@ -247,4 +261,52 @@ async fn finding_4_each_index_write_prunes_expired_entries() {
     let t = e.sessions.issue("xan", Map::new(), json!(null)).await.unwrap();
     let index = stored_index(&e.store, "xan");
     assert_eq!(index.sessions.iter().map(|s| s.sid.as_str()).collect::<Vec<_>>(), vec![t.session.sid.as_str()]);
+}
+
+// ---- Finding 10: a lost reply, and the client's retry budget -----------------------
+
+/// The retry rule the README gives clients for a refresh: at most 3 attempts with
+/// the same token, each given 5 s, pausing 1 s and then 2 s; the last attempt
+/// starts 13 s after the first.
+const CLIENT_ATTEMPT_TIMEOUT_MS: u64 = 5_000;
+const CLIENT_PAUSES_MS: [u64; 2] = [1_000, 2_000];
+
+#[tokio::test]
+async fn finding_10_a_retry_after_a_lost_reply_gets_the_same_successor_within_the_window() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (s, store, clock) = failing_env();
+    let t0 = s.issue("yara", Map::new(), json!(null)).await.unwrap();
+    // The rotation commits, but its reply is lost; the client's attempt times out.
+    store.lost_replies.store(1, SeqCst);
+    assert_eq!(s.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::StoreUnavailable);
+    let record = stored_record(&store.inner, "yara", &t0.session.sid);
+    assert_eq!(record.generation, 1, "the commit applied");
+    clock.advance(CLIENT_ATTEMPT_TIMEOUT_MS + CLIENT_PAUSES_MS[0]);
+    let t1 = s.refresh(&t0.refresh_token).await.unwrap();
+    assert_eq!(stored_record(&store.inner, "yara", &t0.session.sid), record, "the retry wrote nothing");
+    assert_eq!(s.refresh(&t0.refresh_token).await.unwrap().refresh_token, t1.refresh_token, "the same successor again");
+    s.verify(&t1.access_token, VerifyMode::Strict).await.unwrap();
+    assert_eq!(s.list("yara").await.unwrap().len(), 1, "one chain, no fork");
+
+    // A client that keeps to the budget: its third attempt, 13 s after the first, still
+    // gets the successor the lost first attempt made, under the default grace window.
+    let t0 = s.issue("yara", Map::new(), json!(null)).await.unwrap();
+    store.lost_replies.store(1, SeqCst);
+    assert_eq!(s.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::StoreUnavailable);
+    clock.advance(CLIENT_ATTEMPT_TIMEOUT_MS + CLIENT_PAUSES_MS[0]);
+    // The second attempt is answered (it writes nothing: the chain moved), but the answer
+    // never reaches the client, whose attempt times out.
+    s.refresh(&t0.refresh_token).await.unwrap();
+    clock.advance(CLIENT_ATTEMPT_TIMEOUT_MS + CLIENT_PAUSES_MS[1]);
+    let third = s.refresh(&t0.refresh_token).await.unwrap();
+    assert_eq!(third.session.generation, 1);
+    s.verify(&third.access_token, VerifyMode::Strict).await.unwrap();
+
+    // Past the window the same retry is reuse: the session is revoked.
+    let t0 = s.issue("zed", Map::new(), json!(null)).await.unwrap();
+    store.lost_replies.store(1, SeqCst);
+    assert_eq!(s.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::StoreUnavailable);
+    clock.advance(s.rules().policy.refresh_grace_ms + 1);
+    assert_eq!(s.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::RefreshTokenReused);
+    assert!(s.list("zed").await.unwrap().is_empty());
 }

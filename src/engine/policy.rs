@@ -56,7 +56,9 @@ impl Default for Policy {
             access_ttl_ms: 15 * MINUTE,
             idle_ttl_ms: 14 * DAY,
             absolute_ttl_ms: 30 * DAY,
-            refresh_grace_ms: 10_000,
+            // Fits the client retry rule in the README (3 attempts, the last 13 s after
+            // the first) with room for clock skew between servers.
+            refresh_grace_ms: 30_000,
             touch_interval_ms: MINUTE,
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             limit_policy: LimitPolicy::EvictOldest,

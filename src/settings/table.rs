@@ -218,8 +218,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("refresh_grace"),
         scope: Scope::Engine,
         secret: false,
-        default: doc("`10s`"),
-        help: doc("a rotated refresh token presented again this soon gets the same successor; later it is reuse and revokes the session"),
+        default: doc("`30s`"),
+        help: doc("a rotated refresh token presented again this soon gets the same successor (so a retry after a lost reply works); later it is reuse and revokes the session. Clients send every retry of one refresh within it"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.refresh_grace(d))
