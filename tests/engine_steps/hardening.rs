@@ -101,3 +101,48 @@ fn a_metadata_write_after_the_window_drops_the_sealed_successor() {
     let record = stored_record(&store, &t2);
     assert_eq!((record.recent.len(), record.retired.len()), (1, 1));
 }
+
+// ---- Finding 11: clock skew between servers -------------------------------------
+
+#[test]
+fn a_rotation_stamped_far_in_the_future_is_outside_the_grace_window() {
+    let (rules, crypto) = hs_core(policy());
+    let grace = rules.policy.refresh_grace_ms;
+    let mut store = FakeStore::default();
+    let t0 = issue(&rules, &mut store, &crypto, "uri", T0, 50);
+    // A server whose clock is an hour ahead rotates the token.
+    let fast = T0 + 3_600_000;
+    let t1 = refresh(&rules, &mut store, &crypto, &t0.refresh_token, fast, 51).unwrap();
+    // On a correct clock the stamp is an hour ahead: the old token is reuse, not the successor.
+    let err = refresh(&rules, &mut store, &crypto, &t0.refresh_token, T0 + 1_000, 52).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RefreshTokenReused);
+    assert_eq!(refresh(&rules, &mut store, &crypto, &t1.refresh_token, T0 + 2_000, 53).unwrap_err().code(), ErrorCode::SessionRevoked);
+
+    // Left alone, such a link does not wait in the store for its stamp to come near:
+    // the next strict verify on a correct clock retires it, sealed successor and all.
+    let t0 = issue(&rules, &mut store, &crypto, "uri", T0, 54);
+    let t1 = refresh(&rules, &mut store, &crypto, &t0.refresh_token, fast, 55).unwrap();
+    verify(&rules, &mut store, &crypto, &t1.access_token, VerifyMode::Strict, T0 + grace).unwrap();
+    assert!(stored_record(&store, &t1).recent.is_empty());
+    let err = refresh(&rules, &mut store, &crypto, &t0.refresh_token, fast, 56).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RefreshTokenReused, "even on the fast clock, once retired");
+}
+
+#[test]
+fn a_small_skew_keeps_concurrent_refreshes_working_and_a_write_pulls_the_stamp_back() {
+    let (rules, crypto) = hs_core(policy());
+    let grace = rules.policy.refresh_grace_ms;
+    let mut store = FakeStore::default();
+    let t0 = issue(&rules, &mut store, &crypto, "val", T0, 60);
+    // Server A runs 5 s ahead; a concurrent refresh reaches server B (correct) 1 s later.
+    let t1 = refresh(&rules, &mut store, &crypto, &t0.refresh_token, T0 + 5_000, 61).unwrap();
+    let again = refresh(&rules, &mut store, &crypto, &t0.refresh_token, T0 + 1_000, 62).unwrap();
+    assert_eq!(again.refresh_token, t1.refresh_token, "within the window despite the skew");
+    // B writes the record (a metadata update): the stamp comes back to B's clock, so the
+    // window ends `grace` after B's time, not after A's.
+    run(ops::UpdateMetadata::new(&rules, "val", &t1.session.sid, json!({"d": 3}), T0 + 1_000), &mut store, &crypto, T0 + 1_000).unwrap();
+    assert_eq!(stored_record(&store, &t1).recent[0].at, T0 + 1_000);
+    let late = T0 + 1_000 + grace + 1;
+    let err = refresh(&rules, &mut store, &crypto, &t0.refresh_token, late, 63).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RefreshTokenReused, "A's fast stamp did not widen the window");
+}

@@ -101,7 +101,7 @@ impl<'c> Refresh<'c> {
             return Match::Current;
         }
         if let Some(i) = record.recent.iter().position(|r| hashes_equal(&r.hash, &hash)) {
-            if self.now.saturating_sub(record.recent[i].at) > self.rules.policy.refresh_grace_ms {
+            if !record.recent[i].within_grace(self.now, self.rules.policy.refresh_grace_ms) {
                 return Match::Reused;
             }
             // Open the chain link by link; each opened secret must hash to the next link.
