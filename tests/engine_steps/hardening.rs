@@ -146,3 +146,20 @@ fn a_small_skew_keeps_concurrent_refreshes_working_and_a_write_pulls_the_stamp_b
     let err = refresh(&rules, &mut store, &crypto, &t0.refresh_token, late, 63).unwrap_err();
     assert_eq!(err.code(), ErrorCode::RefreshTokenReused, "A's fast stamp did not widen the window");
 }
+
+#[test]
+fn an_evicted_session_tells_only_its_holder_that_it_was_revoked() {
+    let mut p = policy();
+    p.max_sessions_per_user = 1;
+    let (rules, crypto) = hs_core(p);
+    let mut store = FakeStore::default();
+    let a = issue(&rules, &mut store, &crypto, "wyn", T0, 70);
+    let live = issue(&rules, &mut store, &crypto, "wyn", T0 + 1, 71);
+    assert_eq!(live.evicted, vec![a.session.sid.clone()]);
+    let now = T0 + 2;
+    let holder = refresh(&rules, &mut store, &crypto, &a.refresh_token, now, 72).unwrap_err();
+    assert_eq!(holder.code(), ErrorCode::SessionRevoked);
+    let evicted = seen(&refresh(&rules, &mut store, &crypto, &with_wrong_secret(&a.refresh_token), now, 73).unwrap_err());
+    let alive = seen(&refresh(&rules, &mut store, &crypto, &with_wrong_secret(&live.refresh_token), now, 74).unwrap_err());
+    assert_eq!(evicted, alive, "without the secret, evicted and live look the same");
+}
