@@ -103,13 +103,13 @@ interface SettingsBase {
   idleTtl?: Duration;
   /** Absolute lifetime of a session, never extended (default 30 days). */
   absoluteTtl?: Duration;
-  /** Window in which a rotated refresh token still answers the same successor (default 10 s). */
+  /** Window in which a rotated refresh token still answers the same successor (default 30 s). */
   refreshGrace?: Duration;
   /** The sliding expiry is written at most this often (default 60 s). */
   touchInterval?: Duration;
   /** Lifetime of cached user info (default 5 min). */
   userCacheTtl?: Duration;
-  /** At most this many live sessions per user (default: no limit). */
+  /** At most this many live sessions per user (default 100; the oldest is evicted, see onLimit). */
   maxSessionsPerUser?: number;
   /** At the limit: revoke the oldest (default) or refuse with `session_limit`. */
   onLimit?: 'evict_oldest' | 'refuse';

@@ -11,6 +11,9 @@ use tollgate::engine::policy::{Policy, Rules};
 use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use tollgate::{Alg, Error, ErrorCode, KeySpec};
 
+#[path = "engine_steps/hardening.rs"]
+mod hardening;
+
 const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!!";
 const T0: u64 = 1_700_000_000_000;
 

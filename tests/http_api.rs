@@ -121,7 +121,7 @@ async fn reuse_is_reported_over_http() {
     assert_eq!(st, 200);
     let (st, again) = call(&s, req("POST", "/v1/refresh", &[], Some(json!({ "refresh_token": rt })))).await;
     assert_eq!((st, &again["refresh_token"]), (200, &first["refresh_token"]), "same successor within the grace window");
-    clock.advance(11_000);
+    clock.advance(s.sessions().rules().policy.refresh_grace_ms + 1);
     let (st, v) = call(&s, req("POST", "/v1/refresh", &[], Some(json!({ "refresh_token": rt })))).await;
     assert_eq!((st, code(&v)), (401, "refresh_token_reused"));
     let (st, v) = call(&s, req("POST", "/v1/refresh", &[], Some(json!({ "refresh_token": first["refresh_token"] })))).await;

@@ -26,8 +26,9 @@ pub struct Policy {
     pub refresh_grace_ms: u64,
     /// Sliding expiry is written at most once per this interval.
     pub touch_interval_ms: u64,
-    /// `None`: no limit.
-    pub max_sessions_per_user: Option<u32>,
+    /// Live sessions per user (100 by default). Every sign-in rewrites the user's
+    /// index, so its cost grows with this bound; there is no unbounded setting.
+    pub max_sessions_per_user: u32,
     pub limit_policy: LimitPolicy,
     /// The `<prefix>` of refresh tokens: 1 to 16 of `a-z0-9`.
     pub refresh_prefix: String,
@@ -44,6 +45,8 @@ pub struct Policy {
 }
 
 const MINUTE: u64 = 60_000;
+/// The default per-user session limit: bounds the index every sign-in rewrites.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: u32 = 100;
 const DAY: u64 = 24 * 60 * MINUTE;
 
 impl Default for Policy {
@@ -53,9 +56,11 @@ impl Default for Policy {
             access_ttl_ms: 15 * MINUTE,
             idle_ttl_ms: 14 * DAY,
             absolute_ttl_ms: 30 * DAY,
-            refresh_grace_ms: 10_000,
+            // Fits the client retry rule in the README (3 attempts, the last 13 s after
+            // the first) with room for clock skew between servers.
+            refresh_grace_ms: 30_000,
             touch_interval_ms: MINUTE,
-            max_sessions_per_user: None,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             limit_policy: LimitPolicy::EvictOldest,
             refresh_prefix: "tgr".into(),
             max_metadata_bytes: 16 * 1024,
@@ -113,8 +118,8 @@ impl Policy {
         if self.idle_ttl_ms > self.absolute_ttl_ms {
             return Err(InvalidSetting::with_other("idle_ttl", "cannot exceed {}", "absolute_ttl"));
         }
-        if self.max_sessions_per_user == Some(0) {
-            return Err(InvalidSetting::new("max_sessions_per_user", "must be at least 1 (leave it unset for no limit)"));
+        if self.max_sessions_per_user == 0 {
+            return Err(InvalidSetting::new("max_sessions_per_user", "must be at least 1"));
         }
         if self.max_attempts == 0 {
             return Err(InvalidSetting::new("max_attempts", "must be at least 1"));

@@ -78,6 +78,15 @@ pub struct Rotation {
     pub sealed_next: Secret,
 }
 
+impl Rotation {
+    /// Whether `now` is within `grace_ms` of the rotation's stamp, before or after it.
+    /// A stamp further ahead (a server with a fast clock wrote it) is outside: a
+    /// rotation time in the future never widens the window, it fails closed.
+    pub fn within_grace(&self, now: u64, grace_ms: u64) -> bool {
+        now.abs_diff(self.at) <= grace_ms
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SessionRecord {
     pub v: u8,
@@ -129,6 +138,26 @@ impl SessionRecord {
     /// When the session stops being usable, absent revocation.
     pub fn expires_at(&self) -> u64 {
         self.idle_expires_at.min(self.absolute_expires_at)
+    }
+    /// Whether a rotation is outside the grace window at `now`: its sealed successor must go.
+    pub fn has_stale_rotation(&self, now: u64, grace_ms: u64) -> bool {
+        self.recent.iter().any(|r| !r.within_grace(now, grace_ms))
+    }
+    /// Moves rotations outside the grace window to the retired hashes (dropping
+    /// their sealed successors), with every older one, so the links kept still
+    /// form the chain's end; keeps at most `reuse_memory` retired hashes, newest
+    /// last. A kept stamp ahead of `now` comes back to `now`: a faster clock
+    /// elsewhere never makes the window end later than this one says.
+    pub fn retire_rotations(&mut self, now: u64, grace_ms: u64, reuse_memory: usize) {
+        let stale = self.recent.iter().rposition(|r| !r.within_grace(now, grace_ms)).map_or(0, |i| i + 1);
+        for r in self.recent.drain(..stale) {
+            self.retired.push(retired_form(&r.hash));
+        }
+        for r in &mut self.recent {
+            r.at = r.at.min(now);
+        }
+        let excess = self.retired.len().saturating_sub(reuse_memory);
+        self.retired.drain(..excess);
     }
     /// Fails with the session's state when it cannot be used at `now`.
     pub fn check_live(&self, now: u64) -> Result<(), Error> {

@@ -77,13 +77,43 @@ impl HttpResponse {
             body: serde_json::to_vec(value).unwrap_or_default(),
         }
     }
+    /// The error as a client sees it. A failure of the store or a crypto driver is
+    /// logged in full and answered with a fixed message per code, so no store or
+    /// driver text reaches the client. (`config_invalid` keeps its message: it names
+    /// the setting to fix, never a value.)
     pub fn error(e: &Error) -> Self {
-        Self::json(e.http_status(), &json!({ "error": { "code": e.code().as_str(), "message": e.message() } }))
+        let message = match server_side_message(e.code()) {
+            Some(fixed) => {
+                log_failure(e);
+                fixed
+            }
+            None => e.message(),
+        };
+        Self::json(e.http_status(), &json!({ "error": { "code": e.code().as_str(), "message": message } }))
     }
     /// The body as JSON (for tests and clients).
     pub fn json_body(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+}
+
+/// The one message a client gets for a store or driver failure; `None` for codes
+/// whose message is written for the client.
+fn server_side_message(code: ErrorCode) -> Option<&'static str> {
+    match code {
+        ErrorCode::StoreUnavailable => Some("the session store is unavailable; retry shortly"),
+        ErrorCode::StoreCorrupt => Some("the session store holds data this service cannot read; the operator's logs say more"),
+        ErrorCode::Internal => Some("the service failed unexpectedly; retry, and report it if it persists"),
+        _ => None,
+    }
+}
+
+/// Logs a store or driver failure for the operator: `tracing` natively, the
+/// console in the Worker (which has no tracing subscriber).
+fn log_failure(e: &Error) {
+    tracing::warn!(target: "tollgate::http", code = e.code().as_str(), detail = %e.message(), "store or driver failure");
+    #[cfg(all(target_arch = "wasm32", feature = "worker"))]
+    worker::console_error!("tollgate: {}: {}", e.code().as_str(), e.message());
 }
 
 /// Who is calling.
@@ -327,15 +357,16 @@ fn forbidden() -> Error {
 }
 
 /// The access token of `Authorization: Bearer <token>`: `None` without the
-/// header, an error when it names another scheme. The Worker reads it too.
+/// header, an error when it names another scheme or no token. The scheme is
+/// matched case-insensitively (RFC 9110: `bearer`, `BEARER`). The Worker reads it too.
 pub(crate) fn bearer_token(req: &HttpRequest) -> Option<Result<&str, Error>> {
     let auth = req.header("authorization")?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\""));
-    Some(token)
+    let (scheme, rest) = auth.split_once([' ', '\t']).unwrap_or((auth, ""));
+    let token = rest.trim_matches([' ', '\t']);
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Some(Err(err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\"")));
+    }
+    Some(Ok(token))
 }
 
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Error> {

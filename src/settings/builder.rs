@@ -116,9 +116,9 @@ impl ConfigBuilder {
         self.0.policy.user_cache_ttl_ms = ms(d);
         self
     }
-    /// At most `n` live sessions per user; [`ConfigBuilder::on_limit`] says what happens at the limit.
+    /// At most `n` live sessions per user (100 by default); [`ConfigBuilder::on_limit`] says what happens at the limit.
     pub fn max_sessions_per_user(mut self, n: u32) -> Self {
-        self.0.policy.max_sessions_per_user = Some(n);
+        self.0.policy.max_sessions_per_user = n;
         self
     }
     /// Evict the oldest session (the default) or refuse the new one with `session_limit`.

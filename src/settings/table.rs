@@ -234,8 +234,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("refresh_grace"),
         scope: Scope::Engine,
         secret: false,
-        default: doc("`10s`"),
-        help: doc("a rotated refresh token presented again this soon gets the same successor; later it is reuse and revokes the session"),
+        default: doc("`30s`"),
+        help: doc("a rotated refresh token presented again this soon gets the same successor (so a retry after a lost reply works); later it is reuse and revokes the session. Clients send every retry of one refresh within it"),
         apply: Some(|s, raw| {
             let d = parse::duration(raw)?;
             engine(s, |b| b.refresh_grace(d))
@@ -276,8 +276,8 @@ pub static SETTINGS: &[Setting] = &[
         rust: Some("max_sessions_per_user"),
         scope: Scope::Engine,
         secret: false,
-        default: doc("none"),
-        help: doc("at most this many live sessions per user; 1 is single-session mode"),
+        default: doc("`100`"),
+        help: doc("at most this many live sessions per user (each sign-in rewrites the user's index, so it is bounded; there is no unlimited); 1 is single-session mode"),
         apply: Some(|s, raw| {
             let n = parse::count(raw)?;
             engine(s, |b| b.max_sessions_per_user(n))

@@ -121,7 +121,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 29);
+    assert_eq!(checked, 30);
 }
 
 #[test]

@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(c.store(), &StoreSetting::WorkersKv);
         assert_eq!(p.claims.audience, vec!["api", "web"]);
         assert_eq!((p.access_ttl_ms, p.idle_ttl_ms, p.refresh_grace_ms), (60_000, 3_600_000, 1000));
-        assert_eq!((p.max_sessions_per_user, p.limit_policy, p.verify_mode), (Some(3), LimitPolicy::Refuse, VerifyMode::Stateless));
+        assert_eq!((p.max_sessions_per_user, p.limit_policy, p.verify_mode), (3, LimitPolicy::Refuse, VerifyMode::Stateless));
         assert_eq!(c.hmac_key_set().unwrap().keys().len(), 3);
     }
 

@@ -170,6 +170,11 @@ mod tests {
         assert_eq!(target_of("DELETE", sid, &[("authorization", &bearer)], ""), user("dave"));
         assert_eq!(target_of("DELETE", &with_user, &[("authorization", &bearer)], ""), user("dave"), "dave's object refuses erin");
         assert_eq!(target_of("DELETE", sid, &[], ""), Target::Local);
+        // The scheme is case-insensitive, as in `tollgate serve`.
+        for scheme in ["bearer", "BEARER"] {
+            let other = bearer.replacen("Bearer", scheme, 1);
+            assert_eq!(target_of("DELETE", sid, &[("authorization", &other)], ""), user("dave"), "{scheme}");
+        }
 
         for method in ["GET", "DELETE"] {
             let list = "/v1/users/fay+g%20%7B%7D%2F%25%3A%C3%BC/sessions";

@@ -57,6 +57,12 @@ describe('Durable Object store', () => {
     r = await w.call('GET', '/v1/users/alice/sessions', { bearer: t2.access_token });
     assert.equal(r.status, 200);
     assert.equal(r.body.sessions.length, 1);
+    // The scheme is matched case-insensitively, in the Worker's routing and in the object.
+    for (const scheme of ['bearer', 'BEARER']) {
+      r = await w.call('GET', '/v1/users/alice/sessions', { headers: { authorization: `${scheme} ${t2.access_token}` } });
+      assert.equal(r.status, 200, `${scheme}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.sessions.length, 1);
+    }
     r = await w.call('GET', '/v1/users/bob/sessions', { bearer: t2.access_token });
     assert.equal(code(r), 'forbidden');
 

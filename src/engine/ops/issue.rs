@@ -1,8 +1,8 @@
 //! Issue a session: read the user's index, apply the per-user limit, mint the
 //! tokens, and commit the record and the index together.
 //!
-//! Round trips: one read and one commit; one more read only when the user is at
-//! the limit and some indexed sessions may have idled out (their records decide).
+//! Round trips: one read and one commit; one more read when the user is at the
+//! limit (the records of the sessions it may evict, and of any that may have idled out).
 
 use serde_json::{Map, Value};
 
@@ -15,10 +15,12 @@ use crate::engine::token::{check_user_id, hash_secret, RefreshToken};
 
 enum Phase {
     ReadIndex,
+    /// Reading the records of index entries: those past their idle hint, and
+    /// those the limit may evict (their tombstones keep the refresh hash).
     CheckRecords {
         index: UserIndex,
         index_version: Expect,
-        unsure: Vec<usize>,
+        read: Vec<usize>,
     },
     Signing {
         ops: Vec<WriteOp>,
@@ -41,6 +43,8 @@ pub struct Issue<'c> {
     pending: Pending<Tokens>,
     record: Option<SessionRecord>,
     evicted: Vec<String>,
+    /// Live records read for eviction candidates, with their versions.
+    candidates: Vec<(SessionRecord, u64)>,
 }
 
 impl<'c> Issue<'c> {
@@ -59,6 +63,7 @@ impl<'c> Issue<'c> {
             pending: Pending::Waiting,
             record: None,
             evicted: Vec::new(),
+            candidates: Vec::new(),
         };
         op.pending = match op.validate() {
             Ok(()) => op.read_index(),
@@ -96,28 +101,35 @@ impl<'c> Issue<'c> {
             Err(e) => return done(Err(e)),
         };
         index.prune_certain(self.now);
-        if let Some(limit) = self.rules.policy.max_sessions_per_user {
-            if index.sessions.len() >= limit as usize {
-                // Entries past their idle hint may have idled out, or been touched since: ask their records.
-                let unsure: Vec<usize> = (0..index.sessions.len()).filter(|&i| index.sessions[i].idle_hint <= self.now).collect();
-                if !unsure.is_empty() {
-                    let keys = unsure.iter().map(|&i| session_key(&self.user, &index.sessions[i].sid)).collect();
-                    self.phase = Phase::CheckRecords { index, index_version, unsure };
-                    return Pending::Store(StoreCmd::Get { keys });
-                }
+        self.candidates.clear();
+        let limit = self.rules.policy.max_sessions_per_user as usize;
+        if index.sessions.len() >= limit {
+            // Entries past their idle hint may have idled out, or been touched since: ask their records.
+            // When evicting, also the oldest that may go: whatever dies among the others, the
+            // evicted are among these, and their tombstones keep the holder's refresh hash.
+            let evictable = if self.rules.policy.limit_policy == LimitPolicy::EvictOldest { index.sessions.len() + 1 - limit } else { 0 };
+            let read: Vec<usize> =
+                (0..index.sessions.len()).filter(|&i| i < evictable || index.sessions[i].idle_hint <= self.now).collect();
+            if !read.is_empty() {
+                let keys = read.iter().map(|&i| session_key(&self.user, &index.sessions[i].sid)).collect();
+                self.phase = Phase::CheckRecords { index, index_version, read };
+                return Pending::Store(StoreCmd::Get { keys });
             }
         }
         self.decide(index, index_version)
     }
 
-    fn on_records(&mut self, reply: Reply, mut index: UserIndex, index_version: Expect, unsure: Vec<usize>) -> Pending<Tokens> {
-        let Some(v) = values(reply, unsure.len()) else { return unexpected() };
+    fn on_records(&mut self, reply: Reply, mut index: UserIndex, index_version: Expect, read: Vec<usize>) -> Pending<Tokens> {
+        let Some(v) = values(reply, read.len()) else { return unexpected() };
         let mut dead = vec![false; index.sessions.len()];
-        for (slot, &i) in v.iter().zip(&unsure) {
+        for (slot, &i) in v.into_iter().zip(&read) {
             let entry = &mut index.sessions[i];
-            match slot.as_ref().map(|s| decode_record(s, &self.user, &entry.sid)) {
-                Some(Ok(r)) if r.check_live(self.now).is_ok() => entry.idle_hint = r.idle_expires_at,
-                Some(Err(e)) => return done(Err(e)),
+            match slot.as_ref().map(|s| (decode_record(s, &self.user, &entry.sid), s.version)) {
+                Some((Ok(r), version)) if r.check_live(self.now).is_ok() => {
+                    entry.idle_hint = r.idle_expires_at;
+                    self.candidates.push((r, version));
+                }
+                Some((Err(e), _)) => return done(Err(e)),
                 _ => dead[i] = true,
             }
         }
@@ -133,21 +145,27 @@ impl<'c> Issue<'c> {
         let (rules, now) = (self.rules, self.now);
         let mut ops = Vec::new();
         self.evicted.clear();
-        if let Some(limit) = rules.policy.max_sessions_per_user {
-            let over = (index.sessions.len() + 1).saturating_sub(limit as usize);
-            if over > 0 {
-                if rules.policy.limit_policy == LimitPolicy::Refuse {
-                    tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
-                    return done(Err(Error::new(
-                        ErrorCode::SessionLimit,
-                        format!("the user already has {} sessions, the limit; revoke one first", index.sessions.len()),
-                    )));
-                }
-                for entry in index.sessions.drain(..over) {
-                    tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
-                    ops.push(put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any));
-                    self.evicted.push(entry.sid);
-                }
+        let over = (index.sessions.len() + 1).saturating_sub(rules.policy.max_sessions_per_user as usize);
+        if over > 0 {
+            if rules.policy.limit_policy == LimitPolicy::Refuse {
+                tracing::info!(target: "tollgate::security", event = "limit_hit", user = %self.user, "session limit refused a new session");
+                return done(Err(Error::new(
+                    ErrorCode::SessionLimit,
+                    format!("the user already has {} sessions, the limit; revoke one first", index.sessions.len()),
+                )));
+            }
+            for entry in index.sessions.drain(..over) {
+                tracing::info!(target: "tollgate::security", event = "limit_evicted", user = %self.user, "session limit evicted the oldest session");
+                // The record as read keeps its refresh hash, so its holder is told `session_revoked`.
+                let op = match self.candidates.iter().position(|(r, _)| r.sid == entry.sid) {
+                    Some(i) => {
+                        let (record, version) = self.candidates.swap_remove(i);
+                        put_record(rules, &tombstone(record, now), Expect::Version(version))
+                    }
+                    None => put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any),
+                };
+                ops.push(op);
+                self.evicted.push(entry.sid);
             }
         }
         let sid = self.entropy.sid();
@@ -218,7 +236,7 @@ impl Operation for Issue<'_> {
     fn handle(&mut self, reply: Reply) {
         self.pending = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::ReadIndex => self.on_index(reply),
-            Phase::CheckRecords { index, index_version, unsure } => self.on_records(reply, index, index_version, unsure),
+            Phase::CheckRecords { index, index_version, read } => self.on_records(reply, index, index_version, read),
             Phase::Signing { ops } => {
                 if self.access.accept(reply) {
                     self.commit(ops)

@@ -53,6 +53,8 @@ impl<'c> UpdateMetadata<'c> {
             return done(Err(e));
         }
         record.metadata = self.metadata.clone();
+        let policy = &self.rules.policy;
+        record.retire_rotations(self.now, policy.refresh_grace_ms, policy.reuse_memory);
         self.committing = Some(SessionInfo::from(&record));
         Pending::Store(StoreCmd::Commit { ops: vec![put_record(self.rules, &record, Expect::Version(slot.version))] })
     }

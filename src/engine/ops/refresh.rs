@@ -8,7 +8,9 @@
 //! - A secret rotated before the grace window (still remembered): reuse. The
 //!   session is revoked and the answer is `refresh_token_reused`.
 //! - Anything else: `token_invalid`, and nothing changes, so a forged token
-//!   with a valid locator cannot revoke someone else's session.
+//!   with a valid locator cannot revoke someone else's session. The secret is
+//!   checked before liveness: without it, a live, revoked or expired session
+//!   gets the same answer (only the holder learns `session_revoked` or `session_expired`).
 //!
 //! Round trips: one read and one commit (reuse adds one read of the index).
 
@@ -99,7 +101,7 @@ impl<'c> Refresh<'c> {
             return Match::Current;
         }
         if let Some(i) = record.recent.iter().position(|r| hashes_equal(&r.hash, &hash)) {
-            if self.now.saturating_sub(record.recent[i].at) > self.rules.policy.refresh_grace_ms {
+            if !record.recent[i].within_grace(self.now, self.rules.policy.refresh_grace_ms) {
                 return Match::Reused;
             }
             // Open the chain link by link; each opened secret must hash to the next link.
@@ -128,12 +130,17 @@ impl<'c> Refresh<'c> {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
+        // The secret first: without it, live, revoked and expired sessions get one answer.
+        let matched = self.classify(&record);
+        if matches!(matched, Match::Unknown) {
+            return done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again")));
+        }
         if let Err(e) = record.check_live(self.now) {
             return done(Err(e));
         }
         let (rules, now) = (self.rules, self.now);
-        match self.classify(&record) {
-            Match::Unknown => done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again"))),
+        match matched {
+            Match::Unknown => unexpected(),
             Match::Reused => {
                 tracing::warn!(target: "tollgate::security", event = "reuse_detected", user = %record.user, sid = %record.sid, "refresh token reused after rotation; revoking the session");
                 let keys = vec![index_key(&record.user)];
@@ -154,22 +161,13 @@ impl<'c> Refresh<'c> {
                 let presented = self.token().secret;
                 let successor = self.entropy.secret();
                 // Rotations older than the grace window become retired hashes (reuse memory).
-                let grace = rules.policy.refresh_grace_ms;
-                let mut keep = Vec::with_capacity(record.recent.len() + 1);
-                for r in record.recent.drain(..) {
-                    if now.saturating_sub(r.at) > grace {
-                        record.retired.push(retired_form(&r.hash));
-                    } else {
-                        keep.push(r);
-                    }
-                }
-                keep.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
+                record.retire_rotations(now, rules.policy.refresh_grace_ms, usize::MAX);
+                record.recent.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
                 // A burst of rotations inside one window: the oldest links retire early.
-                while keep.len() > 8 {
-                    let r = keep.remove(0);
+                let burst = record.recent.len().saturating_sub(8);
+                for r in record.recent.drain(..burst) {
                     record.retired.push(retired_form(&r.hash));
                 }
-                record.recent = keep;
                 let excess = record.retired.len().saturating_sub(rules.policy.reuse_memory);
                 record.retired.drain(..excess);
                 record.refresh_hash = hash_secret(&successor);

@@ -137,7 +137,10 @@ impl<'c> Verify<'c> {
             return done(Err(e));
         }
         let policy = &self.rules.policy;
-        if self.now.saturating_sub(record.last_seen) >= policy.touch_interval_ms {
+        let stale = record.has_stale_rotation(self.now, policy.refresh_grace_ms);
+        if stale || self.now.saturating_sub(record.last_seen) >= policy.touch_interval_ms {
+            // A touch is due, or a sealed successor outlived its window: it must not stay in the store.
+            record.retire_rotations(self.now, policy.refresh_grace_ms, policy.reuse_memory);
             record.last_seen = self.now;
             record.idle_expires_at = (self.now + policy.idle_ttl_ms).min(record.absolute_expires_at);
             let info = SessionInfo::from(&record);
