@@ -15,6 +15,8 @@ pub mod kv;
 pub mod memory;
 #[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
 pub mod redis;
+#[cfg(any(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")), feature = "worker"))]
+pub mod sql;
 
 use crate::crypto::CryptoDriver;
 use crate::engine::error::{Error, ErrorCode};

@@ -1,0 +1,268 @@
+//! The conformance suite and the SQL store's own checks on SQLite (a file),
+//! PostgreSQL and MariaDB. SQLite runs anywhere; the server tests are
+//! `#[ignore]` and run by `scripts/sql.sh`, which starts the servers (a test
+//! whose server is missing fails, it never skips).
+#![cfg(all(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#![allow(clippy::disallowed_methods)] // a test reads real time
+
+mod conformance;
+#[path = "support/sql_env.rs"]
+mod sql_env;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sql_env::Db;
+use tollgate::engine::record::index_key;
+use tollgate::engine::step::{Expect, WriteOp};
+use tollgate::store::sql::{schema, Dialect, SqlOptions, SqlStore};
+use tollgate::store::CommitResult;
+use tollgate::{ErrorCode, ManualClock, Store, StoreErrorKind};
+
+macro_rules! factory {
+    ($name:ident, $dialect:expr) => {
+        #[derive(Default)]
+        struct $name;
+        impl conformance::Factory for $name {
+            type S = SqlStore;
+            async fn make(&self, clock: Arc<ManualClock>) -> SqlStore {
+                Db::shared($dialect).store(clock).await
+            }
+        }
+    };
+}
+factory!(SqliteFile, Dialect::Sqlite);
+factory!(Postgres, Dialect::Postgres);
+factory!(MariaDb, Dialect::MySql);
+
+const DAY: u64 = 86_400_000;
+
+fn put(key: &str, value: &str, expect: Expect, expires_at: u64) -> WriteOp {
+    WriteOp::Put { key: key.to_owned(), value: Bytes::from(value.to_owned()), expect, expires_at }
+}
+
+async fn version(s: &SqlStore, key: &str) -> Option<u64> {
+    s.get(vec![key.to_owned()]).await.unwrap().pop().unwrap().map(|v| v.version)
+}
+
+/// Read-modify-write from many tasks: every acknowledged increment is in the final value.
+async fn no_lost_update(dialect: Dialect) {
+    let store = Db::shared(dialect).store(Arc::new(tollgate::SystemClock)).await;
+    let key = index_key(&conformance::unique_user("lost"));
+    let later = conformance::real_now() + DAY;
+    store.commit(vec![put(&key, "0", Expect::Absent, later)]).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut conflicts = 0u32;
+                for _ in 0..25 {
+                    loop {
+                        let cur = store.get(vec![key.clone()]).await.unwrap().pop().unwrap().unwrap();
+                        let n: u64 = std::str::from_utf8(&cur.value).unwrap().parse().unwrap();
+                        let next = put(&key, &(n + 1).to_string(), Expect::Version(cur.version), later);
+                        match store.commit(vec![next]).await.unwrap() {
+                            CommitResult::Committed => break,
+                            CommitResult::Conflict => conflicts += 1,
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    let end = store.get(vec![key]).await.unwrap().pop().unwrap().unwrap();
+    assert_eq!(&end.value[..], b"400", "every acknowledged increment counts ({conflicts} conflicts were retried)");
+}
+
+/// Expired rows vanish from reads at once, and the sweep reclaims them in bounded rounds.
+async fn expiry_and_bounded_sweep(dialect: Dialect) {
+    let db = Db::fresh(dialect).await;
+    let clock = Arc::new(ManualClock::new(conformance::real_now()));
+    let store = db.store_with(sql_env::options(clock.clone()).sweep_batch(2)).await;
+    let t0 = conformance::real_now();
+    let keys: Vec<String> = (0..35).map(|i| index_key(&format!("sweep-{i}"))).collect();
+    for k in &keys {
+        store.commit(vec![put(k, "short", Expect::Absent, t0 + 1_000)]).await.unwrap();
+    }
+    let long = index_key("sweep-long");
+    store.commit(vec![put(&long, "long", Expect::Absent, t0 + 10_000)]).await.unwrap();
+    let old_version = version(&store, &keys[0]).await.unwrap();
+    clock.set(t0 + 1_000);
+    assert_eq!(version(&store, &keys[0]).await, None, "invisible the moment it expires, before any sweep");
+    assert!(version(&store, &long).await.is_some());
+    // Ten statements of two rows per round: 20 rows, then the other 15.
+    assert_eq!(store.sweep().await.unwrap(), 20);
+    assert_eq!(store.sweep().await.unwrap(), 15);
+    assert_eq!(store.sweep().await.unwrap(), 0);
+    // Counters stay an hour past their last value, then go; versions still rise.
+    clock.set(t0 + 10_000 + 3_600_000);
+    let mut swept = 0;
+    loop {
+        let round = store.sweep().await.unwrap();
+        assert!(round <= 10 * (2 + 2), "one round is at most ten statements of two rows and two counters");
+        swept += round;
+        if round == 0 {
+            break;
+        }
+    }
+    assert_eq!(swept, 1 + 36, "the long row and the 36 counters");
+    store.commit(vec![put(&keys[0], "again", Expect::Absent, t0 + 2 * DAY)]).await.unwrap();
+    assert!(version(&store, &keys[0]).await.unwrap() > old_version, "a recreated key never gets an old version");
+    drop(store);
+    db.drop_now().await;
+}
+
+/// The background task sweeps with no call coming in (its clock is the test's).
+async fn background_sweeper(dialect: Dialect) {
+    let db = Db::fresh(dialect).await;
+    let clock = Arc::new(ManualClock::new(conformance::real_now()));
+    let every = std::time::Duration::from_secs(1);
+    let store = db.store_with(sql_env::options(clock.clone()).sweep_interval(Some(every))).await;
+    let key = index_key("background");
+    store.commit(vec![put(&key, "x", Expect::Absent, clock_now(&clock) + 1)]).await.unwrap();
+    clock.advance(1);
+    assert_eq!(store_rows(&db).await, 1, "expired, but held until a sweep");
+    // Waits for the task's next tick (the expiry itself was the test's clock moving).
+    let started = std::time::Instant::now();
+    while store_rows(&db).await > 0 && started.elapsed() < every * 5 {
+        tokio::time::sleep(every / 4).await;
+    }
+    assert_eq!(store_rows(&db).await, 0, "the sweeper did not run");
+    drop(store);
+    db.drop_now().await;
+}
+
+fn clock_now(c: &ManualClock) -> u64 {
+    use tollgate::Clock;
+    c.now_ms()
+}
+
+async fn store_rows(db: &Db) -> i64 {
+    use sqlx::Connection;
+    let sql = "SELECT CAST(count(*) AS SIGNED) FROM tollgate_kv";
+    match db.dialect {
+        Dialect::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar("SELECT count(*) FROM tollgate_kv").fetch_one(&mut c).await.unwrap()
+        }
+        Dialect::MySql => {
+            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+        Dialect::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar("SELECT count(*) FROM tollgate_kv").fetch_one(&mut c).await.unwrap()
+        }
+    }
+}
+
+/// Migrations apply once, concurrently, and a schema from the future is refused.
+async fn migrations(dialect: Dialect) {
+    let db = Db::fresh(dialect).await;
+    let clock: Arc<ManualClock> = Arc::new(ManualClock::new(conformance::real_now()));
+    // Checking only: an empty database is refused with what to do.
+    let err = SqlStore::connect_with(&db.url, sql_env::options(clock.clone()).migrate(false)).await.unwrap_err();
+    assert_eq!((err.code(), err.message().contains("tollgate migrate")), (ErrorCode::ConfigInvalid, true), "{err}");
+    let (a, b) = tokio::join!(db.store(clock.clone()), db.store(clock.clone()));
+    assert_eq!(a.schema_version().await.unwrap(), schema::LATEST);
+    assert_eq!(b.migrate().await.unwrap(), schema::LATEST, "nothing left to apply");
+    db.store_with(sql_env::options(clock.clone()).migrate(false)).await;
+    db.execute(&format!("INSERT INTO tollgate_schema (version, name, applied_at) VALUES ({}, 'future', 0)", schema::LATEST + 1)).await;
+    let err = SqlStore::connect_with(&db.url, sql_env::options(clock.clone())).await.unwrap_err();
+    assert_eq!((err.code(), err.message().contains("upgrade tollgate")), (ErrorCode::ConfigInvalid, true), "{err}");
+    drop((a, b));
+    db.drop_now().await;
+}
+
+/// A row tollgate did not write reads as `store_corrupt`, never as a value.
+async fn corrupt_rows(dialect: Dialect) {
+    let db = Db::fresh(dialect).await;
+    let store = db.store(Arc::new(tollgate::SystemClock)).await;
+    let key_column = if dialect == Dialect::MySql { "`key`" } else { "key" };
+    let value = if dialect == Dialect::Postgres { "'\\x00'::bytea" } else { "'x'" };
+    db.execute(&format!(
+        "INSERT INTO tollgate_kv ({key_column}, tag, version, expires_at, value) VALUES ('i:{{u:bad}}', 'u:bad', -5, {}, {value})",
+        conformance::real_now() + DAY
+    ))
+    .await;
+    let err = store.get(vec![index_key("bad")]).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    drop(store);
+    db.drop_now().await;
+}
+
+/// A wrong password is refused with a message that does not repeat it.
+async fn secrets_stay_out_of_errors(dialect: Dialect) {
+    let url = Db::shared(dialect).url;
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let user = scheme_user.rsplit_once(':').unwrap().0;
+    let bad = format!("{user}:not-the-password-7731@{rest}");
+    let err = SqlStore::connect_with(&bad, SqlOptions::default().sweep_interval(None)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StoreUnavailable);
+    assert!(!err.message().contains("not-the-password-7731"), "{err}");
+    let store = Db::shared(dialect).store(Arc::new(tollgate::SystemClock)).await;
+    assert!(!format!("{store:?}").contains("tollgate-test-password"));
+}
+
+macro_rules! server_checks {
+    ($dialect:expr $(, #[$attr:meta])*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn no_lost_update() {
+            super::no_lost_update($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn expiry_and_bounded_sweep() {
+            super::expiry_and_bounded_sweep($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn background_sweeper() {
+            super::background_sweeper($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn migrations() {
+            super::migrations($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn corrupt_rows() {
+            super::corrupt_rows($dialect).await
+        }
+    };
+}
+
+mod sqlite {
+    use super::*;
+    conformance_suite!(SqliteFile);
+    server_checks!(Dialect::Sqlite);
+}
+
+mod postgres {
+    use super::*;
+    conformance_suite!(Postgres, #[ignore]);
+    server_checks!(Dialect::Postgres, #[ignore]);
+    #[tokio::test]
+    #[ignore]
+    async fn secrets_stay_out_of_errors() {
+        super::secrets_stay_out_of_errors(Dialect::Postgres).await
+    }
+}
+
+mod mariadb {
+    use super::*;
+    conformance_suite!(MariaDb, #[ignore]);
+    server_checks!(Dialect::MySql, #[ignore]);
+    #[tokio::test]
+    #[ignore]
+    async fn secrets_stay_out_of_errors() {
+        super::secrets_stay_out_of_errors(Dialect::MySql).await
+    }
+}
