@@ -209,6 +209,44 @@ async fn secrets_stay_out_of_errors(dialect: Dialect) {
     assert!(!format!("{store:?}").contains("tollgate-test-password"));
 }
 
+/// D1's commit runs [`sqlite::reads`] and [`sqlite::writes`] as two batches; here
+/// they run natively on the same SQL: a write batch planned from a counter that
+/// has moved since is refused whole by the guard row's check constraint.
+async fn d1_guard_refuses_a_moved_counter() {
+    use sqlx::{Arguments, Connection};
+    use tollgate::store::sql::{plan, sqlite};
+    let db = Db::fresh(Dialect::Sqlite).await;
+    let store = db.store(Arc::new(tollgate::SystemClock)).await;
+    let (key, later) = (index_key("guarded"), conformance::real_now() + DAY);
+    store.commit(vec![put(&key, "first", Expect::Absent, later)]).await.unwrap();
+    let first = version(&store, &key).await.unwrap();
+    // Planned from a read that saw no counter and no key: stale, since the commit above.
+    let ops = vec![put(&key, "second", Expect::Absent, later)];
+    let stale = plan::plan(&ops, |_| None, &[("u:guarded".to_owned(), None)], conformance::real_now()).unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let mut refused = None;
+    for statement in sqlite::writes(&stale) {
+        let mut args = sqlx::sqlite::SqliteArguments::default();
+        for p in &statement.params {
+            match p {
+                sqlite::Param::Int(i) => args.add(*i).unwrap(),
+                sqlite::Param::Text(t) => args.add(t.clone()).unwrap(),
+                sqlite::Param::Blob(b) => args.add(b.to_vec()).unwrap(),
+                sqlite::Param::Null => args.add(Option::<i64>::None).unwrap(),
+            }
+        }
+        if let Err(e) = sqlx::query_with(statement.sql, args).execute(&mut *tx).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    drop(tx);
+    let refused = refused.expect("the stale batch was refused");
+    assert!(refused.contains(sqlite::GUARD_CONSTRAINT), "{refused}");
+    assert_eq!(version(&store, &key).await, Some(first), "nothing of the batch was written");
+}
+
 macro_rules! server_checks {
     ($dialect:expr $(, #[$attr:meta])*) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -243,6 +281,10 @@ mod sqlite {
     use super::*;
     conformance_suite!(SqliteFile);
     server_checks!(Dialect::Sqlite);
+    #[tokio::test]
+    async fn d1_guard_refuses_a_moved_counter() {
+        super::d1_guard_refuses_a_moved_counter().await
+    }
 }
 
 mod postgres {

@@ -1,4 +1,4 @@
-//! The `tollgate` command: `serve` (the HTTP session service), `keygen`, `inspect`.
+//! The `tollgate` command: `serve` (the HTTP session service), `migrate`, `keygen`, `inspect`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +25,10 @@ const USAGE: &str = "usage:
            TOLLGATE_REDIS_SENTINELS (host:port,...) + TOLLGATE_REDIS_MASTER,
            TOLLGATE_REDIS_CLUSTER (host:port,...);
            and TOLLGATE_REDIS_PASSWORD (Sentinel/Cluster nodes), TOLLGATE_REDIS_PREFIX (default tg:)
+  tollgate migrate [--check] [URL]
+                           apply the SQL store's schema migrations (a build with `sqlite`, `postgres`
+                           or `mysql`): URL is sqlite:<path>, postgres://... or mysql://..., or
+                           TOLLGATE_STORE; --check only reports whether the schema is up to date
   tollgate keygen          print a random 256-bit secret (base64url) for TOLLGATE_SECRET
   tollgate inspect TOKEN   print a JWT's header and claims WITHOUT verifying it";
 
@@ -165,6 +169,29 @@ async fn run<S: Store + 'static>(
     }
 }
 
+/// `tollgate migrate [--check] [URL]`: exit status 0 when the schema is (now) up to date.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn migrate(args: &[String]) {
+    use tollgate::store::sql::{schema, SqlOptions, SqlStore};
+    let check = args.iter().any(|a| a == "--check");
+    let url = args.iter().find(|a| !a.starts_with("--")).cloned().or_else(|| env("TOLLGATE_STORE"));
+    let url = url.unwrap_or_else(|| fail("migrate needs a database URL (or TOLLGATE_STORE)"));
+    let options = SqlOptions::default().migrate(!check).sweep_interval(None);
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(SqlStore::connect_with(&url, options)) {
+        Ok(store) => println!("tollgate: {} schema version {}: up to date", store.dialect().as_str(), schema::LATEST),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+fn migrate(_: &[String]) {
+    fail("this tollgate was built without a SQL store (features sqlite, postgres, mysql)");
+}
+
 fn inspect(token: &str) {
     let mut parts = token.split('.');
     for name in ["header", "claims"] {
@@ -204,6 +231,7 @@ fn main() {
             println!("{}", b64::encode(&secret));
         }
         Some("inspect") => inspect(args.get(1).unwrap_or_else(|| fail("inspect needs a token"))),
+        Some("migrate") => migrate(&args[1..]),
         _ => fail("unknown command"),
     }
 }

@@ -7,6 +7,8 @@
 #![allow(clippy::disallowed_methods)] // store adapters keep deadlines and pick versions: outside the engine
 
 #[cfg(feature = "worker")]
+pub mod d1;
+#[cfg(feature = "worker")]
 pub mod durable;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod js;

@@ -13,7 +13,7 @@
 //!
 //! | name | default |
 //! |---|---|
-//! | `TOLLGATE_STORE` | `durable` (or `kv`) |
+//! | `TOLLGATE_STORE` | `durable` (or `kv`, or `d1`) |
 //! | `TOLLGATE_ALG` | `HS256` with a secret, `ES256` with a signing key |
 //! | `TOLLGATE_KID` | `k1` |
 //! | `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE` (comma-separated, the first is written) | none |
@@ -43,6 +43,8 @@ pub enum StoreKind {
     Kv,
     /// One Durable Object per user: atomic and consistent.
     Durable,
+    /// A D1 database (binding [`crate::store::d1::D1_BINDING`]): atomic and consistent.
+    D1,
 }
 
 /// Everything the Worker reads from its environment. `Debug` shows no secret.
@@ -150,7 +152,8 @@ impl WorkerConfig {
         let store = match get("TOLLGATE_STORE").as_deref().map(str::trim) {
             None | Some("durable") => StoreKind::Durable,
             Some("kv") => StoreKind::Kv,
-            Some(_) => return Err(bad("TOLLGATE_STORE", "must be \"kv\" or \"durable\"")),
+            Some("d1") => StoreKind::D1,
+            Some(_) => return Err(bad("TOLLGATE_STORE", "must be \"durable\", \"kv\" or \"d1\"")),
         };
 
         let mut policy = Policy::default();
@@ -257,6 +260,12 @@ mod tests {
         assert_eq!((c.policy.access_ttl_ms, c.policy.refresh_grace_ms), (60_000, 1000));
         assert_eq!((c.policy.max_sessions_per_user, c.policy.limit_policy), (Some(3), LimitPolicy::Refuse));
         assert_eq!(c.hmac_key_set().unwrap().keys().len(), 2);
+    }
+
+    #[test]
+    fn d1_is_named_by_its_store_kind() {
+        let c = WorkerConfig::from_env(env(&[("TOLLGATE_SECRET", SECRET), ("TOLLGATE_API_KEYS", "k"), ("TOLLGATE_STORE", "d1")])).unwrap();
+        assert_eq!(c.store, StoreKind::D1);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use wasm_bindgen::JsValue;
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, ScheduleContext, ScheduledEvent};
 
 use super::config::{StoreKind, WorkerConfig, DO_BINDING, KV_BINDING};
 use super::route::{self, Target};
@@ -20,6 +20,7 @@ use crate::engine::step::{Versioned, WriteOp};
 use crate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
+use crate::store::d1::{D1Store, D1_BINDING};
 use crate::store::kv::KvStore;
 use crate::store::{Caps, CommitResult, Store, StoreError};
 
@@ -28,6 +29,7 @@ use crate::store::{Caps, CommitResult, Store, StoreError};
 enum Gateway {
     Kv(HttpApi<KvStore>),
     Durable(HttpApi<NoStore>),
+    D1(HttpApi<D1Store>),
 }
 
 thread_local! {
@@ -95,6 +97,12 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
             }
             Gateway::Durable(service_from(&config, NoStore).await?)
         }
+        StoreKind::D1 => {
+            let db = env.d1(D1_BINDING).map_err(|_| {
+                Error::new(ErrorCode::ConfigInvalid, format!("TOLLGATE_STORE is \"d1\" but the Worker has no D1 binding {D1_BINDING}"))
+            })?;
+            Gateway::D1(service_from(&config, D1Store::open(db, Arc::new(SystemClock)).await?).await?)
+        }
     };
     let gateway = Rc::new(gateway);
     GATEWAY.with(|g| *g.borrow_mut() = Some(gateway.clone()));
@@ -116,6 +124,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     };
     let resp = match &*gateway {
         Gateway::Kv(service) => service.handle(req).await,
+        Gateway::D1(service) => service.handle(req).await,
         Gateway::Durable(local) => {
             let prefix = &local.sessions().rules().policy.refresh_prefix;
             match route::target(&req, local.accepts_api_key(&req), prefix) {
@@ -125,6 +134,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         }
     };
     into_response(resp)
+}
+
+/// The cron trigger: the D1 store's expired rows are deleted here (KV expires
+/// its own entries; each Durable Object sweeps itself with an alarm).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let swept = match gateway(&env).await {
+        Ok(g) => match &*g {
+            Gateway::D1(service) => service.sessions().store().sweep().await.map_err(Error::from),
+            Gateway::Kv(_) | Gateway::Durable(_) => return,
+        },
+        Err(e) => Err(e),
+    };
+    match swept {
+        Ok(removed) => worker::console_log!("tollgate: swept {removed} expired D1 rows"),
+        Err(e) => worker::console_error!("tollgate: the D1 sweep failed: {e}"),
+    }
 }
 
 /// Sends the request to `user`'s Durable Object and answers with its response.

@@ -39,7 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 
 pub const CREATE_SCHEMA_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS tollgate_schema (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
-pub const SCHEMA_VERSION: &str = "SELECT coalesce(max(version), 0) FROM tollgate_schema";
+pub const SCHEMA_VERSION: &str = "SELECT coalesce(max(version), 0) AS version FROM tollgate_schema";
 pub const RECORD_MIGRATION: &str = "INSERT OR IGNORE INTO tollgate_schema (version, name, applied_at) VALUES (?1, ?2, ?3)";
 
 /// `?1` key, `?2` now: the live value and version.

@@ -301,10 +301,19 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<u32, Error> {
         let now = self.now();
         let migrated = self.deadline(async { each_backend!(&self.inner.backend, b => b.migrate(now).await) }).await;
-        migrated.map_err(|e| match e {
+        let found = migrated.map_err(|e| match e {
             SqlError::Schema(why) => config(why),
             other => store_error(other, self.dialect()).into(),
-        })
+        })?;
+        if found < super::schema::LATEST {
+            tracing::info!(
+                dialect = self.dialect().as_str(),
+                from = found,
+                to = super::schema::LATEST,
+                "applied tollgate schema migrations"
+            );
+        }
+        Ok(found)
     }
 
     /// The schema version the database holds (0: none yet).
