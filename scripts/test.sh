@@ -11,10 +11,13 @@ cargo test --locked --features server,worker
 
 step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
-cargo clippy --locked --all-targets --features server,redis-tls,worker -- -D warnings
+cargo clippy --locked --all-targets --features server,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
 
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
+
+step "SQL: conformance suite and the store's own checks on SQLite, PostgreSQL and MariaDB, then fault tests (real servers on loopback)"
+bash scripts/sql.sh
 
 step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh), the package is built,
       its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
@@ -23,7 +26,7 @@ SKIP_BENCH=1 bash scripts/test-js.sh
 step "Quickstart runs"
 cargo run --locked -q --example quickstart >/dev/null
 
-step "Cloudflare Worker: build, then test in workerd (KV and Durable Objects)"
+step "Cloudflare Worker: build, then test in workerd (KV, Durable Objects and D1)"
 bash scripts/test-worker.sh
 
 echo
