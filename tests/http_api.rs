@@ -1,5 +1,8 @@
 //! The HTTP API, called as the Worker and `tollgate serve` call it, on the memory store.
 
+#[path = "support/user_routes.rs"]
+mod user_routes;
+
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -97,6 +100,18 @@ async fn whole_flow_over_http() {
     assert_eq!((st, v["sessions"].as_array().unwrap().len()), (200, 0));
 }
 
+impl user_routes::Client for HttpApi<MemoryStore> {
+    async fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+        call(self, req(method, path, headers, body)).await
+    }
+}
+
+#[tokio::test]
+async fn user_ids_with_reserved_characters_work_on_every_user_route() {
+    let (mut s, _) = service();
+    user_routes::every_user_route_with_hostile_ids(&mut s, API_KEY, "").await;
+}
+
 #[tokio::test]
 async fn reuse_is_reported_over_http() {
     let (s, _, clock) = service_with_clock();
@@ -170,7 +185,13 @@ async fn bad_requests_get_coded_4xx_and_change_nothing() {
         (req("GET", "/v1/users/%+1/sessions", &key, None), 400, "bad_request"),
         (req("GET", "/v1/users/%4/sessions", &key, None), 400, "bad_request"),
         (req("GET", "/v1/users/%ff/sessions", &key, None), 400, "bad_request"),
+        (req("GET", "/v1/users/%C3/sessions", &key, None), 400, "bad_request"),
+        (req("GET", "/v1/users//sessions", &key, None), 400, "bad_request"),
         (req("DELETE", "/v1/users/dave/sessions?keep=current", &key, None), 400, "bad_request"),
+        (req("DELETE", "/v1/users/dave/sessions?keep=", &key, None), 400, "bad_request"),
+        (req("DELETE", "/v1/users/dave/sessions?keep=not-a-session", &key, None), 400, "bad_request"),
+        (req("DELETE", "/v1/users/dave/sessions?kep=current", &key, None), 400, "bad_request"),
+        (req("DELETE", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA?user=dave&user=erin", &key, None), 400, "bad_request"),
     ];
     for (r, status, want) in cases {
         let what = format!("{} {}?{}", r.method, r.path, r.query);

@@ -1,5 +1,7 @@
 //! `tollgate serve` on Redis, started as a real process: a session created
-//! over HTTP lands in Redis under the configured prefix and verifies strictly.
+//! over HTTP lands in Redis under the configured prefix and verifies strictly,
+//! and every user route works for user ids with reserved characters (braces
+//! included: on a Cluster, all of a user's keys must share one slot).
 //! Run by `scripts/redis.sh` (it needs the servers it starts).
 #![cfg(all(feature = "redis", feature = "server"))]
 
@@ -8,6 +10,8 @@ mod redis_env;
 
 #[path = "support/serve_process.rs"]
 mod serve_process;
+#[path = "support/user_routes.rs"]
+mod user_routes;
 
 use serde_json::{json, Value};
 use serve_process::{call, API_KEY, JSON, REDIS_VARS};
@@ -22,8 +26,10 @@ async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<St
     // The test's own environment names every topology; the server gets one.
     let mut vars = vars.to_vec();
     vars.push(("TOLLGATE_REDIS_PREFIX", "tgserve:".into()));
-    let server = serve_process::start(&vars, REDIS_VARS);
-    let user = format!("serve-{}", std::process::id());
+    let mut server = serve_process::start(&vars, REDIS_VARS);
+    let run = format!("-{}-{}", std::process::id(), unique_suffix());
+    user_routes::every_user_route_with_hostile_ids(&mut server, API_KEY, &run).await;
+    let user = format!("serve{run}");
     let (status, tokens) = post(&server, "/v1/sessions", &[("X-Api-Key", API_KEY)], json!({ "user": user }));
     assert_eq!(status, 201, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
@@ -34,6 +40,12 @@ async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<St
         let exists: i64 = redis::cmd("EXISTS").arg(format!("tgserve:i:{{u:{user}}}")).query_async(&mut c).await.unwrap();
         assert_eq!(exists, 1, "the session index is in Redis under the prefix");
     }
+}
+
+/// Distinct per call, so the walk's user ids start empty on a Redis shared by runs.
+#[allow(clippy::disallowed_methods)] // real time, only to tell runs apart
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 
 #[path = "support/serve_process.rs"]
 mod serve_process;
+#[path = "support/user_routes.rs"]
+mod user_routes;
 
 use std::process::Command;
 
@@ -32,6 +34,12 @@ fn serve_speaks_the_http_api() {
     assert!(metrics.contains("tollgate_operations_total{op=\"issue\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("tollgate_operation_duration_seconds_count{op=\"refresh\"} 1"), "{metrics}");
     assert!(!metrics.contains("zoe"), "no user ids in metrics labels");
+}
+
+#[tokio::test]
+async fn user_ids_with_reserved_characters_over_real_sockets() {
+    let mut s = start(&[], REDIS_VARS);
+    user_routes::every_user_route_with_hostile_ids(&mut s, API_KEY, "").await;
 }
 
 #[test]

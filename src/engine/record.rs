@@ -3,7 +3,11 @@
 //!
 //! Every key of one user carries the hash tag `{u:<user>}`, so a Redis Cluster
 //! keeps a user's keys in one slot and one script can commit them atomically.
-//! Stores add their own prefix in front.
+//! Inside the tag the user id is escaped (`%` -> `%25`, `{` -> `%7B`, `}` ->
+//! `%7D`, nothing else), so the tag is always the whole `u:<escaped user>`
+//! whatever the id holds. Stores add their own prefix in front.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,14 +16,37 @@ use super::b64;
 use super::error::Error;
 use super::token::{Secret, SecretHash};
 
+/// The user id as written inside a key's `{...}`: no brace can end the tag early,
+/// and `%` is escaped too so that two different ids never share a tag.
+pub fn escape_user(user: &str) -> Cow<'_, str> {
+    if !user.contains(['%', '{', '}']) {
+        return Cow::Borrowed(user);
+    }
+    let mut out = String::with_capacity(user.len() + 8);
+    for c in user.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '{' => out.push_str("%7B"),
+            '}' => out.push_str("%7D"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The hash tag of every key of `user`: what [`hash_tag`] answers for each of them.
+pub fn user_tag(user: &str) -> String {
+    format!("u:{}", escape_user(user))
+}
+
 pub fn session_key(user: &str, sid: &str) -> String {
-    format!("s:{{u:{user}}}:{sid}")
+    format!("s:{{{}}}:{sid}", user_tag(user))
 }
 pub fn index_key(user: &str) -> String {
-    format!("i:{{u:{user}}}")
+    format!("i:{{{}}}", user_tag(user))
 }
 pub fn user_cache_key(user: &str) -> String {
-    format!("c:{{u:{user}}}")
+    format!("c:{{{}}}", user_tag(user))
 }
 
 /// The part of a key a Redis Cluster would hash: between the first `{` and the
@@ -194,5 +221,75 @@ mod b64_array {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         let v = b64::decode(&s).map_err(de::Error::custom)?;
         v.try_into().map_err(|_| de::Error::custom("expected 32 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// User ids that stress the key layout: braces, `%` (and text that looks
+    /// like an escape already), `:`, `/`, `+`, spaces and non-ASCII.
+    const HOSTILE: &[&str] = &[
+        "alice",
+        "a{b",
+        "a}b",
+        "{u:bob}",
+        "}{",
+        "{}",
+        "100%",
+        "a%7Bb",
+        "a%257Bb",
+        "%",
+        "x:y:z",
+        "s:{u:eve}:AAAA",
+        "alice+x@example.com",
+        "alice x@example.com",
+        "a/b",
+        "zoë 🦀 {ü}",
+    ];
+
+    #[test]
+    fn only_percent_and_braces_are_escaped() {
+        assert_eq!(escape_user("alice"), Cow::Borrowed("alice"));
+        assert_eq!(escape_user("a{b}c"), "a%7Bb%7Dc");
+        assert_eq!(escape_user("100%"), "100%25");
+        assert_eq!(escape_user("a%7Bb"), "a%257Bb");
+        assert_eq!(escape_user("x:y +/ zoë"), "x:y +/ zoë");
+        assert_eq!(session_key("a}b", "SID"), "s:{u:a%7Db}:SID");
+        assert_eq!(index_key("{x}"), "i:{u:%7Bx%7D}");
+        assert_eq!(user_cache_key("%"), "c:{u:%25}");
+    }
+
+    #[test]
+    fn every_key_of_a_user_hashes_to_the_whole_user_tag() {
+        for user in HOSTILE {
+            let tag = user_tag(user);
+            for key in [session_key(user, "AAAAAAAAAAAAAAAAAAAAAA"), index_key(user), user_cache_key(user)] {
+                assert_eq!(hash_tag(&key), tag, "{key}");
+            }
+            assert!(!tag[2..].contains(['{', '}']), "{tag}");
+        }
+    }
+
+    #[test]
+    fn different_users_never_share_a_tag() {
+        let mut tags: Vec<String> = HOSTILE.iter().map(|u| user_tag(u)).collect();
+        tags.sort();
+        tags.dedup();
+        assert_eq!(tags.len(), HOSTILE.len());
+        // Exhaustively over short ids of the escaped characters and the escape's own text.
+        let alphabet = ['%', '{', '}', '7', 'B', 'D', '2', '5', 'a'];
+        let mut seen = std::collections::BTreeMap::new();
+        let mut ids = vec![String::new()];
+        for _ in 0..4 {
+            ids = ids.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            for id in &ids {
+                if let Some(other) = seen.insert(user_tag(id), id.clone()) {
+                    panic!("{id:?} and {other:?} share a tag");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 9 + 81 + 729 + 6561);
     }
 }

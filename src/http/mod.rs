@@ -1,20 +1,14 @@
 //! The HTTP API, framework-free: a plain request in, a plain response out. The
 //! Cloudflare Worker and the native `tollgate serve` both call [`HttpApi::handle`].
 //!
-//! | route | who may call | does |
-//! |---|---|---|
-//! | `POST /v1/sessions` | service (API key) | create a session `{user, claims?, metadata?}` |
-//! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` |
-//! | `POST /v1/refresh` | anyone holding the token | rotate `{refresh_token}` |
-//! | `DELETE /v1/sessions/{sid}` | service (`?user=`), or the session's own user | revoke one session |
-//! | `GET /v1/users/{uid}/sessions` | service, or that user | list live sessions |
-//! | `DELETE /v1/users/{uid}/sessions` | service, or that user | revoke all; `?keep=<sid>` or `?keep=current` |
-//! | `GET /.well-known/jwks.json` | anyone | public keys |
-//! | `GET /healthz` | anyone | liveness |
+//! - [`route`]: the route table; a request is parsed once into a [`Route`].
+//! - this module: the requests and responses, who is calling, and what each route does.
 //!
 //! The service authenticates with `X-Api-Key` (compared in constant time); a
 //! user with `Authorization: Bearer <access token>` (verified strictly). Errors
 //! are `{"error": {"code", "message"}}` with the code's HTTP status.
+
+pub mod route;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -26,15 +20,17 @@ use crate::engine::ops::VerifyMode;
 use crate::manager::SessionManager;
 use crate::store::Store;
 
+pub use route::{Keep, Route};
+
 /// Request bodies larger than this are refused with `payload_too_large`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
     pub method: String,
-    /// The path without the query, e.g. `/v1/users/alice/sessions`.
+    /// The path as sent (still percent-encoded), without the query, e.g. `/v1/users/alice%40x/sessions`.
     pub path: String,
-    /// The raw query string without `?`.
+    /// The query as sent (still percent-encoded), without `?`.
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -98,8 +94,8 @@ fn err(code: ErrorCode, message: &'static str) -> Error {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
-    user: String,
+pub(crate) struct CreateBody {
+    pub(crate) user: String,
     #[serde(default)]
     claims: Map<String, Value>,
     #[serde(default)]
@@ -108,16 +104,16 @@ struct CreateBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VerifyBody {
-    token: String,
+pub(crate) struct VerifyBody {
+    pub(crate) token: String,
     #[serde(default)]
-    mode: Option<String>,
+    pub(crate) mode: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RefreshBody {
-    refresh_token: String,
+pub(crate) struct RefreshBody {
+    pub(crate) refresh_token: String,
 }
 
 impl<S: Store> HttpApi<S> {
@@ -135,105 +131,100 @@ impl<S: Store> HttpApi<S> {
 
     /// Answers one request. Never panics on input; every failure is a coded JSON error.
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
-        let route = req.path.clone();
-        let method = req.method.clone();
-        let result = self.route(req).await;
-        match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                tracing::debug!(%method, path = %redact_path(&route), code = e.code().as_str(), "request refused");
-                HttpResponse::error(&e)
-            }
-        }
+        let route = Route::of(&req);
+        self.handle_route(route, req).await
     }
 
-    async fn route(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
-        if req.body.len() > MAX_BODY_BYTES {
-            return Err(err(ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB"));
-        }
-        let segments: Vec<String> = match req.path.strip_prefix('/') {
-            Some(rest) => rest.split('/').map(percent_decode).collect::<Result<_, _>>()?,
-            None => return Err(not_found()),
-        };
-        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let m = req.method.as_str();
-        match segs.as_slice() {
-            ["healthz"] => {
-                only(m, "GET")?;
-                Ok(HttpResponse::json(200, &json!({ "status": "ok" })))
+    /// Answers a request whose route the caller has parsed already (the Worker
+    /// parses it once, to pick a Durable Object): `route` is [`Route::of`]`(&req)`.
+    pub async fn handle_route(&self, route: Result<Route, Error>, req: HttpRequest) -> HttpResponse {
+        let result = if req.body.len() > MAX_BODY_BYTES {
+            Err(err(ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB"))
+        } else {
+            match route {
+                Ok(route) => self.answer(route, &req).await,
+                Err(e) => Err(e),
             }
-            [".well-known", "jwks.json"] => {
-                only(m, "GET")?;
+        };
+        result.unwrap_or_else(|e| {
+            tracing::debug!(method = %req.method, path = %redact_path(&req.path), code = e.code().as_str(), "request refused");
+            HttpResponse::error(&e)
+        })
+    }
+
+    async fn answer(&self, route: Route, req: &HttpRequest) -> Result<HttpResponse, Error> {
+        match route {
+            Route::Health => Ok(HttpResponse::json(200, &json!({ "status": "ok" }))),
+            Route::Jwks => {
                 let mut r = HttpResponse::json(200, &self.sessions.jwks());
                 r.headers[1] = ("cache-control", "public, max-age=300".into());
                 Ok(r)
             }
-            ["v1", "sessions"] => {
-                only(m, "POST")?;
-                self.require_service(&req)?;
-                let body: CreateBody = json_body(&req)?;
+            Route::CreateSession => {
+                self.require_service(req)?;
+                let body: CreateBody = json_body(req)?;
                 let t = self.sessions.issue(&body.user, body.claims, body.metadata).await?;
                 Ok(HttpResponse::json(201, &serde_json::to_value(&t).unwrap_or_default()))
             }
-            ["v1", "verify"] => {
-                only(m, "POST")?;
-                let body: VerifyBody = json_body(&req)?;
-                let mode = match body.mode.as_deref() {
-                    None | Some("stateless") => VerifyMode::Stateless,
-                    Some("strict") => VerifyMode::Strict,
-                    Some(_) => return Err(err(ErrorCode::BadRequest, "mode is \"stateless\" or \"strict\"")),
-                };
+            Route::Verify => {
+                let body: VerifyBody = json_body(req)?;
+                let mode = self.verify_mode(body.mode.as_deref())?;
                 let v = self.sessions.verify(&body.token, mode).await?;
                 Ok(HttpResponse::json(200, &json!({ "claims": v.claims.to_json(), "session": v.session })))
             }
-            ["v1", "refresh"] => {
-                only(m, "POST")?;
-                let body: RefreshBody = json_body(&req)?;
+            Route::Refresh => {
+                let body: RefreshBody = json_body(req)?;
                 let t = self.sessions.refresh(&body.refresh_token).await?;
                 Ok(HttpResponse::json(200, &serde_json::to_value(&t).unwrap_or_default()))
             }
-            ["v1", "sessions", sid] => {
-                only(m, "DELETE")?;
-                let user = match self.caller(&req).await? {
-                    Caller::Service => query_param(&req.query, "user")?
-                        .ok_or_else(|| err(ErrorCode::BadRequest, "name the session's user with ?user=<id>"))?,
-                    Caller::User { sub, .. } => sub,
+            Route::RevokeSession { sid, user } => {
+                let user = match (self.caller(req).await?, user) {
+                    (Caller::Service, Some(user)) => user,
+                    (Caller::Service, None) => return Err(err(ErrorCode::BadRequest, "name the session's user with ?user=<id>")),
+                    (Caller::User { sub, .. }, Some(user)) if user != sub => return Err(forbidden()),
+                    (Caller::User { sub, .. }, _) => sub,
                 };
                 // A user revoking someone else's session id finds nothing of theirs: not found, no oracle.
-                self.sessions.revoke(&user, sid).await?;
+                self.sessions.revoke(&user, &sid).await?;
                 Ok(HttpResponse::json(200, &json!({ "revoked": sid })))
             }
-            ["v1", "users", uid, "sessions"] => {
-                let caller = self.caller(&req).await?;
-                let current = match &caller {
-                    Caller::Service => None,
-                    Caller::User { sub, sid } => {
-                        if sub != uid {
-                            return Err(err(ErrorCode::Forbidden, "a user may only list or revoke their own sessions"));
-                        }
-                        sid.clone()
-                    }
-                };
-                match m {
-                    "GET" => {
-                        let list = self.sessions.list(uid).await?;
-                        Ok(HttpResponse::json(200, &json!({ "sessions": list })))
-                    }
-                    "DELETE" => {
-                        let keep = match query_param(&req.query, "keep")?.as_deref() {
-                            None => None,
-                            Some("current") => {
-                                Some(current.ok_or_else(|| err(ErrorCode::BadRequest, "keep=current needs the caller's access token"))?)
-                            }
-                            Some(sid) => Some(sid.to_owned()),
-                        };
-                        let n = self.sessions.revoke_all(uid, keep.as_deref()).await?;
-                        Ok(HttpResponse::json(200, &json!({ "revoked": n })))
-                    }
-                    _ => Err(method_not_allowed()),
-                }
+            Route::ListUserSessions { user } => {
+                self.caller_for_user(req, &user).await?;
+                let list = self.sessions.list(&user).await?;
+                Ok(HttpResponse::json(200, &json!({ "sessions": list })))
             }
-            _ => Err(not_found()),
+            Route::RevokeUserSessions { user, keep } => {
+                let current = self.caller_for_user(req, &user).await?;
+                let keep = match keep {
+                    Keep::Nothing => None,
+                    Keep::Current => {
+                        Some(current.ok_or_else(|| err(ErrorCode::BadRequest, "keep=current needs the caller's access token"))?)
+                    }
+                    Keep::Session(sid) => Some(sid),
+                };
+                let n = self.sessions.revoke_all(&user, keep.as_deref()).await?;
+                Ok(HttpResponse::json(200, &json!({ "revoked": n })))
+            }
+        }
+    }
+
+    /// The mode `POST /v1/verify` runs in for the body's `mode`; the Worker asks
+    /// it too, to know whether a verify needs the user's Durable Object.
+    pub(crate) fn verify_mode(&self, requested: Option<&str>) -> Result<VerifyMode, Error> {
+        match requested {
+            None | Some("stateless") => Ok(VerifyMode::Stateless),
+            Some("strict") => Ok(VerifyMode::Strict),
+            Some(_) => Err(err(ErrorCode::BadRequest, "mode is \"stateless\" or \"strict\"")),
+        }
+    }
+
+    /// Checks that the caller is the service or `user` themselves; answers the
+    /// caller's own session id when a user calls.
+    async fn caller_for_user(&self, req: &HttpRequest, user: &str) -> Result<Option<String>, Error> {
+        match self.caller(req).await? {
+            Caller::Service => Ok(None),
+            Caller::User { sub, sid } if sub == user => Ok(sid),
+            Caller::User { .. } => Err(forbidden()),
         }
     }
 
@@ -262,35 +253,32 @@ impl<S: Store> HttpApi<S> {
             self.require_service(req)?;
             return Ok(Caller::Service);
         }
-        let Some(auth) = req.header("authorization") else {
-            return Err(err(ErrorCode::Unauthorized, "send X-Api-Key, or Authorization: Bearer <access token>"));
+        let token = match bearer_token(req) {
+            Some(token) => token?,
+            None => return Err(err(ErrorCode::Unauthorized, "send X-Api-Key, or Authorization: Bearer <access token>")),
         };
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-            .ok_or_else(|| err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\""))?;
-        let v = self.sessions.verify(token.trim(), VerifyMode::Strict).await?;
+        let v = self.sessions.verify(token, VerifyMode::Strict).await?;
         Ok(Caller::User { sub: v.claims.sub, sid: v.claims.sid })
     }
 }
 
-fn not_found() -> Error {
-    err(ErrorCode::NotFound, "no such route; see the API table in the README")
+fn forbidden() -> Error {
+    err(ErrorCode::Forbidden, "a user may only list or revoke their own sessions")
 }
 
-fn method_not_allowed() -> Error {
-    err(ErrorCode::MethodNotAllowed, "this route does not take that method")
+/// The access token of `Authorization: Bearer <token>`: `None` without the
+/// header, an error when it names another scheme. The Worker reads it too.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<Result<&str, Error>> {
+    let auth = req.header("authorization")?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\""));
+    Some(token)
 }
 
-fn only(method: &str, allowed: &str) -> Result<(), Error> {
-    if method == allowed {
-        Ok(())
-    } else {
-        Err(method_not_allowed())
-    }
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Error> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Error> {
     let ct = req.header("content-type").unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
@@ -308,42 +296,6 @@ fn describe(e: &serde_json::Error) -> String {
         serde_json::error::Category::Io => "unreadable body",
     };
     format!("{what} at line {} column {}", e.line(), e.column())
-}
-
-pub(crate) fn percent_decode(s: &str) -> Result<String, Error> {
-    let bad = || err(ErrorCode::BadRequest, "the URL has a malformed percent-escape");
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit)).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| err(ErrorCode::BadRequest, "the URL is not UTF-8"))
-}
-
-pub(crate) fn query_param(query: &str, name: &str) -> Result<Option<String>, Error> {
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k)? == name {
-            return percent_decode(v).map(Some);
-        }
-    }
-    Ok(None)
 }
 
 /// Paths name users and sessions, not secrets, but keep logs short and uniform.

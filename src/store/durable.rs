@@ -22,8 +22,10 @@
 //! Expired rows are swept on each commit and by an alarm set at the earliest
 //! expiry, so an object whose user never returns keeps only its version counter.
 //!
-//! Each key must carry its object's user (`{u:<user>}`): a request routed to the
-//! wrong object fails (`store_unavailable`) instead of splitting a user's keys.
+//! Each key must carry its object's user: its hash tag must be the whole
+//! [`user_tag`](crate::engine::record::user_tag) of the object's user (the user
+//! id escaped as every key builder escapes it). A request routed to the wrong
+//! object fails (`store_unavailable`) instead of splitting a user's keys.
 
 #[cfg(target_arch = "wasm32")]
 pub use imp::DurableStore;
@@ -39,7 +41,7 @@ mod imp {
     use wasm_bindgen::JsCast;
     use worker::{SqlStorage, SqlStorageValue, State};
 
-    use crate::engine::record::hash_tag;
+    use crate::engine::record::{hash_tag, user_tag};
     use crate::engine::step::{Expect, Versioned, WriteOp};
     use crate::platform::{Clock, SystemClock};
     use crate::store::{Caps, CommitResult, Store, StoreError};
@@ -73,7 +75,7 @@ mod imp {
     pub struct DurableStore {
         sql: SqlStorage,
         storage: JsValue,
-        /// The hash tag every key must carry: `u:<user>`.
+        /// The hash tag every key must carry: `u:<escaped user>`.
         owner_tag: String,
         clock: Arc<dyn Clock>,
     }
@@ -89,7 +91,7 @@ mod imp {
             Ok(DurableStore {
                 sql,
                 storage: AsRef::<JsValue>::as_ref(storage.as_raw()).clone(),
-                owner_tag: format!("u:{owner}"),
+                owner_tag: user_tag(owner),
                 clock: Arc::new(SystemClock),
             })
         }

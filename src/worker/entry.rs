@@ -17,7 +17,7 @@ use crate::engine::b64;
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::policy::Rules;
 use crate::engine::step::{Versioned, WriteOp};
-use crate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
+use crate::http::{HttpApi, HttpRequest, HttpResponse, Route, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
 use crate::store::d1::{D1Store, D1_BINDING};
@@ -126,10 +126,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         Gateway::Kv(service) => service.handle(req).await,
         Gateway::D1(service) => service.handle(req).await,
         Gateway::Durable(local) => {
-            let prefix = &local.sessions().rules().policy.refresh_prefix;
-            match route::target(&req, local.accepts_api_key(&req), prefix) {
-                Target::Local => local.handle(req).await,
-                Target::User(user) => return forward(&env, &user, req).await,
+            // Parsed once: the route picks the object, and the Worker answers with it when local.
+            let route = Route::of(&req);
+            match route.as_ref().map(|r| route::target(r, &req, local)) {
+                Ok(Target::User(user)) => return forward(&env, &user, req).await,
+                Ok(Target::Local) | Err(_) => local.handle_route(route, req).await,
             }
         }
     };

@@ -1,4 +1,5 @@
-//! Which user's Durable Object serves a request.
+//! Which user's Durable Object serves a request, decided from the request's
+//! [`Route`] (parsed once, by the one route table in [`crate::http::route`]).
 //!
 //! With the Durable Object store every operation runs inside the object of the
 //! user it concerns, so the Worker must name that user before anything is
@@ -12,10 +13,10 @@
 //! | request | object |
 //! |---|---|
 //! | `POST /v1/sessions` with a valid API key | body `user` |
-//! | `POST /v1/verify` with `mode: "strict"` | the token's `sub` (decoded, not verified) |
+//! | `POST /v1/verify` in strict mode | the token's `sub` (decoded, not verified) |
 //! | `POST /v1/refresh` | the refresh token's locator |
 //! | `DELETE /v1/sessions/{sid}` | `?user=` with a valid API key, else the Bearer token's `sub` |
-//! | `/v1/users/{uid}/sessions` | `uid` with a valid API key, else the Bearer token's `sub` |
+//! | `/v1/users/{user}/sessions` | `user` with a valid API key, else the Bearer token's `sub` |
 //!
 //! Anything else is answered by the Worker itself ([`Target::Local`]): health,
 //! JWKS, stateless verify (no store needed), and every request that cannot name
@@ -25,8 +26,10 @@
 use serde_json::Value;
 
 use crate::engine::b64;
+use crate::engine::ops::VerifyMode;
 use crate::engine::token::{check_user_id, RefreshToken};
-use crate::http::{percent_decode, query_param, HttpRequest};
+use crate::http::{bearer_token, json_body, CreateBody, HttpApi, HttpRequest, RefreshBody, Route, VerifyBody};
+use crate::store::Store;
 
 /// Where a request is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,33 +40,29 @@ pub enum Target {
     User(String),
 }
 
-/// Works out the target of `req`. `api_key_ok`: the request carries a valid
-/// service API key; `refresh_prefix`: the policy's refresh-token prefix.
-pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Target {
-    let Some(rest) = req.path.strip_prefix('/') else { return Target::Local };
-    let segments: Vec<String> = match rest.split('/').map(percent_decode).collect() {
-        Ok(s) => s,
-        Err(_) => return Target::Local,
-    };
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+/// Works out the target of a request whose route is `route` (parsed once, by
+/// [`Route::of`]). `api` is the Worker's own service: it says whether the API
+/// key is valid, which verify mode a body asks for and the refresh-token prefix.
+pub fn target<S: Store>(route: &Route, req: &HttpRequest, api: &HttpApi<S>) -> Target {
     let has_api_key = req.header("x-api-key").is_some();
-    let user = match (req.method.as_str(), segs.as_slice()) {
-        ("POST", ["v1", "sessions"]) if api_key_ok => json(req).and_then(|b| string_field(&b, "user")),
-        ("POST", ["v1", "verify"]) => json(req)
-            .filter(|b| b.get("mode").and_then(Value::as_str) == Some("strict"))
-            .and_then(|b| string_field(&b, "token"))
-            .and_then(|t| unverified_sub(&t)),
-        ("POST", ["v1", "refresh"]) => json(req)
-            .and_then(|b| string_field(&b, "refresh_token"))
-            .and_then(|t| RefreshToken::parse(&t, refresh_prefix).ok())
-            .map(|t| t.user.clone()),
-        ("DELETE", ["v1", "sessions", _]) if has_api_key => api_key_ok.then(|| query_param(&req.query, "user").ok().flatten()).flatten(),
-        ("DELETE", ["v1", "sessions", _]) => bearer_sub(req),
-        (_, ["v1", "users", uid, "sessions"]) if has_api_key => api_key_ok.then(|| (*uid).to_owned()),
+    let api_key_ok = || api.accepts_api_key(req);
+    // Every route is named: a new one must say where it is answered.
+    let user = match route {
+        Route::Health | Route::Jwks => None,
+        Route::CreateSession => api_key_ok().then(|| json_body::<CreateBody>(req).ok().map(|b| b.user)).flatten(),
+        Route::Verify => json_body::<VerifyBody>(req)
+            .ok()
+            .filter(|b| matches!(api.verify_mode(b.mode.as_deref()), Ok(VerifyMode::Strict)))
+            .and_then(|b| unverified_sub(&b.token)),
+        Route::Refresh => json_body::<RefreshBody>(req)
+            .ok()
+            .and_then(|b| RefreshToken::parse(&b.refresh_token, &api.sessions().rules().policy.refresh_prefix).ok())
+            .map(|t| t.user),
+        Route::RevokeSession { user, .. } if has_api_key => user.clone().filter(|_| api_key_ok()),
+        Route::ListUserSessions { user } | Route::RevokeUserSessions { user, .. } if has_api_key => api_key_ok().then(|| user.clone()),
         // A user's token is checked by the object of its own user; that object also
-        // refuses (403) a `uid` that is not the token's.
-        (_, ["v1", "users", _, "sessions"]) => bearer_sub(req),
-        _ => None,
+        // refuses (403) a user in the path or query that is not the token's.
+        Route::RevokeSession { .. } | Route::ListUserSessions { .. } | Route::RevokeUserSessions { .. } => bearer_sub(req),
     };
     match user {
         Some(u) if check_user_id(&u).is_ok() => Target::User(u),
@@ -71,25 +70,8 @@ pub fn target(req: &HttpRequest, api_key_ok: bool, refresh_prefix: &str) -> Targ
     }
 }
 
-/// The body as JSON, only when the request says it is JSON (else the Worker
-/// answers `unsupported_media_type` itself).
-fn json(req: &HttpRequest) -> Option<Value> {
-    let ct = req.header("content-type")?;
-    let mime = ct.split(';').next()?.trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return None;
-    }
-    serde_json::from_slice(&req.body).ok()
-}
-
-fn string_field(body: &Value, name: &str) -> Option<String> {
-    body.get(name).and_then(Value::as_str).map(str::to_owned)
-}
-
 fn bearer_sub(req: &HttpRequest) -> Option<String> {
-    let auth = req.header("authorization")?;
-    let token = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer "))?;
-    unverified_sub(token.trim())
+    unverified_sub(bearer_token(req)?.ok()?)
 }
 
 /// The `sub` claim of a JWT, read WITHOUT checking anything: for routing only.
@@ -101,16 +83,32 @@ pub fn unverified_sub(token: &str) -> Option<String> {
     let (_header, payload) = (parts.next()?, parts.next()?);
     let payload = b64::decode(payload).ok()?;
     let claims: Value = serde_json::from_slice(&payload).ok()?;
-    string_field(&claims, "sub")
+    claims.get("sub").and_then(Value::as_str).map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Config, MemoryStore, SessionManager};
 
-    fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+    const KEY: &str = "worker-route-test-key";
+
+    fn api() -> HttpApi<MemoryStore> {
+        let config = Config::builder().hs256_secret("k1", b"worker-route-test-secret-of-32-bytes!".to_vec()).build().unwrap();
+        HttpApi::new(SessionManager::new(config, MemoryStore::new()).unwrap(), &[KEY]).unwrap()
+    }
+
+    fn target_of(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Target {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        HttpRequest::new(method, path, headers, body.as_bytes().to_vec())
+        let req = HttpRequest::new(method, path, headers, body.as_bytes().to_vec());
+        match Route::of(&req) {
+            Ok(route) => target(&route, &req, &api()),
+            Err(_) => Target::Local,
+        }
+    }
+
+    fn user(u: &str) -> Target {
+        Target::User(u.to_owned())
     }
 
     fn jwt_with(claims: &str) -> String {
@@ -118,64 +116,76 @@ mod tests {
     }
 
     const JSON: (&str, &str) = ("content-type", "application/json");
+    const GOOD: (&str, &str) = ("x-api-key", KEY);
+    const BAD: (&str, &str) = ("x-api-key", "not-the-key-of-this-api");
 
     #[test]
     fn create_goes_to_the_body_user_only_with_a_valid_key() {
-        let r = req("POST", "/v1/sessions", &[JSON, ("x-api-key", "k")], r#"{"user":"alice"}"#);
-        assert_eq!(target(&r, true, "tgr"), Target::User("alice".into()));
-        assert_eq!(target(&r, false, "tgr"), Target::Local, "a bad key is refused by the Worker");
-        let r = req("POST", "/v1/sessions", &[("x-api-key", "k")], r#"{"user":"alice"}"#);
-        assert_eq!(target(&r, true, "tgr"), Target::Local, "no JSON content type");
-        let r = req("POST", "/v1/sessions", &[JSON, ("x-api-key", "k")], r#"{"user":""}"#);
-        assert_eq!(target(&r, true, "tgr"), Target::Local, "an invalid user id");
-        let r = req("POST", "/v1/sessions", &[JSON, ("x-api-key", "k")], r#"{"user":"#);
-        assert_eq!(target(&r, true, "tgr"), Target::Local);
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, GOOD], r#"{"user":"alice"}"#), user("alice"));
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, BAD], r#"{"user":"alice"}"#), Target::Local, "a bad key");
+        assert_eq!(target_of("POST", "/v1/sessions", &[GOOD], r#"{"user":"alice"}"#), Target::Local, "no JSON content type");
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, GOOD], r#"{"user":""}"#), Target::Local, "an invalid user id");
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, GOOD], r#"{"user":"a","x":1}"#), Target::Local, "an unknown field");
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, GOOD], r#"{"user":"#), Target::Local);
+        assert_eq!(target_of("POST", "/v1/sessions", &[JSON, GOOD], r#"{"user":"a}b{"}"#), user("a}b{"));
     }
 
     #[test]
     fn verify_is_local_unless_strict() {
         let t = jwt_with(r#"{"sub":"bob","sid":"x"}"#);
         let body = format!(r#"{{"token":"{t}","mode":"strict"}}"#);
-        assert_eq!(target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr"), Target::User("bob".into()));
-        let body = format!(r#"{{"token":"{t}"}}"#);
-        assert_eq!(target(&req("POST", "/v1/verify", &[JSON], &body), false, "tgr"), Target::Local);
+        assert_eq!(target_of("POST", "/v1/verify", &[JSON], &body), user("bob"));
+        let body = format!(r#"{{"token":"{t}","mode":"stateless"}}"#);
+        assert_eq!(target_of("POST", "/v1/verify", &[JSON], &body), Target::Local);
+        let body = format!(r#"{{"token":"{t}","mode":"paranoid"}}"#);
+        assert_eq!(target_of("POST", "/v1/verify", &[JSON], &body), Target::Local);
         let body = r#"{"token":"garbage","mode":"strict"}"#;
-        assert_eq!(target(&req("POST", "/v1/verify", &[JSON], body), false, "tgr"), Target::Local);
+        assert_eq!(target_of("POST", "/v1/verify", &[JSON], body), Target::Local);
     }
 
     #[test]
     fn refresh_goes_to_the_locator_user() {
-        let rt = RefreshToken::format("tgr", "carol@example.com", &b64::encode(&[7u8; 16]), &[1u8; 32]);
+        let rt = RefreshToken::format("tgr", "carol+{x}@example.com", &b64::encode(&[7u8; 16]), &[1u8; 32]);
         let body = format!(r#"{{"refresh_token":"{rt}"}}"#);
-        assert_eq!(target(&req("POST", "/v1/refresh", &[JSON], &body), false, "tgr"), Target::User("carol@example.com".into()));
-        assert_eq!(target(&req("POST", "/v1/refresh", &[JSON], &body), false, "xyz"), Target::Local, "other prefix");
+        assert_eq!(target_of("POST", "/v1/refresh", &[JSON], &body), user("carol+{x}@example.com"));
+        let other = body.replace("tgr_", "xyz_");
+        assert_eq!(target_of("POST", "/v1/refresh", &[JSON], &other), Target::Local, "another prefix");
     }
 
     #[test]
     fn revoke_and_user_routes() {
         let bearer = format!("Bearer {}", jwt_with(r#"{"sub":"dave"}"#));
         let sid = "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA";
-        let with_user = format!("{sid}?user=erin%40x");
-        assert_eq!(target(&req("DELETE", &with_user, &[("x-api-key", "k")], ""), true, "tgr"), Target::User("erin@x".into()));
-        assert_eq!(target(&req("DELETE", &with_user, &[("x-api-key", "k")], ""), false, "tgr"), Target::Local);
-        assert_eq!(target(&req("DELETE", sid, &[("x-api-key", "k")], ""), true, "tgr"), Target::Local, "no ?user=");
-        assert_eq!(target(&req("DELETE", sid, &[("authorization", &bearer)], ""), false, "tgr"), Target::User("dave".into()));
-        assert_eq!(target(&req("DELETE", sid, &[], ""), false, "tgr"), Target::Local);
+        let with_user = format!("{sid}?user=erin%40x+y");
+        assert_eq!(target_of("DELETE", &with_user, &[GOOD], ""), user("erin@x+y"));
+        assert_eq!(target_of("DELETE", &with_user, &[BAD], ""), Target::Local);
+        assert_eq!(target_of("DELETE", sid, &[GOOD], ""), Target::Local, "no ?user=");
+        assert_eq!(target_of("DELETE", sid, &[("authorization", &bearer)], ""), user("dave"));
+        assert_eq!(target_of("DELETE", &with_user, &[("authorization", &bearer)], ""), user("dave"), "dave's object refuses erin");
+        assert_eq!(target_of("DELETE", sid, &[], ""), Target::Local);
 
-        let list = "/v1/users/fay%20g/sessions";
-        assert_eq!(target(&req("GET", list, &[("x-api-key", "k")], ""), true, "tgr"), Target::User("fay g".into()));
-        assert_eq!(target(&req("DELETE", list, &[("x-api-key", "k")], ""), false, "tgr"), Target::Local);
-        // The token's own user's object answers, and refuses another uid.
-        assert_eq!(target(&req("GET", list, &[("authorization", &bearer)], ""), false, "tgr"), Target::User("dave".into()));
-        assert_eq!(target(&req("GET", list, &[("authorization", "Basic x")], ""), false, "tgr"), Target::Local);
+        for method in ["GET", "DELETE"] {
+            let list = "/v1/users/fay+g%20%7B%7D%2F%25%3A%C3%BC/sessions";
+            assert_eq!(target_of(method, list, &[GOOD], ""), user("fay+g {}/%:ü"), "{method}");
+            assert_eq!(target_of(method, list, &[BAD], ""), Target::Local, "{method}");
+            // The token's own user's object answers, and refuses another user.
+            assert_eq!(target_of(method, list, &[("authorization", &bearer)], ""), user("dave"), "{method}");
+            assert_eq!(target_of(method, list, &[("authorization", "Basic x")], ""), Target::Local, "{method}");
+        }
     }
 
     #[test]
     fn everything_else_is_local() {
-        for (m, p) in
-            [("GET", "/healthz"), ("GET", "/.well-known/jwks.json"), ("GET", "/nope"), ("GET", "/v1/users/%zz/sessions"), ("GET", "")]
-        {
-            assert_eq!(target(&req(m, p, &[("x-api-key", "k")], ""), true, "tgr"), Target::Local, "{m} {p}");
+        for (m, p) in [
+            ("GET", "/healthz"),
+            ("GET", "/.well-known/jwks.json"),
+            ("GET", "/nope"),
+            ("GET", "/v1/users/%zz/sessions"),
+            ("GET", "/v1/users/a/sessions?x=1"),
+            ("PUT", "/v1/users/a/sessions"),
+            ("GET", ""),
+        ] {
+            assert_eq!(target_of(m, p, &[GOOD], ""), Target::Local, "{m} {p}");
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use tollgate::engine::record::{index_key, session_key};
+use tollgate::engine::record::{hash_tag, index_key, session_key, user_cache_key, user_tag};
 use tollgate::engine::step::{Expect, WriteOp};
 use tollgate::store::CommitResult;
 use tollgate::{ConfigBuilder, ErrorCode, LimitPolicy, ManualClock, SessionManager, Store, VerifyMode};
@@ -512,6 +512,48 @@ pub async fn bad_input_changes_nothing<F: Factory>(f: &F) {
     assert!(s.refresh(&t.refresh_token).await.is_ok(), "the session still works");
 }
 
+/// User ids with braces, `%` and `:` (which storage keys escape inside their hash
+/// tag) work end to end, and ids that differ only by an escape never share data.
+pub async fn user_ids_with_reserved_characters<F: Factory>(f: &F) {
+    let e = env(f, |b| b.user_cache_ttl(Duration::from_secs(60))).await;
+    let s = &e.sessions;
+    let base = unique_user("");
+    // Pairs that would collide if only braces were escaped, or if escaping were skipped.
+    let ids: Vec<String> = ["{u:x}", "a}b", "}{", "a{b", "a%7Bb", "a%257Bb", "100%", "x:y:z", "s:{u:eve}:AAAAAAAAAAAAAAAAAAAAAA"]
+        .iter()
+        .map(|id| format!("{id}{base}"))
+        .collect();
+    let mut tokens = Vec::new();
+    for user in &ids {
+        let t = s.issue(user, Map::new(), meta()).await.unwrap_or_else(|err| panic!("issue for {user:?}: {err}"));
+        assert_eq!(hash_tag(&session_key(user, &t.session.sid)), user_tag(user));
+        assert!(raw_get(s.store(), &index_key(user)).await.is_some(), "{user:?}'s index is under its escaped key");
+        let v = s.verify(&t.access_token, VerifyMode::Strict).await.unwrap();
+        assert_eq!(v.claims.sub, *user);
+        let t2 = s.refresh(&t.refresh_token).await.unwrap();
+        assert_eq!(t2.session.user, *user);
+        s.put_user_info(user, json!({ "name": user })).await.unwrap();
+        assert!(raw_get(s.store(), &user_cache_key(user)).await.is_some());
+        tokens.push(t2);
+    }
+    // Each user sees exactly their own session and cache entry.
+    for (user, t) in ids.iter().zip(&tokens) {
+        let listed: Vec<String> = s.list(user).await.unwrap().into_iter().map(|i| i.sid).collect();
+        assert_eq!(listed, vec![t.session.sid.clone()], "{user:?}");
+        assert_eq!(s.cached_user_info(user).await.unwrap(), Some(json!({ "name": user })));
+    }
+    // Revoking one touches no other.
+    s.revoke(&ids[3], &tokens[3].session.sid).await.unwrap();
+    assert_eq!(s.revoke_all(&ids[0], None).await.unwrap(), 1);
+    for (i, (user, t)) in ids.iter().zip(&tokens).enumerate() {
+        let live = s.verify(&t.access_token, VerifyMode::Strict).await;
+        match i {
+            0 | 3 => assert_eq!(live.unwrap_err().code(), ErrorCode::SessionRevoked, "{user:?}"),
+            _ => assert!(live.is_ok(), "{user:?} keeps their session"),
+        }
+    }
+}
+
 // ---- Concurrency -----------------------------------------------------------
 
 pub async fn racing_refreshes<F: Factory>(f: &F) {
@@ -622,7 +664,7 @@ macro_rules! conformance_suite {
             idle_and_absolute_expiry, access_token_expiry, touch_writes_at_most_once_per_interval,
             limit_evicts_oldest, single_session_mode, limit_refuses, limit_counts_touched_sessions_alive,
             revoke_all_keeps_current, metadata_update, user_cache, bad_input_changes_nothing,
-            racing_refreshes, revoke_racing_refresh);
+            user_ids_with_reserved_characters, racing_refreshes, revoke_racing_refresh);
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
         async fn racing_issues_respect_limit() {

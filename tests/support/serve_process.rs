@@ -71,3 +71,15 @@ pub fn call(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// The server as a client of the user-route walk (`user_routes.rs`); requests go over real sockets.
+impl crate::user_routes::Client for Server {
+    async fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = headers.to_vec();
+        if !body.is_empty() {
+            headers.push(JSON);
+        }
+        call(self, method, path, &headers, body.as_bytes())
+    }
+}

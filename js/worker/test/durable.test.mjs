@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_KEY, OTHER_API_KEY, badRequests, code, doSnapshot, sleep, startWorker } from './harness.mjs';
+import { API_KEY, OTHER_API_KEY, badRequests, code, doSnapshot, everyUserRouteWithHostileIds, sleep, startWorker } from './harness.mjs';
 
 const GRACE_MS = 1000;
 
@@ -75,6 +75,10 @@ describe('Durable Object store', () => {
     assert.equal(r.status, 200);
     r = await w.call('GET', '/v1/users/bob%40example.com/sessions', { key: API_KEY });
     assert.deepEqual([r.status, r.body.sessions.length], [200, 0]);
+  });
+
+  test('user ids with + % / { } :, spaces and non-ASCII work on every user route (each in its own object)', async () => {
+    await everyUserRouteWithHostileIds(w);
   });
 
   test('a revoked session fails strict verify on the very next request', async () => {

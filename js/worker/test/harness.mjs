@@ -2,6 +2,7 @@
 // workerd through miniflare, with real local KV, SQLite-backed Durable Object
 // and D1 bindings, and talks to it over HTTP.
 
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,6 +176,91 @@ export function badRequests(t) {
     ['GET', '/v1/users/dave/sessions', { key: 'wrong-key-wrong-key' }, 401, 'unauthorized'],
     ['GET', '/v1/users/someone-else/sessions', { bearer: t.access_token }, 403, 'forbidden'],
     ['GET', '/v1/users/%zz/sessions', { key }, 400, 'bad_request'],
+    ['GET', '/v1/users/%C3/sessions', { key }, 400, 'bad_request'],
     ['DELETE', '/v1/users/dave/sessions?keep=current', { key }, 400, 'bad_request'],
+    ['DELETE', '/v1/users/dave/sessions?keep=not-a-session', { key }, 400, 'bad_request'],
+    ['DELETE', '/v1/users/dave/sessions?kep=current', { key }, 400, 'bad_request'],
+    ['DELETE', '/v1/users/dave/sessions?kep=current', { bearer: t.access_token }, 400, 'bad_request'],
   ];
+}
+
+/** The hostile user ids shared with the Rust tests (tests/support/hostile_user_ids.json). */
+export const hostileUserIds = JSON.parse(readFileSync(join(here, '..', '..', '..', 'tests', 'support', 'hostile_user_ids.json'), 'utf8')).ids;
+
+/**
+ * Every route that takes a user, for each hostile id (with `suffix` appended),
+ * each percent-encoded in paths and queries as encodeURIComponent does; then a
+ * `+` sent as it is, which must never be read as a space. The same walk as
+ * tests/support/user_routes.rs runs on `tollgate serve`.
+ */
+export async function everyUserRouteWithHostileIds(w, suffix = '') {
+  const service = (method, path, json) => w.call(method, path, { key: API_KEY, json });
+  const create = async (user) => {
+    const r = await service('POST', '/v1/sessions', { user });
+    assert.equal(r.status, 201, `create for ${JSON.stringify(user)}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.session.user, user);
+    return r.body;
+  };
+  const strict = (t) => w.call('POST', '/v1/verify', { json: { token: t.access_token, mode: 'strict' } });
+  const listed = async (path) => {
+    const r = await service('GET', path);
+    assert.equal(r.status, 200, `GET ${path}: ${JSON.stringify(r.body)}`);
+    return r.body.sessions.map((s) => s.sid);
+  };
+
+  for (const id of hostileUserIds) {
+    const user = id + suffix;
+    const what = JSON.stringify(user);
+    const enc = encodeURIComponent(user);
+    const sessions = `/v1/users/${enc}/sessions`;
+    const other = encodeURIComponent(`${user}-other`);
+    const a = await create(user);
+    let r = await strict(a);
+    assert.deepEqual([r.status, r.body.claims?.sub, r.body.session?.user], [200, user, user], `${what}: ${JSON.stringify(r.body)}`);
+    r = await w.call('POST', '/v1/refresh', { json: { refresh_token: a.refresh_token } });
+    assert.deepEqual([r.status, r.body.session?.user], [200, user], `refresh for ${what}: ${JSON.stringify(r.body)}`);
+    const a2 = r.body;
+    const b = await create(user);
+
+    assert.deepEqual((await listed(sessions)).sort(), [a.session.sid, b.session.sid].sort(), `the service lists ${what}'s sessions`);
+    r = await w.call('GET', sessions, { bearer: a2.access_token });
+    assert.deepEqual([r.status, r.body.sessions?.length], [200, 2], `the user lists their own: ${JSON.stringify(r.body)}`);
+    r = await w.call('GET', `/v1/users/${other}/sessions`, { bearer: a2.access_token });
+    assert.deepEqual([r.status, code(r)], [403, 'forbidden'], 'not someone else\'s');
+
+    r = await service('DELETE', `/v1/sessions/${b.session.sid}?user=${enc}`);
+    assert.equal(r.status, 200, `revoke one of ${what}'s: ${JSON.stringify(r.body)}`);
+    assert.equal(code(await strict(b)), 'session_revoked');
+    r = await w.call('DELETE', `/v1/sessions/${b.session.sid}?user=${other}`, { bearer: a2.access_token });
+    assert.deepEqual([r.status, code(r)], [403, 'forbidden'], `a user names only themselves: ${JSON.stringify(r.body)}`);
+
+    const c = await create(user);
+    r = await w.call('DELETE', `${sessions}?keep=current`, { bearer: a2.access_token });
+    assert.deepEqual([r.status, r.body.revoked], [200, 1], `revoke all but current for ${what}: ${JSON.stringify(r.body)}`);
+    assert.equal(code(await strict(c)), 'session_revoked');
+    assert.equal((await strict(a2)).status, 200, 'the current session is kept');
+
+    r = await service('DELETE', sessions);
+    assert.deepEqual([r.status, r.body.revoked], [200, 1], `revoke all for ${what}: ${JSON.stringify(r.body)}`);
+    assert.equal(code(await strict(a2)), 'session_revoked');
+    assert.deepEqual(await listed(sessions), []);
+  }
+
+  // A `+` sent as it is stays a `+`: alice+x and "alice x" are two users.
+  const plus = `alice+x@example.com${suffix}`;
+  const space = `alice x@example.com${suffix}`;
+  const p = await create(plus);
+  const s = await create(space);
+  const raw = `/v1/users/${plus}/sessions`;
+  assert.deepEqual(await listed(raw), [p.session.sid], `GET ${raw} lists only ${plus}'s session`);
+  assert.deepEqual(await listed(`/v1/users/${encodeURIComponent(space)}/sessions`), [s.session.sid]);
+  let r = await service('DELETE', `/v1/sessions/${s.session.sid}?user=${plus}`);
+  assert.deepEqual([r.status, code(r)], [404, 'session_not_found'], `"${space}"'s session is not ${plus}'s`);
+  r = await service('DELETE', raw);
+  assert.deepEqual([r.status, r.body.revoked], [200, 1], `DELETE ${raw} revokes ${plus}'s session: ${JSON.stringify(r.body)}`);
+  assert.equal(code(await strict(p)), 'session_revoked');
+  assert.equal((await strict(s)).status, 200, `"${space}" keeps their session`);
+  r = await service('DELETE', `/v1/sessions/${s.session.sid}?user=${encodeURIComponent(space)}`);
+  assert.equal(r.status, 200);
+  assert.equal(code(await strict(s)), 'session_revoked');
 }

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_KEY, badRequests, code, kvSnapshot, sleep, startWorker } from './harness.mjs';
+import { API_KEY, badRequests, code, everyUserRouteWithHostileIds, kvSnapshot, sleep, startWorker } from './harness.mjs';
 
 const GRACE_MS = 1000;
 
@@ -53,6 +53,15 @@ describe('Workers KV store', () => {
     assert.equal(r.status, 200);
     r = await w.call('GET', '/v1/users/alice/sessions', { key: API_KEY });
     assert.deepEqual([r.status, r.body.sessions.length], [200, 0]);
+  });
+
+  test('user ids with + % / { } :, spaces and non-ASCII work on every user route, one request at a time', async () => {
+    await everyUserRouteWithHostileIds(w);
+    // Their keys are escaped inside the hash tag: no key has a brace inside its {u:...}.
+    const kv = await w.mf.getKVNamespace('TOLLGATE_KV');
+    const names = (await kv.list({ prefix: 'tollgate/s:{u:' })).keys.map((k) => k.name);
+    assert.ok(names.some((n) => n.startsWith('tollgate/s:{u:%7Bu:mallory%7D}:')), names.join('\n'));
+    for (const name of names) assert.match(name, /^tollgate\/s:\{u:[^{}]+\}:[A-Za-z0-9_-]{22}$/, name);
   });
 
   test('stateless verification needs no store', async () => {
