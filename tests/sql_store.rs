@@ -79,6 +79,21 @@ async fn no_lost_update(dialect: Dialect) {
     assert_eq!(&end.value[..], b"400", "every acknowledged increment counts ({conflicts} conflicts were retried)");
 }
 
+/// A commit over two users' keys (tollgate never writes one, the contract allows it): all or nothing.
+async fn commit_across_tags(dialect: Dialect) {
+    let store = Db::shared(dialect).store(Arc::new(tollgate::SystemClock)).await;
+    let (a, b) = (index_key(&conformance::unique_user("ta")), index_key(&conformance::unique_user("tb")));
+    let later = conformance::real_now() + DAY;
+    store.commit(vec![put(&a, "a0", Expect::Absent, later)]).await.unwrap();
+    let va = version(&store, &a).await.unwrap();
+    let failing = vec![put(&b, "b1", Expect::Absent, later), put(&a, "a1", Expect::Version(va + 1), later)];
+    assert_eq!(store.commit(failing).await.unwrap(), CommitResult::Conflict);
+    assert_eq!((version(&store, &a).await, version(&store, &b).await), (Some(va), None), "nothing was written");
+    let both = vec![put(&b, "b1", Expect::Absent, later), put(&a, "a1", Expect::Version(va), later)];
+    assert_eq!(store.commit(both).await.unwrap(), CommitResult::Committed);
+    assert!(version(&store, &a).await.unwrap() > va && version(&store, &b).await.is_some());
+}
+
 /// Expired rows vanish from reads at once, and the sweep reclaims them in bounded rounds.
 async fn expiry_and_bounded_sweep(dialect: Dialect) {
     let db = Db::fresh(dialect).await;
@@ -253,6 +268,11 @@ macro_rules! server_checks {
         $(#[$attr])*
         async fn no_lost_update() {
             super::no_lost_update($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn commit_across_tags() {
+            super::commit_across_tags($dialect).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         $(#[$attr])*

@@ -19,15 +19,24 @@
 //!
 //! # What it guarantees
 //!
-//! - **Atomic.** A commit is one transaction: every expectation is checked
-//!   before anything is written, and a failed one rolls everything back
-//!   (`Conflict`). On PostgreSQL and MySQL the commit first takes the row lock
-//!   of its tag's version counter (`SELECT .. FOR UPDATE`), which every writer
-//!   of that user takes, then reads the versions; the store sets `READ
-//!   COMMITTED` itself, so those reads see every commit before it and no
-//!   update is lost. On SQLite the commit runs under the database's write lock
-//!   (`BEGIN IMMEDIATE`). A deadlock or serialization failure reported by the
-//!   database rolled everything back too, and answers `Conflict`.
+//! - **Atomic.** Every expectation is checked before anything is written, and
+//!   a failed one writes nothing (`Conflict`). Every commit moves the version
+//!   counter of its tag (the user), in the same transaction as its writes, and
+//!   that counter row is where two commits on one user meet:
+//!   - PostgreSQL: one statement reads the counter and the versions; a second
+//!     statement moves the counter only if it still holds what was read, and
+//!     writes the rows only then (a conditional `UPDATE`, which waits for a
+//!     racing commit and then sees its version). Two round trips, no
+//!     `BEGIN`/`COMMIT`.
+//!   - MySQL / MariaDB: a transaction that locks the counter row first
+//!     (`SELECT .. FOR UPDATE`), then reads the versions, at `READ COMMITTED`,
+//!     set by the store for each transaction: the reads see every commit
+//!     before it.
+//!   - SQLite: one transaction under the database's write lock (`BEGIN IMMEDIATE`).
+//!
+//!   No update is lost at the isolation level the store uses nor above it: a
+//!   deadlock or serialization failure reported by the database rolled
+//!   everything back, and answers `Conflict`.
 //! - **Consistent.** Reads go to the one database every writer writes to: a
 //!   read sees every acknowledged commit. (Point a store at a read replica and
 //!   this no longer holds; tollgate never does so itself.)
@@ -50,9 +59,7 @@
 //! | call | PostgreSQL | MySQL / MariaDB | SQLite (in-process) |
 //! |---|---|---|---|
 //! | get | 1 | 1 | one statement per key |
-//! | commit | 5: begin, lock, read, write, commit | 5 to 7: begin, lock, read, put, delete, counter, commit | one transaction |
-//!
-//! A tag seen for the first time costs two more (its counter row is created).
+//! | commit | 2: read, conditional write | 5 to 7: begin, lock, read, put, delete, counter, commit (a new tag: 2 more) | one transaction |
 //!
 //! # Failures
 //!

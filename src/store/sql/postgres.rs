@@ -1,12 +1,25 @@
 //! The PostgreSQL dialect (feature `postgres`; tested on PostgreSQL 15).
 //!
-//! A commit is one `READ COMMITTED` transaction of four statements: lock each
-//! tag's counter row (`SELECT .. FOR UPDATE`, creating it first when missing),
-//! read the checked keys' versions, then write the rows and the counters in
-//! one statement. Every writer of a tag holds its counter's row lock, and each
-//! statement of a `READ COMMITTED` transaction sees everything committed
-//! before it started, so the versions read after the lock are the latest and
-//! no update is lost. The sweep skips rows a commit holds (`SKIP LOCKED`).
+//! A commit is two statements, each its own transaction, two round trips:
+//!
+//! 1. [`READ`]: each tag's counter and the checked keys' live versions, in one
+//!    snapshot; [`super::plan::plan`] decides.
+//! 2. [`WRITE`]: moves each counter only if it still holds what step 1 read
+//!    (`UPDATE .. WHERE version = <read>`, or an insert that yields to a
+//!    racing one), and writes the rows only if every counter moved. A racing
+//!    commit on the same tag either committed first (the `UPDATE` waits for it,
+//!    then finds another version and matches nothing) or waits for this one;
+//!    every writer of a tag moves its counter, so no update is lost, at `READ
+//!    COMMITTED` (PostgreSQL's default) or above, where a race is a
+//!    serialization failure and answers `Conflict` as well. The counter's row
+//!    lock is held until the statement ends, so the row writes of two commits
+//!    on one tag never interleave.
+//!
+//! With keys of several tags (tollgate never writes such a commit) a counter
+//! that could move may move while another could not: nothing else is written
+//! and the commit answers `Conflict`.
+//!
+//! The sweep skips rows a commit holds (`SKIP LOCKED`).
 
 use super::schema::Migration;
 
@@ -30,21 +43,37 @@ const SCHEMA_EXISTS: &str = "SELECT to_regclass('tollgate_schema') IS NOT NULL";
 const RECORD_MIGRATION: &str = "INSERT INTO tollgate_schema (version, name, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 const MIGRATE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
 
-const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 const GET: &str = "SELECT key, value, version FROM tollgate_kv WHERE key = ANY($1) AND expires_at > $2";
-const LOCK_COUNTER: &str = "SELECT version, expires_at FROM tollgate_versions WHERE tag = $1 FOR UPDATE";
-const CREATE_COUNTER: &str = "INSERT INTO tollgate_versions (tag, version, expires_at) VALUES ($1, 0, 0) ON CONFLICT (tag) DO NOTHING";
-const LIVE_VERSIONS: &str = "SELECT key, version FROM tollgate_kv WHERE key = ANY($1) AND expires_at > $2";
-const WRITE: &str = "WITH put AS (
+/// `$1` tags, `$2` keys, `$3` now: counters (kind 0) and live versions (kind 1), one snapshot.
+const READ: &str = "SELECT 0 AS kind, tag, version, expires_at FROM tollgate_versions WHERE tag = ANY($1)
+    UNION ALL
+    SELECT 1, key, version, 0 FROM tollgate_kv WHERE key = ANY($2) AND expires_at > $3";
+/// `$1..$4` counters (tag, version read or NULL, new version, expiry), `$5..$9` puts, `$10` deletes:
+/// true when every counter moved and the rows were written.
+const WRITE: &str = "WITH want AS (
+      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS w(tag, seen, version, expires_at)
+    ), moved AS (
+      UPDATE tollgate_versions AS c SET version = w.version, expires_at = GREATEST(c.expires_at, w.expires_at)
+      FROM want AS w WHERE c.tag = w.tag AND c.version = w.seen
+      RETURNING 1
+    ), created AS (
+      INSERT INTO tollgate_versions (tag, version, expires_at)
+      SELECT tag, version, expires_at FROM want WHERE seen IS NULL
+      ON CONFLICT (tag) DO NOTHING
+      RETURNING 1
+    ), ok AS (
+      SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created) = cardinality($1::text[]) AS every_counter
+    ), put AS (
       INSERT INTO tollgate_kv (key, tag, version, expires_at, value)
-      SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bytea[])
+      SELECT u.key, u.tag, u.version, u.expires_at, u.value
+      FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::int8[], $9::bytea[]) AS u(key, tag, version, expires_at, value), ok
+      WHERE ok.every_counter
       ON CONFLICT (key) DO UPDATE SET tag = EXCLUDED.tag, version = EXCLUDED.version,
         expires_at = EXCLUDED.expires_at, value = EXCLUDED.value
     ), gone AS (
-      DELETE FROM tollgate_kv WHERE key = ANY($6::text[])
+      DELETE FROM tollgate_kv USING ok WHERE ok.every_counter AND key = ANY($10::text[])
     )
-    UPDATE tollgate_versions AS c SET version = u.version, expires_at = GREATEST(c.expires_at, u.expires_at)
-    FROM UNNEST($7::text[], $8::int8[], $9::int8[]) AS u(tag, version, expires_at) WHERE c.tag = u.tag";
+    SELECT every_counter FROM ok";
 const SWEEP_ROWS: &str = "DELETE FROM tollgate_kv WHERE expires_at <= $1 AND key IN
     (SELECT key FROM tollgate_kv WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 const SWEEP_COUNTERS: &str = "DELETE FROM tollgate_versions WHERE expires_at <= $1 AND tag IN
@@ -56,8 +85,8 @@ mod native {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-    use sqlx::{PgConnection, Row};
+    use sqlx::postgres::{PgPool, PgPoolOptions};
+    use sqlx::Row;
 
     use super::*;
     use crate::engine::step::{Versioned, WriteOp};
@@ -67,22 +96,6 @@ mod native {
 
     pub struct PgBackend {
         pool: PgPool,
-    }
-
-    fn counter(row: Option<PgRow>) -> Result<Option<CounterRow>, SqlError> {
-        row.map(|r| Ok(CounterRow { version: version_of(r.try_get(0)?)?, expires_at: version_of(r.try_get(1)?)? })).transpose()
-    }
-
-    /// Locks `tag`'s counter row, creating it when missing; answers what it held.
-    async fn lock_counter(conn: &mut PgConnection, tag: &str) -> Result<CounterRow, SqlError> {
-        for _ in 0..3 {
-            if let Some(c) = counter(sqlx::query(LOCK_COUNTER).bind(tag).fetch_optional(&mut *conn).await?)? {
-                return Ok(c);
-            }
-            sqlx::query(CREATE_COUNTER).bind(tag).execute(&mut *conn).await?;
-        }
-        // Swept between our insert and our lock, three times over: let the commit run again.
-        Err(SqlError::Retry)
     }
 
     impl PgBackend {
@@ -117,20 +130,22 @@ mod native {
 
         pub async fn commit(&self, ops: &[WriteOp], now: u64) -> Result<CommitResult, SqlError> {
             let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
-            let mut tx = self.pool.begin_with(BEGIN).await?;
-            let mut counters = Vec::with_capacity(tags.len());
-            for tag in &tags {
-                counters.push((tag.clone(), Some(lock_counter(&mut tx, tag).await?)));
-            }
+            let mut counters: Vec<(String, Option<CounterRow>)> = tags.iter().map(|t| (t.clone(), None)).collect();
             let mut live: Vec<(String, u64)> = Vec::new();
-            if !keys.is_empty() {
-                for row in sqlx::query(LIVE_VERSIONS).bind(&keys).bind(to_int(now)).fetch_all(&mut *tx).await? {
-                    live.push((row.try_get(0)?, version_of(row.try_get(1)?)?));
+            for row in sqlx::query(READ).bind(&tags).bind(&keys).bind(to_int(now)).fetch_all(&self.pool).await? {
+                let (kind, name): (i32, String) = (row.try_get(0)?, row.try_get(1)?);
+                let version = version_of(row.try_get(2)?)?;
+                if kind == 0 {
+                    let expires_at = version_of(row.try_get(3)?)?;
+                    if let Some(slot) = counters.iter_mut().find(|(t, _)| *t == name) {
+                        slot.1 = Some(CounterRow { version, expires_at });
+                    }
+                } else {
+                    live.push((name, version));
                 }
             }
             let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
             let Some(plan) = plan::plan(ops, current, &counters, now) else {
-                tx.rollback().await?;
                 return Ok(CommitResult::Conflict);
             };
             let (mut put_keys, mut put_tags, mut put_versions, mut put_expiries, mut put_values) = (vec![], vec![], vec![], vec![], vec![]);
@@ -147,23 +162,21 @@ mod native {
                     RowWrite::Delete { key } => deleted.push(key),
                 }
             }
-            let counter_tags: Vec<&str> = plan.counters.iter().map(|c| c.tag.as_str()).collect();
-            let counter_versions: Vec<i64> = plan.counters.iter().map(|c| to_int(c.version)).collect();
-            let counter_expiries: Vec<i64> = plan.counters.iter().map(|c| to_int(c.expires_at)).collect();
-            sqlx::query(WRITE)
+            let c = &plan.counters;
+            let written: bool = sqlx::query_scalar(WRITE)
+                .bind(c.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|c| c.seen.map(to_int)).collect::<Vec<_>>())
+                .bind(c.iter().map(|c| to_int(c.version)).collect::<Vec<_>>())
+                .bind(c.iter().map(|c| to_int(c.expires_at)).collect::<Vec<_>>())
                 .bind(put_keys)
                 .bind(put_tags)
                 .bind(put_versions)
                 .bind(put_expiries)
                 .bind(put_values)
                 .bind(deleted)
-                .bind(counter_tags)
-                .bind(counter_versions)
-                .bind(counter_expiries)
-                .execute(&mut *tx)
+                .fetch_one(&self.pool)
                 .await?;
-            tx.commit().await?;
-            Ok(CommitResult::Committed)
+            Ok(if written { CommitResult::Committed } else { CommitResult::Conflict })
         }
 
         pub async fn sweep(&self, now: u64, counters_before: u64, batch: u32) -> Result<u64, SqlError> {
