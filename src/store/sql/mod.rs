@@ -88,6 +88,8 @@ pub mod mysql;
 pub mod postgres;
 
 #[cfg(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")))]
+mod conns;
+#[cfg(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")))]
 mod store;
 #[cfg(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")))]
 pub(crate) use store::{to_int, version_of, SqlError};

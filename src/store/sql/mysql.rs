@@ -74,16 +74,17 @@ mod native {
 
     use bytes::Bytes;
     use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
-    use sqlx::{MySqlConnection, Row};
+    use sqlx::{Connection, MySql, MySqlConnection, Row};
 
     use super::*;
     use crate::engine::step::{Versioned, WriteOp};
+    use crate::store::sql::conns::Conns;
     use crate::store::sql::plan::{self, CounterRow, RowWrite};
     use crate::store::sql::{schema, to_int, version_of, SqlError};
     use crate::store::CommitResult;
 
     pub struct MySqlBackend {
-        pool: MySqlPool,
+        conns: Conns<MySql>,
     }
 
     fn key_of(row: &MySqlRow) -> Result<String, SqlError> {
@@ -108,11 +109,11 @@ mod native {
                 .test_before_acquire(false)
                 .connect(url)
                 .await?;
-            Ok(MySqlBackend { pool })
+            Ok(MySqlBackend { conns: Conns::new(pool, max_connections as usize) })
         }
 
         pub fn from_pool(pool: MySqlPool) -> Self {
-            MySqlBackend { pool }
+            MySqlBackend { conns: Conns::new(pool, 0) }
         }
 
         pub async fn get(&self, keys: &[String], now: u64) -> Result<Vec<Option<Versioned>>, SqlError> {
@@ -121,7 +122,7 @@ mod native {
             for k in keys {
                 query = query.bind(k.as_bytes());
             }
-            let rows = query.bind(to_int(now)).fetch_all(&self.pool).await?;
+            let rows = self.conns.with(async |conn| Ok(query.bind(to_int(now)).fetch_all(conn).await?)).await?;
             let mut out = vec![None; keys.len()];
             for row in rows {
                 let key = key_of(&row)?;
@@ -136,123 +137,130 @@ mod native {
         }
 
         pub async fn commit(&self, ops: &[WriteOp], now: u64) -> Result<CommitResult, SqlError> {
-            let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
-            let mut tx = self.pool.begin_with(BEGIN).await?;
-            let mut counters = Vec::with_capacity(tags.len());
-            for tag in &tags {
-                counters.push((tag.clone(), Some(lock_counter(&mut tx, tag).await?)));
-            }
-            let mut live: Vec<(String, u64)> = Vec::new();
-            if !keys.is_empty() {
-                let sql = live_sql(keys.len());
-                let mut query = sqlx::query(&sql);
-                for k in &keys {
-                    query = query.bind(k.as_bytes());
-                }
-                for row in query.bind(to_int(now)).fetch_all(&mut *tx).await? {
-                    live.push((key_of(&row)?, version_of(row.try_get(1)?)?));
-                }
-            }
-            let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-            let Some(plan) = plan::plan(ops, current, &counters, now) else {
-                tx.rollback().await?;
-                return Ok(CommitResult::Conflict);
-            };
-            let puts: Vec<&RowWrite> = plan.rows.iter().filter(|w| matches!(w, RowWrite::Put { .. })).collect();
-            if !puts.is_empty() {
-                let sql = put_sql(puts.len());
-                let mut query = sqlx::query(&sql);
-                for w in &puts {
-                    if let RowWrite::Put { key, tag, version, expires_at, value } = w {
-                        query = query
-                            .bind(key.as_bytes())
-                            .bind(tag.as_bytes())
-                            .bind(to_int(*version))
-                            .bind(to_int(*expires_at))
-                            .bind(value.as_ref());
-                    }
-                }
-                query.execute(&mut *tx).await?;
-            }
-            let deleted: Vec<&str> =
-                plan.rows.iter().filter_map(|w| if let RowWrite::Delete { key } = w { Some(key.as_str()) } else { None }).collect();
-            if !deleted.is_empty() {
-                let sql = delete_sql(deleted.len());
-                let mut query = sqlx::query(&sql);
-                for k in &deleted {
-                    query = query.bind(k.as_bytes());
-                }
-                query.execute(&mut *tx).await?;
-            }
-            for c in &plan.counters {
-                sqlx::query(SET_COUNTER)
-                    .bind(to_int(c.version))
-                    .bind(to_int(c.expires_at))
-                    .bind(c.tag.as_bytes())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(CommitResult::Committed)
+            self.conns.with(async |conn| commit_on(conn, ops, now).await).await
         }
 
         /// Locks a batch of expired rows (skipping those a commit holds), then deletes them.
         pub async fn sweep(&self, now: u64, counters_before: u64, batch: u32) -> Result<u64, SqlError> {
-            let mut removed = 0;
-            for (find, table, column, before) in
-                [(SWEEP_FIND_ROWS, "tollgate_kv", "`key`", now), (SWEEP_FIND_COUNTERS, "tollgate_versions", "tag", counters_before)]
-            {
-                let mut tx = self.pool.begin_with(BEGIN).await?;
-                let found: Vec<Vec<u8>> = sqlx::query_scalar(find).bind(to_int(before)).bind(i64::from(batch)).fetch_all(&mut *tx).await?;
-                if !found.is_empty() {
-                    let sql = with_list(&format!("DELETE FROM {table} WHERE expires_at <= ? AND {column} IN "), found.len(), "");
-                    let mut query = sqlx::query(&sql).bind(to_int(before));
-                    for k in &found {
-                        query = query.bind(k.as_slice());
-                    }
-                    removed += query.execute(&mut *tx).await?.rows_affected();
-                }
-                tx.commit().await?;
-            }
-            Ok(removed)
+            self.conns.with(async |conn| sweep_on(conn, now, counters_before, batch).await).await
         }
 
         /// MySQL commits each DDL statement on its own: `GET_LOCK` keeps two
         /// migrators apart, and every statement is idempotent.
         pub async fn migrate(&self, now: u64) -> Result<u32, SqlError> {
-            let mut conn = self.pool.acquire().await?;
-            let locked: Option<i64> = sqlx::query_scalar(MIGRATE_LOCK).bind(schema::LOCK_NAME).fetch_one(&mut *conn).await?;
-            if locked != Some(1) {
-                return Err(SqlError::Schema("another tollgate holds the migration lock for more than 30 s; retry".into()));
-            }
-            let result = async {
-                sqlx::query(CREATE_SCHEMA_TABLE).execute(&mut *conn).await?;
-                let found: i64 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&mut *conn).await?;
-                let found = u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))?;
-                if found > schema::LATEST {
-                    return Err(SqlError::Schema(schema::refuse(found).unwrap_or_default()));
-                }
-                for m in schema::pending(MIGRATIONS, found) {
-                    for statement in m.statements {
-                        sqlx::query(statement).execute(&mut *conn).await?;
-                    }
-                    sqlx::query(RECORD_MIGRATION).bind(m.version).bind(m.name).bind(to_int(now)).execute(&mut *conn).await?;
-                }
-                Ok(found)
-            }
-            .await;
-            sqlx::query(MIGRATE_UNLOCK).bind(schema::LOCK_NAME).execute(&mut *conn).await?;
-            result
+            self.conns.with(async |conn| migrate_on(conn, now).await).await
         }
 
         pub async fn schema_version(&self) -> Result<u32, SqlError> {
-            let exists: i64 = sqlx::query_scalar(SCHEMA_EXISTS).fetch_one(&self.pool).await?;
-            if exists == 0 {
-                return Ok(0);
-            }
-            let found: i64 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&self.pool).await?;
-            u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))
+            self.conns
+                .with(async |conn| {
+                    let exists: i64 = sqlx::query_scalar(SCHEMA_EXISTS).fetch_one(&mut *conn).await?;
+                    let found: i64 = if exists == 0 { 0 } else { sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&mut *conn).await? };
+                    u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))
+                })
+                .await
         }
+    }
+
+    async fn commit_on(conn: &mut MySqlConnection, ops: &[WriteOp], now: u64) -> Result<CommitResult, SqlError> {
+        let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
+        let mut tx = conn.begin_with(BEGIN).await?;
+        let mut counters = Vec::with_capacity(tags.len());
+        for tag in &tags {
+            counters.push((tag.clone(), Some(lock_counter(&mut tx, tag).await?)));
+        }
+        let mut live: Vec<(String, u64)> = Vec::new();
+        if !keys.is_empty() {
+            let sql = live_sql(keys.len());
+            let mut query = sqlx::query(&sql);
+            for k in &keys {
+                query = query.bind(k.as_bytes());
+            }
+            for row in query.bind(to_int(now)).fetch_all(&mut *tx).await? {
+                live.push((key_of(&row)?, version_of(row.try_get(1)?)?));
+            }
+        }
+        let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let Some(plan) = plan::plan(ops, current, &counters, now) else {
+            tx.rollback().await?;
+            return Ok(CommitResult::Conflict);
+        };
+        let puts: Vec<&RowWrite> = plan.rows.iter().filter(|w| matches!(w, RowWrite::Put { .. })).collect();
+        if !puts.is_empty() {
+            let sql = put_sql(puts.len());
+            let mut query = sqlx::query(&sql);
+            for w in &puts {
+                if let RowWrite::Put { key, tag, version, expires_at, value } = w {
+                    query = query
+                        .bind(key.as_bytes())
+                        .bind(tag.as_bytes())
+                        .bind(to_int(*version))
+                        .bind(to_int(*expires_at))
+                        .bind(value.as_ref());
+                }
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let deleted: Vec<&str> =
+            plan.rows.iter().filter_map(|w| if let RowWrite::Delete { key } = w { Some(key.as_str()) } else { None }).collect();
+        if !deleted.is_empty() {
+            let sql = delete_sql(deleted.len());
+            let mut query = sqlx::query(&sql);
+            for k in &deleted {
+                query = query.bind(k.as_bytes());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for c in &plan.counters {
+            sqlx::query(SET_COUNTER).bind(to_int(c.version)).bind(to_int(c.expires_at)).bind(c.tag.as_bytes()).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(CommitResult::Committed)
+    }
+
+    async fn sweep_on(conn: &mut MySqlConnection, now: u64, counters_before: u64, batch: u32) -> Result<u64, SqlError> {
+        let mut removed = 0;
+        for (find, table, column, before) in
+            [(SWEEP_FIND_ROWS, "tollgate_kv", "`key`", now), (SWEEP_FIND_COUNTERS, "tollgate_versions", "tag", counters_before)]
+        {
+            let mut tx = conn.begin_with(BEGIN).await?;
+            let found: Vec<Vec<u8>> = sqlx::query_scalar(find).bind(to_int(before)).bind(i64::from(batch)).fetch_all(&mut *tx).await?;
+            if !found.is_empty() {
+                let sql = with_list(&format!("DELETE FROM {table} WHERE expires_at <= ? AND {column} IN "), found.len(), "");
+                let mut query = sqlx::query(&sql).bind(to_int(before));
+                for k in &found {
+                    query = query.bind(k.as_slice());
+                }
+                removed += query.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        }
+        Ok(removed)
+    }
+
+    async fn migrate_on(conn: &mut MySqlConnection, now: u64) -> Result<u32, SqlError> {
+        let locked: Option<i64> = sqlx::query_scalar(MIGRATE_LOCK).bind(schema::LOCK_NAME).fetch_one(&mut *conn).await?;
+        if locked != Some(1) {
+            return Err(SqlError::Schema("another tollgate holds the migration lock for more than 30 s; retry".into()));
+        }
+        let result = async {
+            sqlx::query(CREATE_SCHEMA_TABLE).execute(&mut *conn).await?;
+            let found: i64 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&mut *conn).await?;
+            let found = u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))?;
+            if found > schema::LATEST {
+                return Err(SqlError::Schema(schema::refuse(found).unwrap_or_default()));
+            }
+            for m in schema::pending(MIGRATIONS, found) {
+                for statement in m.statements {
+                    sqlx::query(statement).execute(&mut *conn).await?;
+                }
+                sqlx::query(RECORD_MIGRATION).bind(m.version).bind(m.name).bind(to_int(now)).execute(&mut *conn).await?;
+            }
+            Ok(found)
+        }
+        .await;
+        sqlx::query(MIGRATE_UNLOCK).bind(schema::LOCK_NAME).execute(&mut *conn).await?;
+        result
     }
 }
 

@@ -86,16 +86,17 @@ mod native {
 
     use bytes::Bytes;
     use sqlx::postgres::{PgPool, PgPoolOptions};
-    use sqlx::Row;
+    use sqlx::{Postgres, Row};
 
     use super::*;
     use crate::engine::step::{Versioned, WriteOp};
+    use crate::store::sql::conns::Conns;
     use crate::store::sql::plan::{self, CounterRow, RowWrite};
     use crate::store::sql::{schema, to_int, version_of, SqlError};
     use crate::store::CommitResult;
 
     pub struct PgBackend {
-        pool: PgPool,
+        conns: Conns<Postgres>,
     }
 
     impl PgBackend {
@@ -106,15 +107,15 @@ mod native {
                 .test_before_acquire(false)
                 .connect(url)
                 .await?;
-            Ok(PgBackend { pool })
+            Ok(PgBackend { conns: Conns::new(pool, max_connections as usize) })
         }
 
         pub fn from_pool(pool: PgPool) -> Self {
-            PgBackend { pool }
+            PgBackend { conns: Conns::new(pool, 0) }
         }
 
         pub async fn get(&self, keys: &[String], now: u64) -> Result<Vec<Option<Versioned>>, SqlError> {
-            let rows = sqlx::query(GET).bind(keys).bind(to_int(now)).fetch_all(&self.pool).await?;
+            let rows = self.conns.with(async |conn| Ok(sqlx::query(GET).bind(keys).bind(to_int(now)).fetch_all(conn).await?)).await?;
             let mut out = vec![None; keys.len()];
             for row in rows {
                 let key: &str = row.try_get(0)?;
@@ -132,7 +133,8 @@ mod native {
             let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
             let mut counters: Vec<(String, Option<CounterRow>)> = tags.iter().map(|t| (t.clone(), None)).collect();
             let mut live: Vec<(String, u64)> = Vec::new();
-            for row in sqlx::query(READ).bind(&tags).bind(&keys).bind(to_int(now)).fetch_all(&self.pool).await? {
+            let mut conn = self.conns.take().await?;
+            for row in sqlx::query(READ).bind(&tags).bind(&keys).bind(to_int(now)).fetch_all(&mut *conn).await? {
                 let (kind, name): (i32, String) = (row.try_get(0)?, row.try_get(1)?);
                 let version = version_of(row.try_get(2)?)?;
                 if kind == 0 {
@@ -146,6 +148,7 @@ mod native {
             }
             let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
             let Some(plan) = plan::plan(ops, current, &counters, now) else {
+                self.conns.give_back(conn);
                 return Ok(CommitResult::Conflict);
             };
             let (mut put_keys, mut put_tags, mut put_versions, mut put_expiries, mut put_values) = (vec![], vec![], vec![], vec![], vec![]);
@@ -174,19 +177,23 @@ mod native {
                 .bind(put_expiries)
                 .bind(put_values)
                 .bind(deleted)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?;
+            self.conns.give_back(conn);
             Ok(if written { CommitResult::Committed } else { CommitResult::Conflict })
         }
 
         pub async fn sweep(&self, now: u64, counters_before: u64, batch: u32) -> Result<u64, SqlError> {
-            let rows = sqlx::query(SWEEP_ROWS).bind(to_int(now)).bind(i64::from(batch)).execute(&self.pool).await?;
-            let counters = sqlx::query(SWEEP_COUNTERS).bind(to_int(counters_before)).bind(i64::from(batch)).execute(&self.pool).await?;
+            let mut conn = self.conns.take().await?;
+            let rows = sqlx::query(SWEEP_ROWS).bind(to_int(now)).bind(i64::from(batch)).execute(&mut *conn).await?;
+            let counters = sqlx::query(SWEEP_COUNTERS).bind(to_int(counters_before)).bind(i64::from(batch)).execute(&mut *conn).await?;
+            self.conns.give_back(conn);
             Ok(rows.rows_affected() + counters.rows_affected())
         }
 
         pub async fn migrate(&self, now: u64) -> Result<u32, SqlError> {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.conns.take().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query(MIGRATE_LOCK).bind(schema::LOCK_NAME).execute(&mut *tx).await?;
             sqlx::query(CREATE_SCHEMA_TABLE).execute(&mut *tx).await?;
             let found: i32 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&mut *tx).await?;
@@ -201,15 +208,15 @@ mod native {
                 sqlx::query(RECORD_MIGRATION).bind(m.version as i32).bind(m.name).bind(to_int(now)).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            self.conns.give_back(conn);
             Ok(found)
         }
 
         pub async fn schema_version(&self) -> Result<u32, SqlError> {
-            let exists: bool = sqlx::query_scalar(SCHEMA_EXISTS).fetch_one(&self.pool).await?;
-            if !exists {
-                return Ok(0);
-            }
-            let found: i32 = sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&self.pool).await?;
+            let mut conn = self.conns.take().await?;
+            let exists: bool = sqlx::query_scalar(SCHEMA_EXISTS).fetch_one(&mut *conn).await?;
+            let found: i32 = if exists { sqlx::query_scalar(SCHEMA_VERSION).fetch_one(&mut *conn).await? } else { 0 };
+            self.conns.give_back(conn);
             u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))
         }
     }

@@ -123,23 +123,26 @@ pub(super) use native::SqliteBackend;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod native {
     use std::str::FromStr;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use bytes::Bytes;
     use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-    use sqlx::{Arguments, Row, SqliteConnection};
+    use sqlx::{Arguments, Connection, Row, Sqlite, SqliteConnection};
 
     use super::{Param, Statement};
     use crate::engine::step::{Versioned, WriteOp};
+    use crate::store::sql::conns::Conns;
     use crate::store::sql::plan::{self, CounterRow};
     use crate::store::sql::{schema, to_int, version_of, SqlError};
     use crate::store::CommitResult;
 
     /// SQLite through sqlx: one writer connection (commits queue in-process
     /// instead of spinning on the file lock) and a pool of readers (WAL).
+    /// In memory, or on an application's pool, both are the same.
     pub struct SqliteBackend {
-        writer: SqlitePool,
-        readers: SqlitePool,
+        writer: Arc<Conns<Sqlite>>,
+        readers: Arc<Conns<Sqlite>>,
     }
 
     fn bind(statement: &Statement) -> Result<SqliteArguments<'static>, SqlError> {
@@ -165,17 +168,27 @@ mod native {
         Ok(sqlx::query_with(statement.sql, bind(statement)?).fetch_optional(conn).await?)
     }
 
+    fn schema_version_of(found: i64) -> Result<u32, SqlError> {
+        u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))
+    }
+
     impl SqliteBackend {
         /// Opens (creating it when missing) the database `url` names
         /// (`sqlite:<path>`, `sqlite://<path>`, `sqlite::memory:`): WAL, full sync,
         /// a busy timeout for other processes on the same file.
         pub async fn open(url: &str, readers: u32, timeout: Duration) -> Result<Self, SqlError> {
             let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true).busy_timeout(timeout);
-            let in_memory = options.get_filename().as_os_str() == ":memory:";
-            if in_memory {
-                // Each connection would open its own empty database: one connection serves all.
-                let pool = SqlitePoolOptions::new().max_connections(1).acquire_timeout(timeout).connect_with(options).await?;
-                return Ok(Self::from_pool(pool));
+            if options.get_filename().as_os_str() == ":memory:" {
+                // Each connection would open a database of its own: one connection, kept for good.
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(options)
+                    .await?;
+                let only = Arc::new(Conns::new(pool, 1));
+                return Ok(SqliteBackend { writer: only.clone(), readers: only });
             }
             // The writer connects first: it creates the file and switches it to WAL.
             let writer = SqlitePoolOptions::new()
@@ -184,102 +197,120 @@ mod native {
                 .test_before_acquire(false)
                 .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full))
                 .await?;
+            let n = readers.max(1);
             let readers = SqlitePoolOptions::new()
-                .max_connections(readers.max(1))
+                .max_connections(n)
                 .acquire_timeout(timeout)
                 .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?;
-            Ok(SqliteBackend { writer, readers })
+            Ok(SqliteBackend { writer: Arc::new(Conns::new(writer, 1)), readers: Arc::new(Conns::new(readers, n as usize)) })
         }
 
         /// Reuses an application's pool for reads and writes.
         pub fn from_pool(pool: SqlitePool) -> Self {
-            SqliteBackend { writer: pool.clone(), readers: pool }
+            let shared = Arc::new(Conns::new(pool, 0));
+            SqliteBackend { writer: shared.clone(), readers: shared }
         }
 
         pub async fn get(&self, keys: &[String], now: u64) -> Result<Vec<Option<Versioned>>, SqlError> {
-            let mut conn = self.readers.acquire().await?;
-            let mut out = Vec::with_capacity(keys.len());
-            for statement in super::reads(&[], keys, now) {
-                out.push(match fetch_optional(&mut conn, &statement).await? {
-                    Some(row) => {
-                        Some(Versioned { value: Bytes::from(row.try_get::<Vec<u8>, _>(0)?), version: version_of(row.try_get(1)?)? })
+            self.readers
+                .with(async |conn| {
+                    let mut out = Vec::with_capacity(keys.len());
+                    for statement in super::reads(&[], keys, now) {
+                        out.push(match fetch_optional(conn, &statement).await? {
+                            Some(row) => {
+                                Some(Versioned { value: Bytes::from(row.try_get::<Vec<u8>, _>(0)?), version: version_of(row.try_get(1)?)? })
+                            }
+                            None => None,
+                        });
                     }
-                    None => None,
-                });
-            }
-            Ok(out)
+                    Ok(out)
+                })
+                .await
         }
 
         pub async fn commit(&self, ops: &[WriteOp], now: u64) -> Result<CommitResult, SqlError> {
-            let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
-            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            let mut counters = Vec::with_capacity(tags.len());
-            let mut live = Vec::with_capacity(keys.len());
-            for (i, statement) in super::reads(&tags, &keys, now).iter().enumerate() {
-                let row = fetch_optional(&mut tx, statement).await?;
-                if i < tags.len() {
-                    let counter = match row {
-                        Some(r) => Some(CounterRow { version: version_of(r.try_get(0)?)?, expires_at: version_of(r.try_get(1)?)? }),
-                        None => None,
-                    };
-                    counters.push((tags[i].clone(), counter));
-                } else if let Some(r) = row {
-                    live.push((keys[i - tags.len()].clone(), version_of(r.try_get(1)?)?));
-                }
-            }
-            let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-            let Some(plan) = plan::plan(ops, current, &counters, now) else {
-                tx.rollback().await?;
-                return Ok(CommitResult::Conflict);
-            };
-            for statement in super::writes(&plan) {
-                run(&mut tx, &statement).await?;
-            }
-            tx.commit().await?;
-            Ok(CommitResult::Committed)
+            self.writer.with(async |conn| commit_on(conn, ops, now).await).await
         }
 
         /// Deletes up to `batch` expired rows, and up to `batch` counters expired before `counters_before`.
         pub async fn sweep(&self, now: u64, counters_before: u64, batch: u32) -> Result<u64, SqlError> {
-            let mut conn = self.writer.acquire().await?;
-            let rows = sqlx::query(super::SWEEP_ROWS).bind(to_int(now)).bind(i64::from(batch)).execute(&mut *conn).await?;
-            let counters =
-                sqlx::query(super::SWEEP_COUNTERS).bind(to_int(counters_before)).bind(i64::from(batch)).execute(&mut *conn).await?;
-            Ok(rows.rows_affected() + counters.rows_affected())
+            self.writer
+                .with(async |conn| {
+                    let rows = sqlx::query(super::SWEEP_ROWS).bind(to_int(now)).bind(i64::from(batch)).execute(&mut *conn).await?;
+                    let counters =
+                        sqlx::query(super::SWEEP_COUNTERS).bind(to_int(counters_before)).bind(i64::from(batch)).execute(&mut *conn).await?;
+                    Ok(rows.rows_affected() + counters.rows_affected())
+                })
+                .await
         }
 
         /// Applies pending migrations under the write lock; answers the version before.
         pub async fn migrate(&self, now: u64) -> Result<u32, SqlError> {
-            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query(super::CREATE_SCHEMA_TABLE).execute(&mut *tx).await?;
-            let found: i64 = sqlx::query_scalar(super::SCHEMA_VERSION).fetch_one(&mut *tx).await?;
-            let found = u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))?;
-            if found > schema::LATEST {
-                return Err(SqlError::Schema(schema::refuse(found).unwrap_or_default()));
-            }
-            for m in schema::pending(super::MIGRATIONS, found) {
-                for statement in m.statements {
-                    sqlx::query(statement).execute(&mut *tx).await?;
-                }
-                sqlx::query(super::RECORD_MIGRATION).bind(m.version).bind(m.name).bind(to_int(now)).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(found)
+            self.writer.with(async |conn| migrate_on(conn, now).await).await
         }
 
         pub async fn schema_version(&self) -> Result<u32, SqlError> {
-            let mut conn = self.readers.acquire().await?;
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tollgate_schema'")
-                .fetch_optional(&mut *conn)
-                .await?;
-            if exists.is_none() {
-                return Ok(0);
-            }
-            let found: i64 = sqlx::query_scalar(super::SCHEMA_VERSION).fetch_one(&mut *conn).await?;
-            u32::try_from(found).map_err(|_| SqlError::Corrupt("a negative schema version".into()))
+            self.readers
+                .with(async |conn| {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tollgate_schema'")
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if exists.is_none() {
+                        return Ok(0);
+                    }
+                    schema_version_of(sqlx::query_scalar(super::SCHEMA_VERSION).fetch_one(&mut *conn).await?)
+                })
+                .await
         }
+    }
+
+    async fn commit_on(conn: &mut SqliteConnection, ops: &[WriteOp], now: u64) -> Result<CommitResult, SqlError> {
+        let (tags, keys) = (plan::tags(ops), plan::checked_keys(ops));
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut counters = Vec::with_capacity(tags.len());
+        let mut live = Vec::with_capacity(keys.len());
+        for (i, statement) in super::reads(&tags, &keys, now).iter().enumerate() {
+            let row = fetch_optional(&mut tx, statement).await?;
+            if i < tags.len() {
+                let counter = match row {
+                    Some(r) => Some(CounterRow { version: version_of(r.try_get(0)?)?, expires_at: version_of(r.try_get(1)?)? }),
+                    None => None,
+                };
+                counters.push((tags[i].clone(), counter));
+            } else if let Some(r) = row {
+                live.push((keys[i - tags.len()].clone(), version_of(r.try_get(1)?)?));
+            }
+        }
+        let current = |key: &str| live.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let Some(plan) = plan::plan(ops, current, &counters, now) else {
+            tx.rollback().await?;
+            return Ok(CommitResult::Conflict);
+        };
+        for statement in super::writes(&plan) {
+            run(&mut tx, &statement).await?;
+        }
+        tx.commit().await?;
+        Ok(CommitResult::Committed)
+    }
+
+    async fn migrate_on(conn: &mut SqliteConnection, now: u64) -> Result<u32, SqlError> {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(super::CREATE_SCHEMA_TABLE).execute(&mut *tx).await?;
+        let found = schema_version_of(sqlx::query_scalar(super::SCHEMA_VERSION).fetch_one(&mut *tx).await?)?;
+        if found > schema::LATEST {
+            return Err(SqlError::Schema(schema::refuse(found).unwrap_or_default()));
+        }
+        for m in schema::pending(super::MIGRATIONS, found) {
+            for statement in m.statements {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query(super::RECORD_MIGRATION).bind(m.version).bind(m.name).bind(to_int(now)).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 }
 
