@@ -8,8 +8,8 @@
 //! clients (`-S` select-only for strict verify, the built-in simple-update for
 //! the writes), and to the same operation on Redis and on SQLite.
 //!
-//! Variables: `TOLLGATE_PG_URL`, `TOLLGATE_MYSQL_URL`, `TOLLGATE_BENCH_REDIS_URL`,
-//! `TOLLGATE_PGBENCH_URL` (a database pgbench may fill), `TOLLGATE_PG_BIN`
+//! Variables: `TG_TEST_PG_URL`, `TG_TEST_MYSQL_URL`, `TG_TEST_BENCH_REDIS_URL`,
+//! `TG_TEST_PGBENCH_URL` (a database pgbench may fill), `TG_TEST_PG_BIN`
 //! (where `pgbench` is), `BENCH_SECONDS` (per measurement, default 2).
 #![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
@@ -45,8 +45,8 @@ struct Pgbench {
 }
 
 fn pgbench(args: &[&str]) -> String {
-    let bin = format!("{}/pgbench", var("TOLLGATE_PG_BIN"));
-    let out = Command::new(&bin).args(args).arg(var("TOLLGATE_PGBENCH_URL")).output().expect("pgbench runs");
+    let bin = format!("{}/pgbench", var("TG_TEST_PG_BIN"));
+    let out = Command::new(&bin).args(args).arg(var("TG_TEST_PGBENCH_URL")).output().expect("pgbench runs");
     assert!(out.status.success(), "pgbench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -205,12 +205,12 @@ async fn main() {
     let sqlite_url = format!("sqlite:{}", dir.join("sessions.db").display());
     let stores: Vec<(&str, Arc<dyn Store>)> = vec![
         ("sqlite", Arc::new(SqlStore::connect(&sqlite_url).await.unwrap())),
-        ("postgres", Arc::new(SqlStore::connect(&var("TOLLGATE_PG_URL")).await.unwrap())),
-        ("mariadb", Arc::new(SqlStore::connect(&var("TOLLGATE_MYSQL_URL")).await.unwrap())),
+        ("postgres", Arc::new(SqlStore::connect(&var("TG_TEST_PG_URL")).await.unwrap())),
+        ("mariadb", Arc::new(SqlStore::connect(&var("TG_TEST_MYSQL_URL")).await.unwrap())),
         (
             "redis",
             Arc::new(
-                RedisStore::connect(RedisConfig::from_url(&var("TOLLGATE_BENCH_REDIS_URL")).unwrap().key_prefix("tgbench:")).await.unwrap(),
+                RedisStore::connect(RedisConfig::from_url(&var("TG_TEST_BENCH_REDIS_URL")).unwrap().key_prefix("tgbench:")).await.unwrap(),
             ),
         ),
     ];

@@ -12,7 +12,7 @@
 #                               until this script is stopped (kill its pid; it stops the servers)
 #   scripts/sql.sh kill|start postgres|mariadb
 #                               crash (PostgreSQL: immediate shutdown, MariaDB: SIGKILL) or start
-#                               one server of a running set (TOLLGATE_SQL_WORKDIR names it):
+#                               one server of a running set (TG_TEST_SQL_WORKDIR names it):
 #                               what the fault tests call
 #
 # Ports: PostgreSQL 18432, MariaDB 18433, and for the benchmark a redis-server on 18434.
@@ -127,7 +127,7 @@ start_redis() {
 # Subcommands the fault tests call on a running set.
 case "$MODE" in
   kill|start)
-    WORK="${TOLLGATE_SQL_WORKDIR:?kill and start act on the set TOLLGATE_SQL_WORKDIR names}"
+    WORK="${TG_TEST_SQL_WORKDIR:?kill and start act on the set TG_TEST_SQL_WORKDIR names}"
     case "$MODE:${2:-}" in
       kill:postgres) stop_pid "$(pg_pid)" QUIT ;; # immediate shutdown: no checkpoint, recovery on start
       kill:mariadb) stop_pid "$(maria_pid)" KILL ;;
@@ -166,10 +166,10 @@ start_postgres
 start_mariadb
 [ "$MODE" = bench ] && start_redis
 
-export TOLLGATE_PG_URL="postgres://$DB_USER:$DB_PASSWORD@$BIND:$PG_PORT/$DB_NAME"
-export TOLLGATE_MYSQL_URL="mysql://$DB_USER:$DB_PASSWORD@$BIND:$MARIADB_PORT/$DB_NAME"
-export TOLLGATE_SQL_WORKDIR="$WORK"
-export TOLLGATE_SQL_SCRIPT="$ROOT/scripts/sql.sh"
+export TG_TEST_PG_URL="postgres://$DB_USER:$DB_PASSWORD@$BIND:$PG_PORT/$DB_NAME"
+export TG_TEST_MYSQL_URL="mysql://$DB_USER:$DB_PASSWORD@$BIND:$MARIADB_PORT/$DB_NAME"
+export TG_TEST_SQL_WORKDIR="$WORK"
+export TG_TEST_SQL_SCRIPT="$ROOT/scripts/sql.sh"
 
 cd "$ROOT"
 CARGO=(nice -n 10 cargo)
@@ -186,13 +186,13 @@ case "$MODE" in
     "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_faults -- --ignored --test-threads=1 --nocapture
     ;;
   bench)
-    export TOLLGATE_PGBENCH_URL="postgres://$DB_USER:$DB_PASSWORD@$BIND:$PG_PORT/pgbench"
-    export TOLLGATE_BENCH_REDIS_URL="redis://$BIND:$REDIS_PORT/0"
-    export TOLLGATE_PG_BIN="$(pg_bin)"
+    export TG_TEST_PGBENCH_URL="postgres://$DB_USER:$DB_PASSWORD@$BIND:$PG_PORT/pgbench"
+    export TG_TEST_BENCH_REDIS_URL="redis://$BIND:$REDIS_PORT/0"
+    export TG_TEST_PG_BIN="$(pg_bin)"
     "${CARGO[@]}" run --locked --release --features "$FEATURES,redis" --example sql_bench
     ;;
   up)
-    env | grep -E '^TOLLGATE_(PG|MYSQL|SQL)_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
+    env | grep -E '^TG_TEST_(PG|MYSQL|SQL)_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
     log "servers up; variables in $2; stop with: kill $$"
     while true; do sleep 1; done
     ;;

@@ -31,7 +31,7 @@ const SLACK: Duration = Duration::from_millis(500);
 
 /// `scripts/sql.sh kill|start <server>` on the set the script started.
 fn script(action: &str, server: &str) {
-    let status = Command::new("bash").arg(sql_env::var("TOLLGATE_SQL_SCRIPT")).args([action, server]).status().unwrap();
+    let status = Command::new("bash").arg(sql_env::var("TG_TEST_SQL_SCRIPT")).args([action, server]).status().unwrap();
     assert!(status.success(), "scripts/sql.sh {action} {server} failed");
 }
 

@@ -1,6 +1,6 @@
 //! Where the SQL test databases are, and fresh databases for tests that sweep
 //! or rewrite the schema. PostgreSQL and MariaDB come from `scripts/sql.sh`
-//! (variables `TOLLGATE_PG_URL`, `TOLLGATE_MYSQL_URL`; a missing one fails the
+//! (variables `TG_TEST_PG_URL`, `TG_TEST_MYSQL_URL`; a missing one fails the
 //! test); SQLite files live under cargo's per-target test directory.
 #![allow(dead_code)]
 #![allow(clippy::disallowed_methods)] // a test reads real randomness
@@ -40,8 +40,8 @@ impl Db {
     /// The database every conformance test shares (SQLite: a new file each time).
     pub fn shared(dialect: Dialect) -> Db {
         match dialect {
-            Dialect::Postgres => Db { dialect, url: var("TOLLGATE_PG_URL"), name: None },
-            Dialect::MySql => Db { dialect, url: var("TOLLGATE_MYSQL_URL"), name: None },
+            Dialect::Postgres => Db { dialect, url: var("TG_TEST_PG_URL"), name: None },
+            Dialect::MySql => Db { dialect, url: var("TG_TEST_MYSQL_URL"), name: None },
             Dialect::Sqlite => sqlite_file(),
         }
     }
