@@ -1,21 +1,9 @@
 //! SQL stores: SQLite, PostgreSQL and MySQL/MariaDB natively (sqlx; features
 //! `sqlite`, `postgres`, `mysql`), and the statements the D1 store shares.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), tollgate::Error> {
-//! use std::time::Duration;
-//! use tollgate::store::sql::{SqlOptions, SqlStore};
-//! let embedded = SqlStore::connect("sqlite:/var/lib/tollgate/sessions.db").await?;
-//! let shared = SqlStore::connect_with(
-//!     "postgres://tollgate:secret@db.internal/app",
-//!     SqlOptions::default().max_connections(32).sweep_interval(Some(Duration::from_secs(300))),
-//! )
-//! .await?;
-//! # Ok(()) }
-//! ```
-//!
-//! An application that already has a pool hands it over instead
-//! (`SqlStore::from_pg_pool`, `from_mysql_pool`, `from_sqlite_pool`).
+//! [`SqlStore::connect`] takes a URL (`sqlite:<path>`, `postgres://..`,
+//! `mysql://..`); an application that already has a pool hands it over
+//! instead (`SqlStore::from_pg_pool`, `from_mysql_pool`, `from_sqlite_pool`).
 //!
 //! # What it guarantees
 //!

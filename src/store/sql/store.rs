@@ -205,6 +205,19 @@ struct Inner {
 }
 
 /// A [`Store`] in a SQL database. Cloning shares the pool. See the module docs.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tollgate::Error> {
+/// use std::time::Duration;
+/// use tollgate::store::sql::{SqlOptions, SqlStore};
+/// let embedded = SqlStore::connect("sqlite:/var/lib/tollgate/sessions.db").await?;
+/// let shared = SqlStore::connect_with(
+///     "postgres://tollgate:secret@db.internal/app",
+///     SqlOptions::default().max_connections(32).sweep_interval(Some(Duration::from_secs(300))),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SqlStore {
     inner: Arc<Inner>,
