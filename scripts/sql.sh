@@ -3,9 +3,9 @@
 # own, runs tollgate's SQL tests (or benchmark) against them, and stops what it
 # started, by pid, on exit. Installs the servers from apt when missing.
 #
-#   scripts/sql.sh              SQLite, PostgreSQL and MariaDB: conformance suite and the
-#                               store's own checks, then the fault tests
-#   scripts/sql.sh conformance  the conformance suite and the store's own checks only
+#   scripts/sql.sh              SQLite, PostgreSQL and MariaDB: conformance suite, the store's
+#                               own checks and `tollgate migrate`, then the fault tests
+#   scripts/sql.sh conformance  the conformance suite, the store's own checks and `tollgate migrate`
 #   scripts/sql.sh faults       the fault tests only (each server restarted under writes)
 #   scripts/sql.sh bench        the benchmark: every SQL store, Redis, pgbench, side by side
 #   scripts/sql.sh up ENVFILE   start the servers, write the variables to ENVFILE, and wait
@@ -178,6 +178,7 @@ FEATURES=sqlite,postgres,mysql
 case "$MODE" in
   all|conformance)
     "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_store -- --include-ignored
+    "${CARGO[@]}" test --locked --features "$FEATURES,server" --test sql_migrate -- --include-ignored
     if [ "$MODE" = all ]; then
       "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_faults -- --ignored --test-threads=1 --nocapture
     fi

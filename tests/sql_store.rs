@@ -297,10 +297,26 @@ macro_rules! server_checks {
     };
 }
 
+/// A store whose connections wait between calls may be dropped after its runtime is gone.
+fn dropped_outside_the_runtime(dialect: Dialect) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(async {
+        let store = Db::shared(dialect).store(Arc::new(tollgate::SystemClock)).await;
+        store.get(vec![index_key("after-runtime")]).await.unwrap();
+        store
+    });
+    drop(rt);
+    drop(store);
+}
+
 mod sqlite {
     use super::*;
     conformance_suite!(SqliteFile);
     server_checks!(Dialect::Sqlite);
+    #[test]
+    fn dropped_outside_the_runtime() {
+        super::dropped_outside_the_runtime(Dialect::Sqlite)
+    }
     #[tokio::test]
     async fn d1_guard_refuses_a_moved_counter() {
         super::d1_guard_refuses_a_moved_counter().await
@@ -309,6 +325,11 @@ mod sqlite {
 
 mod postgres {
     use super::*;
+    #[test]
+    #[ignore]
+    fn dropped_outside_the_runtime() {
+        super::dropped_outside_the_runtime(Dialect::Postgres)
+    }
     conformance_suite!(Postgres, #[ignore]);
     server_checks!(Dialect::Postgres, #[ignore]);
     #[tokio::test]
@@ -320,6 +341,11 @@ mod postgres {
 
 mod mariadb {
     use super::*;
+    #[test]
+    #[ignore]
+    fn dropped_outside_the_runtime() {
+        super::dropped_outside_the_runtime(Dialect::MySql)
+    }
     conformance_suite!(MariaDb, #[ignore]);
     server_checks!(Dialect::MySql, #[ignore]);
     #[tokio::test]

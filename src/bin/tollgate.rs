@@ -178,8 +178,9 @@ fn migrate(args: &[String]) {
     let url = url.unwrap_or_else(|| fail("migrate needs a database URL (or TOLLGATE_STORE)"));
     let options = SqlOptions::default().migrate(!check).sweep_interval(None);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(SqlStore::connect_with(&url, options)) {
-        Ok(store) => println!("tollgate: {} schema version {}: up to date", store.dialect().as_str(), schema::LATEST),
+    let connected = rt.block_on(async { SqlStore::connect_with(&url, options).await.map(|store| store.dialect()) });
+    match connected {
+        Ok(dialect) => println!("tollgate: {} schema version {}: up to date", dialect.as_str(), schema::LATEST),
         Err(e) => {
             eprintln!("tollgate: {e}");
             std::process::exit(1);

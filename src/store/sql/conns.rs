@@ -74,3 +74,13 @@ impl<DB: Database> Conns<DB> {
         Ok(out)
     }
 }
+
+impl<DB: Database> Drop for Conns<DB> {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|p| p.into_inner()).conns);
+        // Going back to the pool spawns a task: outside a runtime, close them here instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            idle.into_iter().for_each(|conn| drop(conn.detach()));
+        }
+    }
+}
