@@ -40,9 +40,9 @@ pg_bin() { # the newest installed server, PostgreSQL 15 on Debian 12
 
 install_servers() {
   local want=()
-  pg_bin >/dev/null || want+=(postgresql postgresql-contrib)
+  pg_bin >/dev/null || want+=(postgresql)
   command -v psql >/dev/null || want+=(postgresql-client)
-  command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || want+=(mariadb-server mariadb-client)
+  [ -x "$(mariadbd_bin)" ] && command -v mariadb-install-db >/dev/null || want+=(mariadb-server mariadb-client)
   if [ "$MODE" = bench ]; then command -v redis-server >/dev/null || want+=(redis-server); fi
   [ ${#want[@]} = 0 ] && return
   log "installing ${want[*]}"
@@ -53,6 +53,8 @@ install_servers() {
 # Servers refuse to run as root: as root they run as their own system users.
 run_pg() { (cd / && if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi); }
 maria_user() { if [ "$(id -u)" = 0 ]; then echo mysql; else id -un; fi; }
+# /usr/sbin is not on every user's PATH.
+mariadbd_bin() { command -v mariadbd || echo /usr/sbin/mariadbd; }
 
 start_postgres() {
   local bin pgdata="$WORK/pg" run="$WORK/pgrun" # data; socket and log
@@ -86,7 +88,7 @@ start_mariadb() {
       --skip-test-db >"$WORK/maria-install.log" 2>&1
   fi
   # mariadbd does not daemonize: it runs in the background, its pid in its pid file.
-  setsid mariadbd --no-defaults --datadir="$data" --user="$user" --port="$MARIADB_PORT" --bind-address="$BIND" \
+  setsid "$(mariadbd_bin)" --no-defaults --datadir="$data" --user="$user" --port="$MARIADB_PORT" --bind-address="$BIND" \
     --socket="$run/maria.sock" --pid-file="$run/maria.pid" --log-error="$run/maria.err" \
     --innodb-buffer-pool-size=128M --max-connections=300 --skip-name-resolve </dev/null >/dev/null 2>&1 &
   for _ in $(seq 300); do

@@ -271,6 +271,11 @@ macro_rules! server_checks {
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         $(#[$attr])*
+        async fn reuses_an_application_pool() {
+            super::reuses_an_application_pool($dialect).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
         async fn commit_across_tags() {
             super::commit_across_tags($dialect).await
         }
@@ -295,6 +300,42 @@ macro_rules! server_checks {
             super::corrupt_rows($dialect).await
         }
     };
+}
+
+/// A store over the application's own pool: it migrates, works, and leaves the pool usable.
+async fn reuses_an_application_pool(dialect: Dialect) {
+    let db = Db::fresh(dialect).await;
+    let options = || sql_env::options(Arc::new(tollgate::SystemClock)).max_connections(2);
+    let store = match dialect {
+        Dialect::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await.unwrap();
+            let store = SqlStore::from_pg_pool(pool.clone(), options()).await.unwrap();
+            sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+            store
+        }
+        Dialect::MySql => {
+            let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(2).connect(&db.url).await.unwrap();
+            let store = SqlStore::from_mysql_pool(pool.clone(), options()).await.unwrap();
+            sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+            store
+        }
+        Dialect::Sqlite => {
+            let connect = db.url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(connect).await.unwrap();
+            let store = SqlStore::from_sqlite_pool(pool.clone(), options()).await.unwrap();
+            sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+            store
+        }
+    };
+    let key = index_key("pooled");
+    for i in 0..20 {
+        let expect = if i == 0 { Expect::Absent } else { Expect::Version(version(&store, &key).await.unwrap()) };
+        let r = store.commit(vec![put(&key, "v", expect, conformance::real_now() + DAY)]).await.unwrap();
+        assert_eq!(r, CommitResult::Committed);
+    }
+    assert_eq!(store.schema_version().await.unwrap(), schema::LATEST);
+    drop(store);
+    db.drop_now().await;
 }
 
 /// A store whose connections wait between calls may be dropped after its runtime is gone.
