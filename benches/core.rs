@@ -193,7 +193,7 @@ fn bench_operations(c: &mut Criterion) {
 
     // The same strict verify through the async manager and drive loop.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let config = Config::builder().hs256_secret("k1", SECRET.to_vec()).issuer(ISS).audience(AUD).build().unwrap();
+    let config = Config::builder().secret(SECRET.to_vec()).issuer(ISS).audience(AUD).build().unwrap();
     let manager = SessionManager::new(config, MemoryStore::new()).unwrap();
     let t = rt.block_on(manager.issue("async-user", Map::new(), Value::Null)).unwrap();
     let mut g = c.benchmark_group("manager_async");

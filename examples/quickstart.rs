@@ -19,7 +19,8 @@ async fn main() -> Result<(), tollgate::Error> {
     // A clock we move ourselves, so the tour can skip past the grace window without waiting.
     let clock = Arc::new(ManualClock::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64));
     let config = Config::builder()
-        .hs256_secret("2026-11", b"quickstart-secret-use-tollgate-keygen-in-prod".to_vec())
+        .secret("quickstart-secret-use-tollgate-keygen-in-prod")
+        .kid("2026-11")
         .issuer("https://auth.example")
         .audience("api")
         .refresh_grace(Duration::from_secs(10))

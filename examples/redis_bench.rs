@@ -1,8 +1,8 @@
 //! tollgate on Redis against `redis-benchmark` on the same server, in one run.
 //!
 //! `scripts/redis.sh bench` starts a server and runs this. By hand:
-//! `TOLLGATE_REDIS_PORT=6379 cargo run --release --features redis --example redis_bench`
-//! (`TOLLGATE_REDIS_HOST`, `TOLLGATE_REDIS_PASSWORD`, `BENCH_SECONDS` too).
+//! `TG_TEST_REDIS_PORT=6379 cargo run --release --features redis --example redis_bench`
+//! (`TG_TEST_REDIS_HOST`, `TG_TEST_REDIS_PASSWORD`, `BENCH_SECONDS` too).
 //!
 //! Each operation runs as one sequential task and as 64 tasks sharing one
 //! store (one multiplexed connection), for a bounded count and time. Printed:
@@ -136,9 +136,9 @@ fn rand_tag() -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let host = env_or("TOLLGATE_REDIS_HOST", "127.0.0.1");
-    let port = env_or("TOLLGATE_REDIS_PORT", "16379");
-    let password = std::env::var("TOLLGATE_REDIS_PASSWORD").ok();
+    let host = env_or("TG_TEST_REDIS_HOST", "127.0.0.1");
+    let port = env_or("TG_TEST_REDIS_PORT", "16379");
+    let password = std::env::var("TG_TEST_REDIS_PASSWORD").ok();
     let seconds: f64 = env_or("BENCH_SECONDS", "2").parse().unwrap();
     let limit = Duration::from_secs_f64(seconds);
 
@@ -153,11 +153,7 @@ async fn main() {
         config = config.password(pw.clone());
     }
     let store = RedisStore::connect(config).await.expect("the Redis server answers");
-    let keys = tollgate::Config::builder()
-        .hs256_secret("k1", b"a benchmark secret of at least 32 bytes".to_vec())
-        .issuer("bench")
-        .build()
-        .unwrap();
+    let keys = tollgate::Config::builder().secret(b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench").build().unwrap();
     let sessions: Sessions = Arc::new(SessionManager::new(keys, store.clone()).unwrap());
     // Warm up: load the script, open the connection.
     prepare(&sessions, 256).await;

@@ -139,11 +139,7 @@ async fn prepare(sessions: &Sessions, n: usize) -> Arc<Vec<Mutex<Tokens>>> {
 }
 
 fn manager(store: Arc<dyn Store>) -> Sessions {
-    let config = tollgate::Config::builder()
-        .hs256_secret("k1", b"a benchmark secret of at least 32 bytes".to_vec())
-        .issuer("bench")
-        .build()
-        .unwrap();
+    let config = tollgate::Config::builder().secret(b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench").build().unwrap();
     Arc::new(SessionManager::new(config, store).unwrap())
 }
 

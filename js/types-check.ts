@@ -11,7 +11,7 @@ const store: TollgateStore = {
     for (const op of ops) {
       if (op.type === 'put') {
         const until: number = op.expiresAt;
-        const value: string = op.value;
+        const value: Uint8Array = op.value;
         void until, value;
       }
       if (op.expect === 'version') {
@@ -25,18 +25,27 @@ const store: TollgateStore = {
 };
 
 // Stands in for an ioredis client (its types need @types/node, which this check leaves out).
-declare const redis: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void };
+declare const redis: {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+  mgetBuffer(keys: string[]): Promise<(Uint8Array | null)[]>;
+};
 
 async function main(): Promise<void> {
   const m = await createManager({
-    keys: [
-      { kid: 'k2', alg: 'ES256', pem: '-----BEGIN PRIVATE KEY-----...' },
+    signingKey: '-----BEGIN PRIVATE KEY-----...',
+    alg: 'ES256',
+    kid: 'k2',
+    verifyKeys: [
       { kid: 'k1', secret: 'a secret of at least thirty-two bytes!!' },
       { kid: 'k0', jwk: { kty: 'OKP', crv: 'Ed25519', x: '...' } },
+      { kid: 'partner', alg: 'RS256', pem: '-----BEGIN PUBLIC KEY-----...' },
     ],
     issuer: 'https://auth.example',
     audience: ['api'],
     accessTtl: 900,
+    idleTtl: '14d',
+    refreshGrace: '500ms',
+    verifyMode: 'strict',
     maxSessionsPerUser: 5,
     onLimit: 'refuse',
     store,
@@ -71,12 +80,25 @@ async function main(): Promise<void> {
 
   // @ts-expect-error: mode is 'stateless' or 'strict'
   await m.verify(tokens.accessToken, 'lenient');
-  // @ts-expect-error: a key needs its material
-  await createManager({ keys: { kid: 'k' } });
-  // @ts-expect-error: durations are numbers of seconds
-  await createManager({ keys: { kid: 'k', secret: 's' }, accessTtl: '15m' });
+  // @ts-expect-error: the keys array is gone: secret or signingKey, and verifyKeys
+  await createManager({ keys: { kid: 'k', secret: 's' } });
+  // @ts-expect-error: a secret or a signing key, not both
+  await createManager({ secret: 's', signingKey: '-----BEGIN PRIVATE KEY-----...' });
+  // @ts-expect-error: a secret signs with HMAC only
+  await createManager({ secret: 's', alg: 'ES256' });
+  // @ts-expect-error: a verify key needs its material
+  await createManager({ secret: 's', verifyKeys: [{ kid: 'k' }] });
+  // @ts-expect-error: a duration's unit is ms, s, m, h or d
+  await createManager({ secret: 's', accessTtl: '15 minutes' });
+  // @ts-expect-error: verifyMode is 'stateless' or 'strict'
+  await createManager({ secret: 's', verifyMode: 'lenient' });
 
-  const shared = await createManager({ keys: { kid: 'k1', secret: 's' }, store: redisStore(redis, 'app:') });
+  const shared = await createManager({ secret: 's', store: redisStore(redis, { prefix: 'app:' }) });
+  await createManager({ secret: 's', store: redisStore(redis) });
+  // @ts-expect-error: the prefix is an option
+  redisStore(redis, 'app:');
+  // @ts-expect-error: a store's values are bytes
+  await createManager({ secret: 's', store: { get: async () => [{ value: 'text', version: 1 }], commit: async () => true } });
   void [sub, role, session, n, list, updated, kid, plan, cached, refreshed, shared];
 }
 

@@ -30,19 +30,22 @@ export type Algorithm = 'HS256' | 'HS384' | 'HS512' | 'ES256' | 'EdDSA' | 'RS256
 /** A JSON value (metadata, custom claims, cached user info). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** One key. The first key of `keys` signs; the others only verify (rotation). */
-export type KeyConfig =
+/** A key accepted for verification only (`verifyKeys`): the previous signing key, another issuer's public key. */
+export type VerifyKey =
   /** An HMAC secret (its UTF-8 bytes): at least 32 bytes for HS256, 48 for HS384, 64 for HS512. */
   | { kid: string; alg?: 'HS256' | 'HS384' | 'HS512'; secret: string }
-  /** A PKCS#8 private key ("BEGIN PRIVATE KEY") or an SPKI public key ("BEGIN PUBLIC KEY", verify only). */
+  /** An SPKI public key ("BEGIN PUBLIC KEY") or a PKCS#8 private key ("BEGIN PRIVATE KEY"). */
   | { kid: string; alg: Algorithm; pem: string }
-  /** A JWK: oct, EC P-256, OKP Ed25519 or RSA; with its private members to sign. `alg` defaults from the JWK. */
+  /** A JWK: oct, EC P-256, OKP Ed25519 or RSA. `alg` defaults from the JWK. */
   | { kid: string; alg?: Algorithm; jwk: JsonWebKey };
+
+/** A duration: a number of seconds, or text with a unit: '500ms', '10s', '15m', '12h', '14d'. */
+export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
 
 /** A stored value as a JS store answers it. */
 export interface StoredValue {
-  /** Opaque text (JSON today): store it as given. */
-  value: string;
+  /** Opaque bytes: store them as given. */
+  value: Uint8Array;
   /** Changes on every write: a non-negative integer, as a number or a decimal string. */
   version: number | string;
 }
@@ -54,11 +57,11 @@ export type Expectation =
   | { expect: 'version'; version: number | string };
 
 export type StoreOp =
-  | ({ type: 'put'; key: string; value: string; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
+  | ({ type: 'put'; key: string; value: Uint8Array; /** Unix ms; the store may drop the key then, and must not return it after. */ expiresAt: number } & Expectation)
   | ({ type: 'delete'; key: string } & Expectation);
 
 /**
- * A session store written in JavaScript (Redis, Deno KV, SQL, ...).
+ * A session store written in JavaScript (Deno KV, SQL, ...).
  * `commit` checks every expectation first, then applies every op, or none.
  */
 export interface TollgateStore {
@@ -70,27 +73,42 @@ export interface TollgateStore {
   caps?: { atomic?: boolean; consistent?: boolean; minTtlMs?: number };
 }
 
-/** Durations are seconds; timestamps in results are unix milliseconds. */
-export interface TollgateConfig {
-  keys: KeyConfig | KeyConfig[];
+/**
+ * What `redisStore()` of `tollgate/redis-store` answers: a Redis client's
+ * transport, driven by the WebAssembly module with the Rust store's format.
+ */
+export interface RedisTransport {
+  readonly kind: 'tollgate-redis';
+  readonly prefix: string;
+  defineCommit(lua: string): void;
+  mget(keys: string[]): Promise<(Uint8Array | null)[]>;
+  commit(keys: string[], args: Uint8Array[]): Promise<number>;
+}
+
+/** The settings of every tollgate surface, by their JavaScript names (the README's settings table). */
+interface SettingsBase {
   /** Written as `iss`, required on verify. */
   issuer?: string;
   /** Accepted audiences; the first is written as `aud`. */
   audience?: string | string[];
-  /** Clock slack for exp/nbf in seconds (default 30). */
-  leeway?: number;
-  /** Access-token lifetime in seconds (default 900). */
-  accessTtl?: number;
-  /** Sliding idle lifetime of a session in seconds (default 14 days). */
-  idleTtl?: number;
-  /** Absolute lifetime of a session in seconds, never extended (default 30 days). */
-  absoluteTtl?: number;
-  /** Window in seconds in which a rotated refresh token still answers the same successor (default 10). */
-  refreshGrace?: number;
-  /** The sliding expiry is written at most once per this many seconds (default 60). */
-  touchInterval?: number;
-  /** Lifetime of cached user info in seconds (default 300). */
-  userCacheTtl?: number;
+  /** Id of the signing key, written as the `kid` header (default 'k1'). */
+  kid?: string;
+  /** Keys accepted for verification only (rotation). */
+  verifyKeys?: VerifyKey[];
+  /** Clock slack for exp/nbf (default 30 s). */
+  leeway?: Duration;
+  /** Access-token lifetime (default 15 min). */
+  accessTtl?: Duration;
+  /** Sliding idle lifetime of a session (default 14 days). */
+  idleTtl?: Duration;
+  /** Absolute lifetime of a session, never extended (default 30 days). */
+  absoluteTtl?: Duration;
+  /** Window in which a rotated refresh token still answers the same successor (default 10 s). */
+  refreshGrace?: Duration;
+  /** The sliding expiry is written at most this often (default 60 s). */
+  touchInterval?: Duration;
+  /** Lifetime of cached user info (default 5 min). */
+  userCacheTtl?: Duration;
   /** At most this many live sessions per user (default: no limit). */
   maxSessionsPerUser?: number;
   /** At the limit: revoke the oldest (default) or refuse with `session_limit`. */
@@ -102,9 +120,18 @@ export interface TollgateConfig {
   maxClaimsBytes?: number;
   /** Attempts per operation when concurrent writers collide (default 16). */
   maxAttempts?: number;
-  /** Where sessions live; in memory (this instance only) when absent. */
-  store?: TollgateStore;
+  /** The mode of `verify(token)` without one (default 'strict'). */
+  verifyMode?: VerifyMode;
+  /** Where sessions live: `redisStore(client)` of `tollgate/redis-store`, your own store, or (when absent) this instance's memory. */
+  store?: TollgateStore | RedisTransport;
 }
+
+/** Signs with an HMAC secret, or with a private key (PKCS#8 PEM or JWK) for an asymmetric algorithm. */
+export type TollgateConfig = SettingsBase &
+  (
+    | { /** HMAC signing secret: 32+ bytes for HS256 (48 HS384, 64 HS512). */ secret: string; signingKey?: undefined; alg?: 'HS256' | 'HS384' | 'HS512' }
+    | { secret?: undefined; /** A PKCS#8 PEM, or a private JWK. */ signingKey: string | JsonWebKey; alg?: Algorithm }
+  );
 
 export interface SessionInfo {
   sid: string;

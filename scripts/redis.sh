@@ -2,11 +2,13 @@
 # Starts real Redis servers on 127.0.0.1 and runs tollgate's Redis tests (or
 # benchmark) against them; stops every process it started, by pid, on exit.
 #
-#   scripts/redis.sh            conformance suite on all three topologies, `tollgate serve` on
+#   scripts/redis.sh            the store's unit tests (codec, configuration, error classes), the
+#                               conformance suite on all three topologies, `tollgate serve` on
 #                               each, then the fault tests
 #   scripts/redis.sh conformance   the conformance suite and `tollgate serve` only
 #   scripts/redis.sh faults     the fault tests only
 #   scripts/redis.sh bench      the benchmark against the single server
+#   scripts/redis.sh cost       the commit script's server time per call (INFO commandstats)
 #   scripts/redis.sh shell      start everything and open a shell with the variables set
 #   scripts/redis.sh up ENVFILE start everything, write the variables to ENVFILE, and wait
 #                               until this script is stopped (kill its pid; it stops the servers)
@@ -169,7 +171,9 @@ EOF
 start_cluster() {
   local addrs=()
   for port in "${CLUSTER_PORTS[@]}"; do
-    start_server "$port" --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000
+    # DEBUG from loopback: tests/redis_resend.rs holds a node in DEBUG SLEEP.
+    start_server "$port" --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000 \
+      --enable-debug-command local
     addrs+=("$BIND:$port")
   done
   for port in "${CLUSTER_PORTS[@]}"; do wait_ping "$port"; done
@@ -191,18 +195,18 @@ start_cluster() {
 
 join() { local IFS=,; echo "$*"; }
 
-export TOLLGATE_REDIS_URL="redis://:$SINGLE_PASSWORD@$BIND:$SINGLE_PORT/0"
-export TOLLGATE_REDIS_SENTINELS
-TOLLGATE_REDIS_SENTINELS="$(join "${SENTINEL_PORTS[@]/#/$BIND:}")"
-export TOLLGATE_REDIS_SENTINEL_MASTER=mymaster
-export TOLLGATE_REDIS_CLUSTER
-TOLLGATE_REDIS_CLUSTER="$(join "${CLUSTER_PORTS[@]/#/$BIND:}")"
-export TOLLGATE_REDIS_SERVER_BIN
-TOLLGATE_REDIS_SERVER_BIN="$(command -v redis-server)"
-export TOLLGATE_REDIS_FAULT_PORT="$FAULT_PORT"
-export TOLLGATE_REDIS_WORKDIR="$WORK"
-export TOLLGATE_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
-export TOLLGATE_REDIS_TLS_CA="$WORK/tls/ca.crt"
+export TG_TEST_REDIS_URL="redis://:$SINGLE_PASSWORD@$BIND:$SINGLE_PORT/0"
+export TG_TEST_REDIS_SENTINELS
+TG_TEST_REDIS_SENTINELS="$(join "${SENTINEL_PORTS[@]/#/$BIND:}")"
+export TG_TEST_REDIS_SENTINEL_MASTER=mymaster
+export TG_TEST_REDIS_CLUSTER
+TG_TEST_REDIS_CLUSTER="$(join "${CLUSTER_PORTS[@]/#/$BIND:}")"
+export TG_TEST_REDIS_SERVER_BIN
+TG_TEST_REDIS_SERVER_BIN="$(command -v redis-server)"
+export TG_TEST_REDIS_FAULT_PORT="$FAULT_PORT"
+export TG_TEST_REDIS_WORKDIR="$WORK"
+export TG_TEST_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
+export TG_TEST_REDIS_TLS_CA="$WORK/tls/ca.crt"
 
 cd "$ROOT"
 CARGO=(nice -n 10 cargo)
@@ -216,36 +220,44 @@ case "$MODE" in
     start_cluster
     log "ready"
     ;;
-  bench)
+  bench|cost)
     start_bench_server
     ;;
   *)
-    echo "usage: $0 [all|conformance|faults|bench|shell|up ENVFILE]" >&2
+    echo "usage: $0 [all|conformance|faults|bench|cost|shell|up ENVFILE]" >&2
     exit 2
     ;;
 esac
 
 case "$MODE" in
   all)
+    "${CARGO[@]}" test --locked --features redis --lib store::redis
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    "${CARGO[@]}" test --locked --features redis --test redis_resend -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
+    "${CARGO[@]}" test --locked --features redis --lib store::redis
     "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
     "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     ;;
   faults)
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
+    "${CARGO[@]}" test --locked --features redis --test redis_resend -- --ignored --test-threads=1 --nocapture
     ;;
   bench)
-    export TOLLGATE_REDIS_HOST="$BIND" TOLLGATE_REDIS_PORT="$SINGLE_PORT"
+    export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
     "${CARGO[@]}" run --locked --release --features redis --example redis_bench
     ;;
+  cost)
+    export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
+    "${CARGO[@]}" run --locked --release --features redis --example redis_commit_cost
+    ;;
   up)
-    env | grep '^TOLLGATE_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
+    env | grep '^TG_TEST_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
     log "servers up; variables in $2; stop with: kill $$"
     while true; do sleep 1; done
     ;;

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-port=${TOLLGATE_REDIS_PORT:-16479}
+port=${TG_TEST_REDIS_PORT:-16479}
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -66,7 +66,7 @@ step "types against the installed package"
 (cd "$app" && node_modules/.bin/tsc --noEmit -p .)
 
 step "node:test suites in the fresh folder"
-(cd "$app" && TOLLGATE_REDIS_PORT=$port node --test test/*.test.mjs)
+(cd "$app" && TG_TEST_REDIS_PORT=$port node --test test/*.test.mjs)
 
 if [ "${SKIP_BENCH:-0}" != "1" ]; then
   step "bench: tollgate vs jose"

@@ -42,7 +42,7 @@ for _ in $(seq 1 100); do
   if ! kill -0 "$wrangler_pid" 2>/dev/null; then cat "$log"; echo "wrangler dev exited"; exit 1; fi
   sleep 0.2
 done
-TOLLGATE_URL="http://127.0.0.1:$port" node --test test/wrangler-dev.smoke.mjs || { cat "$log"; exit 1; }
+TG_TEST_WORKER_URL="http://127.0.0.1:$port" node --test test/wrangler-dev.smoke.mjs || { cat "$log"; exit 1; }
 
 echo
 echo "all Worker tests passed"

@@ -11,7 +11,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tollgate::Error> {
 //! let config = Config::builder()
-//!     .hs256_secret("k1", b"a secret of at least thirty-two bytes!".to_vec())
+//!     .secret("a secret of at least thirty-two bytes!")
 //!     .issuer("https://auth.example")
 //!     .build()?;
 //! let sessions = SessionManager::new(config, MemoryStore::new())?;
@@ -36,6 +36,7 @@ pub mod http;
 pub mod manager;
 pub mod metrics;
 pub mod platform;
+pub mod settings;
 pub mod store;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
@@ -48,8 +49,9 @@ pub use crate::engine::jwt::AccessClaims;
 pub use crate::engine::keys::{Alg, Key, KeySet};
 pub use crate::engine::ops::{SessionInfo, Tokens, Verified, VerifyMode};
 pub use crate::engine::policy::{LimitPolicy, Policy};
-pub use crate::manager::{Config, ConfigBuilder, SessionManager};
+pub use crate::manager::SessionManager;
 pub use crate::platform::{Clock, ManualClock, SystemClock};
+pub use crate::settings::{Config, ConfigBuilder, Settings};
 pub use crate::store::{Caps, MemoryStore, Store, StoreError, StoreErrorKind};
 
 /// The README's code blocks run as doc tests, so its examples cannot rot.

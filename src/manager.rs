@@ -3,133 +3,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::crypto::{CryptoDriver, KeySpec};
+use crate::crypto::CryptoDriver;
 use crate::engine::error::Error;
 use crate::engine::jwt;
-use crate::engine::keys::{Alg, KeySet};
+use crate::engine::keys::KeySet;
 use crate::engine::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
-use crate::engine::policy::{LimitPolicy, Policy, Rules};
+use crate::engine::policy::Rules;
 use crate::engine::step::Operation;
 use crate::metrics::{Metrics, SecurityEvent};
 use crate::platform::{self, Clock, Stopwatch};
+pub use crate::settings::{Config, ConfigBuilder};
 use crate::store::{drive_counting, Store};
-
-/// What a manager is built from: keys (the first signs) and the policy.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub keys: Vec<KeySpec>,
-    pub policy: Policy,
-}
-
-impl Config {
-    pub fn builder() -> ConfigBuilder {
-        ConfigBuilder { config: Config { keys: Vec::new(), policy: Policy::default() } }
-    }
-}
-
-/// Builds a [`Config`]. Defaults: access token 15 min, idle 14 days, absolute
-/// 30 days, refresh grace 10 s, touch interval 60 s, leeway 30 s, no session limit.
-#[derive(Clone, Debug)]
-pub struct ConfigBuilder {
-    config: Config,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-impl ConfigBuilder {
-    /// The key that signs new access tokens (also accepted for verification).
-    pub fn signing_key(mut self, spec: KeySpec) -> Self {
-        self.config.keys.insert(0, spec);
-        self
-    }
-    /// A key accepted for verification only, e.g. the previous signing key during rotation.
-    pub fn verify_key(mut self, spec: KeySpec) -> Self {
-        self.config.keys.push(spec);
-        self
-    }
-    /// Shorthand for an HS256 signing key from a secret of at least 32 bytes.
-    pub fn hs256_secret(self, kid: &str, secret: impl Into<Vec<u8>>) -> Self {
-        self.signing_key(KeySpec::secret(kid, Alg::HS256, secret))
-    }
-    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.config.policy.claims.issuer = Some(iss.into());
-        self
-    }
-    /// Adds an accepted audience; the first one is written into new tokens.
-    pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.config.policy.claims.audience.push(aud.into());
-        self
-    }
-    pub fn leeway(mut self, d: Duration) -> Self {
-        self.config.policy.claims.leeway_ms = ms(d);
-        self
-    }
-    pub fn max_token_bytes(mut self, n: usize) -> Self {
-        self.config.policy.claims.max_token_bytes = n;
-        self
-    }
-    pub fn access_ttl(mut self, d: Duration) -> Self {
-        self.config.policy.access_ttl_ms = ms(d);
-        self
-    }
-    pub fn idle_ttl(mut self, d: Duration) -> Self {
-        self.config.policy.idle_ttl_ms = ms(d);
-        self
-    }
-    pub fn absolute_ttl(mut self, d: Duration) -> Self {
-        self.config.policy.absolute_ttl_ms = ms(d);
-        self
-    }
-    pub fn refresh_grace(mut self, d: Duration) -> Self {
-        self.config.policy.refresh_grace_ms = ms(d);
-        self
-    }
-    pub fn touch_interval(mut self, d: Duration) -> Self {
-        self.config.policy.touch_interval_ms = ms(d);
-        self
-    }
-    /// At most `n` live sessions per user; `on_limit` says whether to evict the oldest or refuse.
-    pub fn max_sessions_per_user(mut self, n: u32, on_limit: LimitPolicy) -> Self {
-        self.config.policy.max_sessions_per_user = Some(n);
-        self.config.policy.limit_policy = on_limit;
-        self
-    }
-    pub fn refresh_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.policy.refresh_prefix = prefix.into();
-        self
-    }
-    pub fn max_metadata_bytes(mut self, n: usize) -> Self {
-        self.config.policy.max_metadata_bytes = n;
-        self
-    }
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config.policy.max_attempts = n;
-        self
-    }
-    pub fn user_cache_ttl(mut self, d: Duration) -> Self {
-        self.config.policy.user_cache_ttl_ms = ms(d);
-        self
-    }
-    /// Replaces the whole policy.
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.config.policy = policy;
-        self
-    }
-    pub fn build(self) -> Result<Config, Error> {
-        if self.config.keys.is_empty() {
-            return Err(Error::new(crate::ErrorCode::ConfigInvalid, "no signing key; add one with signing_key() or hs256_secret()"));
-        }
-        self.config.policy.validate()?;
-        Ok(self.config)
-    }
-}
 
 /// Issues, verifies, refreshes, lists and revokes sessions.
 pub struct SessionManager<S> {

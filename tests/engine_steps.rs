@@ -329,9 +329,9 @@ fn keys_load_from_pem_and_jwk_and_export_public_jwks() {
     assert_eq!(set2.keys().len(), 4);
     // A verify-only key cannot be the signing key.
     let err = load_keys(&[KeySpec::jwk("ec-pub", Alg::ES256, ec.clone())]).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ConfigInvalid);
+    assert_eq!((err.index, err.error.code()), (0, ErrorCode::ConfigInvalid));
     let err = load_keys(&[KeySpec::pem("rs", Alg::RS256, key_file("rsa.pub.pem"))]).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::ConfigInvalid);
+    assert_eq!((err.index, err.error.code()), (0, ErrorCode::ConfigInvalid));
     // Bad material is a config error, never a panic.
     for bad in [
         KeySpec::secret("s", Alg::HS256, b"short".to_vec()),
@@ -343,8 +343,14 @@ fn keys_load_from_pem_and_jwk_and_export_public_jwks() {
         KeySpec::secret("with space", Alg::HS256, SECRET),
         KeySpec::pem("p", Alg::HS256, key_file("es256.pem")),
     ] {
-        assert_eq!(load_keys(&[bad]).unwrap_err().code(), ErrorCode::ConfigInvalid);
+        assert_eq!(load_keys(&[bad]).unwrap_err().error.code(), ErrorCode::ConfigInvalid);
     }
+    // A key that fails says which one it is, so a surface can name the setting it came from.
+    let hs = KeySpec::secret("hs", Alg::HS256, SECRET);
+    let err = load_keys(&[hs.clone(), KeySpec::secret("short", Alg::HS256, b"short".to_vec())]).unwrap_err();
+    assert_eq!((err.index, err.error.code()), (1, ErrorCode::ConfigInvalid));
+    let err = load_keys(&[hs.clone(), KeySpec::jwk("ec-pub", Alg::ES256, ec.clone()), hs]).unwrap_err();
+    assert_eq!(err.index, 2, "a repeated kid is the later key's fault");
     let _ = crypto;
 }
 
@@ -369,7 +375,7 @@ fn private_jwks_sign_and_must_match_their_public_half() {
     // A d that does not belong to x/y is refused.
     let mut wrong = public;
     wrong["d"] = Value::String(tollgate::engine::b64::encode(&[7u8; 32]));
-    assert_eq!(load_keys(&[KeySpec::jwk("ec1", Alg::ES256, wrong)]).unwrap_err().code(), ErrorCode::ConfigInvalid);
+    assert_eq!(load_keys(&[KeySpec::jwk("ec1", Alg::ES256, wrong)]).unwrap_err().error.code(), ErrorCode::ConfigInvalid);
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {

@@ -19,7 +19,7 @@ fn service() -> (HttpApi<MemoryStore>, MemoryStore) {
 fn service_with_clock() -> (HttpApi<MemoryStore>, MemoryStore, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let store = MemoryStore::with_clock(clock.clone());
-    let config = Config::builder().hs256_secret("k1", b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
+    let config = Config::builder().secret(b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap().with_clock(clock.clone());
     (HttpApi::new(sessions, &[API_KEY, "previous-api-key-abcdef"]).unwrap(), store, clock)
 }
@@ -224,7 +224,7 @@ async fn error_messages_never_echo_tokens() {
 
 #[test]
 fn short_or_missing_api_keys_are_refused() {
-    let config = Config::builder().hs256_secret("k1", b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
+    let config = Config::builder().secret(b"http-test-secret-of-at-least-32-bytes!".to_vec()).build().unwrap();
     let m = || SessionManager::new(config.clone(), MemoryStore::new()).unwrap();
     assert!(HttpApi::new(m(), &[]).is_err());
     assert!(HttpApi::new(m(), &["short"]).is_err());

@@ -11,8 +11,9 @@ use tollgate::{Config, LimitPolicy, ManualClock, MemoryStore, SessionManager, Ve
 async fn operations_and_security_events_are_counted() {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let config = Config::builder()
-        .hs256_secret("k1", b"metrics-secret-of-at-least-32-bytes!!".to_vec())
-        .max_sessions_per_user(1, LimitPolicy::EvictOldest)
+        .secret(b"metrics-secret-of-at-least-32-bytes!!".to_vec())
+        .max_sessions_per_user(1)
+        .on_limit(LimitPolicy::EvictOldest)
         .refresh_grace(Duration::from_secs(1))
         .build()
         .unwrap();

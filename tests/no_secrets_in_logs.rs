@@ -31,7 +31,7 @@ async fn logs_hold_no_secrets() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    let config = Config::builder().hs256_secret("k1", SECRET.as_bytes().to_vec()).build().unwrap();
+    let config = Config::builder().secret(SECRET.as_bytes().to_vec()).build().unwrap();
     let s = SessionManager::new(config, MemoryStore::with_clock(clock.clone())).unwrap().with_clock(clock.clone());
     let t = s.issue("uma", Map::new(), json!({})).await.unwrap();
     s.verify(&t.access_token, VerifyMode::Strict).await.unwrap();

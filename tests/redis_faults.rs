@@ -23,7 +23,7 @@ use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, SessionManager, Store, VerifyMode};
 
 fn manager(store: RedisStore) -> SessionManager<RedisStore> {
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("faults").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("faults").build().unwrap();
     SessionManager::new(config, store).unwrap()
 }
 
@@ -32,7 +32,7 @@ struct Server(Child);
 
 impl Server {
     fn start(port: u16) -> Server {
-        let bin = redis_env::var("TOLLGATE_REDIS_SERVER_BIN");
+        let bin = redis_env::var("TG_TEST_REDIS_SERVER_BIN");
         let dir = std::env::temp_dir();
         let child = Command::new(bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -74,7 +74,7 @@ async fn wait_until_up(port: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn single_server_killed_and_restarted() {
-    let port: u16 = redis_env::var("TOLLGATE_REDIS_FAULT_PORT").parse().unwrap();
+    let port: u16 = redis_env::var("TG_TEST_REDIS_FAULT_PORT").parse().unwrap();
     let mut server = Server::start(port);
     wait_until_up(port).await;
     let store = redis_env::connect(RedisConfig::server("127.0.0.1", port)).await;
@@ -175,7 +175,7 @@ async fn sentinel_master(sentinels: &[String]) -> String {
         let Ok(mut c) = client.get_multiplexed_async_connection().await else { continue };
         if let Ok(Some((host, port))) = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
-            .arg(redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER"))
+            .arg(redis_env::var("TG_TEST_REDIS_SENTINEL_MASTER"))
             .query_async::<Option<(String, u16)>>(&mut c)
             .await
         {
@@ -213,7 +213,7 @@ enum Trigger {
 
 /// Kills the redis-server on `port` that scripts/redis.sh started, by its pidfile.
 fn kill_node(port: &str) {
-    let pidfile = format!("{}/redis-{port}.pid", redis_env::var("TOLLGATE_REDIS_WORKDIR"));
+    let pidfile = format!("{}/redis-{port}.pid", redis_env::var("TG_TEST_REDIS_WORKDIR"));
     let pid = std::fs::read_to_string(&pidfile).unwrap_or_else(|_| panic!("no pidfile {pidfile}"));
     let status = Command::new("kill").arg("-9").arg(pid.trim()).status().unwrap();
     assert!(status.success(), "could not kill the master (pid {pid})");
@@ -221,9 +221,9 @@ fn kill_node(port: &str) {
 
 /// Starts the node on `port` again as a replica of `master`, as scripts/redis.sh would.
 fn restart_node_as_replica(port: &str, master: &str) {
-    let work = redis_env::var("TOLLGATE_REDIS_WORKDIR");
+    let work = redis_env::var("TG_TEST_REDIS_WORKDIR");
     let (mhost, mport) = master.rsplit_once(':').unwrap();
-    let status = Command::new(redis_env::var("TOLLGATE_REDIS_SERVER_BIN"))
+    let status = Command::new(redis_env::var("TG_TEST_REDIS_SERVER_BIN"))
         .args(["--port", port, "--bind", "127.0.0.1", "--daemonize", "yes"])
         .args(["--pidfile", &format!("{work}/redis-{port}.pid"), "--logfile", &format!("{work}/redis-{port}.log")])
         .args(["--dir", &work, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--protected-mode", "no"])
@@ -234,7 +234,7 @@ fn restart_node_as_replica(port: &str, master: &str) {
 }
 
 async fn sentinel_failover_round(min_replicas_to_write: bool, trigger: Trigger) -> (usize, usize) {
-    let sentinels = redis_env::list("TOLLGATE_REDIS_SENTINELS");
+    let sentinels = redis_env::list("TG_TEST_REDIS_SENTINELS");
     let old_master = sentinel_settled(&sentinels).await;
     // The replica: whoever replicates from the master.
     let data_nodes: Vec<String> = {
@@ -275,7 +275,7 @@ async fn sentinel_failover_round(min_replicas_to_write: bool, trigger: Trigger) 
             let mut c = redis_env::raw(&sentinels[0]).await;
             let _: () = redis::cmd("SENTINEL")
                 .arg("FAILOVER")
-                .arg(redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER"))
+                .arg(redis_env::var("TG_TEST_REDIS_SENTINEL_MASTER"))
                 .query_async(&mut c)
                 .await
                 .unwrap();
@@ -391,7 +391,7 @@ async fn cluster_replica(nodes: &[String]) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn cluster_failover_is_invisible_to_callers() {
-    let nodes = redis_env::list("TOLLGATE_REDIS_CLUSTER");
+    let nodes = redis_env::list("TG_TEST_REDIS_CLUSTER");
     let (replica, master) = cluster_replica(&nodes).await;
     let store = redis_env::connect(redis_env::cluster_config()).await;
     let sessions = Arc::new(manager(store.clone()));

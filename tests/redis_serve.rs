@@ -14,7 +14,7 @@ mod serve_process;
 mod user_routes;
 
 use serde_json::{json, Value};
-use serve_process::{call, API_KEY, JSON, REDIS_VARS};
+use serve_process::{call, API_KEY, JSON};
 
 fn post(s: &serve_process::Server, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, Value) {
     let mut headers = headers.to_vec();
@@ -22,11 +22,8 @@ fn post(s: &serve_process::Server, path: &str, headers: &[(&str, &str)], body: V
     call(s, "POST", path, &headers, body.to_string().as_bytes())
 }
 
-async fn sessions_work_through_http(vars: &[(&str, String)], raw_node: Option<String>) {
-    // The test's own environment names every topology; the server gets one.
-    let mut vars = vars.to_vec();
-    vars.push(("TOLLGATE_REDIS_PREFIX", "tgserve:".into()));
-    let mut server = serve_process::start(&vars, REDIS_VARS);
+async fn sessions_work_through_http(store: String, raw_node: Option<String>) {
+    let mut server = serve_process::start(&[("TOLLGATE_STORE", store), ("TOLLGATE_REDIS_PREFIX", "tgserve:".into())]);
     let run = format!("-{}-{}", std::process::id(), unique_suffix());
     user_routes::every_user_route_with_hostile_ids(&mut server, API_KEY, &run).await;
     let user = format!("serve{run}");
@@ -51,15 +48,15 @@ fn unique_suffix() -> u128 {
 #[tokio::test]
 #[ignore]
 async fn serve_on_a_single_redis() {
-    let url = redis_env::var("TOLLGATE_REDIS_URL");
-    sessions_work_through_http(&[("TOLLGATE_REDIS_URL", url.clone())], Some(url)).await;
+    let url = redis_env::var("TG_TEST_REDIS_URL");
+    sessions_work_through_http(url.clone(), Some(url)).await;
 }
 
 #[tokio::test]
 #[ignore]
 async fn serve_on_sentinel_and_cluster() {
-    let sentinels = redis_env::var("TOLLGATE_REDIS_SENTINELS");
-    let master = redis_env::var("TOLLGATE_REDIS_SENTINEL_MASTER");
-    sessions_work_through_http(&[("TOLLGATE_REDIS_SENTINELS", sentinels), ("TOLLGATE_REDIS_MASTER", master)], None).await;
-    sessions_work_through_http(&[("TOLLGATE_REDIS_CLUSTER", redis_env::var("TOLLGATE_REDIS_CLUSTER"))], None).await;
+    let sentinels = redis_env::var("TG_TEST_REDIS_SENTINELS");
+    let master = redis_env::var("TG_TEST_REDIS_SENTINEL_MASTER");
+    sessions_work_through_http(format!("redis-sentinel://{sentinels}/{master}"), None).await;
+    sessions_work_through_http(format!("redis-cluster://{}", redis_env::var("TG_TEST_REDIS_CLUSTER")), None).await;
 }

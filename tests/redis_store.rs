@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde_json::{json, Map};
 use tollgate::engine::record::{index_key, session_key};
 use tollgate::engine::step::{Expect, WriteOp};
-use tollgate::store::redis::RedisStore;
+use tollgate::store::redis::{codec, RedisStore};
 use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, ManualClock, SessionManager, Store, VerifyMode};
 
@@ -69,24 +69,101 @@ fn put(key: &str, value: &'static [u8], expect: Expect, expires_at: u64) -> Writ
 
 #[tokio::test]
 #[ignore]
-async fn keys_carry_the_prefix_and_expire_with_pxat() {
+async fn keys_carry_the_prefix_values_the_header_and_expire_with_pxat() {
     let store = redis_env::connect(redis_env::single_config().key_prefix("tgtest:")).await;
     let user = conformance::unique_user("prefix");
     let key = index_key(&user);
     let expires_at = now_ms() + 60_000;
     assert_eq!(store.commit(vec![put(&key, b"v", Expect::Absent, expires_at)]).await.unwrap(), CommitResult::Committed);
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let version = store.get(vec![key.clone()]).await.unwrap()[0].as_ref().unwrap().version;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let full = format!("tgtest:{key}");
     let stored: Vec<u8> = redis::cmd("GET").arg(&full).query_async(&mut raw).await.unwrap();
-    assert_eq!(stored.len(), 17, "16 hex digits of version, then the value");
-    assert_eq!(&stored[16..], b"v");
+    assert_eq!(stored, codec::encode_value(version, b"v"), "0xF1, the version big-endian, the value");
+    assert_eq!(stored[0], 0xF1);
+    assert_ne!(version, 0);
     let at: i64 = redis::cmd("PEXPIRETIME").arg(&full).query_async(&mut raw).await.unwrap();
     assert_eq!(at as u64, expires_at, "the key expires when the record does");
-    let counter: i64 = redis::cmd("PEXPIRETIME").arg(format!("tgtest:ver:{{u:{user}}}")).query_async(&mut raw).await.unwrap();
-    assert!(counter as u64 >= expires_at, "the version counter outlives the values it versioned");
+    // No version counter: versions come with each commit.
+    let counters: i64 = redis::cmd("EXISTS").arg(format!("tgtest:ver:{{u:{user}}}")).query_async(&mut raw).await.unwrap();
+    assert_eq!(counters, 0);
     // Nothing is written without the prefix.
     let bare: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(&mut raw).await.unwrap();
     assert!(bare.is_none());
+}
+
+#[tokio::test]
+#[ignore]
+async fn every_put_of_a_commit_carries_its_version() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let user = conformance::unique_user("onever");
+    let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
+    let later = now_ms() + 60_000;
+    store.commit(vec![put(&a, b"a", Expect::Absent, later), put(&b, b"b", Expect::Absent, later)]).await.unwrap();
+    let got = store.get(vec![a.clone(), b.clone()]).await.unwrap();
+    let (va, vb) = (got[0].as_ref().unwrap().version, got[1].as_ref().unwrap().version);
+    assert_eq!(va, vb);
+    store.commit(vec![put(&a, b"a2", Expect::Version(va), later)]).await.unwrap();
+    assert_ne!(store.get(vec![a]).await.unwrap()[0].as_ref().unwrap().version, va, "a new commit, a new version");
+}
+
+/// A put whose expiry has passed (by the server's clock) leaves no key, whatever it expected.
+#[tokio::test]
+#[ignore]
+async fn a_put_already_expired_leaves_no_key() {
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let user = conformance::unique_user("past");
+    let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
+    let past = now_ms() - 1_000;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
+    let exists = |k: &str| redis::cmd("EXISTS").arg(format!("tg:{k}")).to_owned();
+    // Expecting absence (the script's SET NX path) and expecting anything.
+    assert_eq!(
+        store.commit(vec![put(&a, b"x", Expect::Absent, past), put(&b, b"y", Expect::Any, 0)]).await.unwrap(),
+        CommitResult::Committed
+    );
+    assert_eq!(exists(&a).query_async::<i64>(&mut raw).await.unwrap(), 0);
+    assert_eq!(exists(&b).query_async::<i64>(&mut raw).await.unwrap(), 0);
+    // Over a live value expected by version: the value is gone.
+    store.commit(vec![put(&a, b"live", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
+    let v = store.get(vec![a.clone()]).await.unwrap()[0].as_ref().unwrap().version;
+    assert_eq!(store.commit(vec![put(&a, b"dead", Expect::Version(v), past)]).await.unwrap(), CommitResult::Committed);
+    assert_eq!(store.get(vec![a.clone()]).await.unwrap()[0], None);
+}
+
+/// What the client library does after a lost reply: the same commit sent again.
+#[tokio::test]
+#[ignore]
+async fn a_commit_sent_twice_answers_committed_twice() {
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
+    let user = conformance::unique_user("twice");
+    let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
+    let later = now_ms() + 60_000;
+    let prefix = codec::KeyPrefix::default();
+    let eval = |call: &codec::CommitCall| {
+        let mut c = redis::cmd("EVAL");
+        c.arg(codec::COMMIT_SCRIPT).arg(call.keys.len()).arg(&call.keys);
+        for arg in &call.args {
+            c.arg(&arg[..]);
+        }
+        c
+    };
+    let ops = vec![put(&a, b"index", Expect::Absent, later), put(&b, b"record", Expect::Absent, later)];
+    let first = codec::encode_commit(&prefix, &ops, 0x1234_5678_9abc_def0);
+    assert_eq!(eval(&first).query_async::<i64>(&mut raw).await.unwrap(), 1);
+    assert_eq!(eval(&first).query_async::<i64>(&mut raw).await.unwrap(), 1, "the resend finds its own version: committed");
+    // The same writes in another commit conflict: its expectations fail and its version is not there.
+    let other = codec::encode_commit(&prefix, &ops, 0x0fed_cba9_8765_4321);
+    assert_eq!(eval(&other).query_async::<i64>(&mut raw).await.unwrap(), 0);
+    let store = redis_env::connect(redis_env::single_config()).await;
+    let got = store.get(vec![a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(got[0].as_ref().unwrap().version, 0x1234_5678_9abc_def0);
+    assert_eq!(&got[1].as_ref().unwrap().value[..], b"record");
+    // Overwritten by a later commit on one key, recognised on the other.
+    let v = got[0].as_ref().unwrap().version;
+    assert_eq!(store.commit(vec![put(&a, b"index2", Expect::Version(v), later)]).await.unwrap(), CommitResult::Committed);
+    assert_eq!(eval(&first).query_async::<i64>(&mut raw).await.unwrap(), 1);
+    assert_eq!(&store.get(vec![a]).await.unwrap()[0].as_ref().unwrap().value[..], b"index2", "a resend writes nothing");
 }
 
 #[tokio::test]
@@ -121,7 +198,7 @@ async fn commits_survive_script_flush() {
     let store = redis_env::connect(redis_env::single_config()).await;
     let key = index_key(&conformance::unique_user("flush"));
     store.commit(vec![put(&key, b"a", Expect::Absent, now_ms() + 60_000)]).await.unwrap();
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
     let before = store.stats();
     assert_eq!(store.commit(vec![put(&key, b"b", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
@@ -136,18 +213,44 @@ async fn commits_survive_script_flush() {
 #[ignore]
 async fn foreign_values_read_as_corrupt_not_panic() {
     let store = redis_env::connect(redis_env::single_config()).await;
-    let key = index_key(&conformance::unique_user("foreign"));
-    let mut raw = redis_env::raw(&redis_env::var("TOLLGATE_REDIS_URL")).await;
-    let _: () = redis::cmd("SET").arg(format!("tg:{key}")).arg("short").arg("PX").arg(60_000).query_async(&mut raw).await.unwrap();
-    let err = store.get(vec![key.clone()]).await.unwrap_err();
-    assert_eq!(tollgate::Error::from(err).code(), ErrorCode::StoreCorrupt);
-    // A version expectation cannot match it; an `Any` write replaces it.
-    assert_eq!(store.commit(vec![put(&key, b"x", Expect::Version(0), now_ms() + 60_000)]).await.unwrap(), CommitResult::Conflict);
-    assert_eq!(store.commit(vec![put(&key, b"x", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
+    let mut raw = redis_env::raw(&redis_env::var("TG_TEST_REDIS_URL")).await;
+    // Garbage, a header cut short, and the Rust store's old format (16 hex digits of version).
+    for garbage in [&b"short"[..], &[0xF1, 0, 0, 0][..], &b"00000000000000ff{\"v\":1}"[..]] {
+        let key = index_key(&conformance::unique_user("foreign"));
+        let _: () = redis::cmd("SET").arg(format!("tg:{key}")).arg(garbage).arg("PX").arg(60_000).query_async(&mut raw).await.unwrap();
+        let err = store.get(vec![key.clone()]).await.unwrap_err();
+        assert_eq!(tollgate::Error::from(err).code(), ErrorCode::StoreCorrupt);
+        // A version expectation cannot match it; an `Any` write replaces it.
+        assert_eq!(store.commit(vec![put(&key, b"x", Expect::Version(0), now_ms() + 60_000)]).await.unwrap(), CommitResult::Conflict);
+        assert_eq!(store.commit(vec![put(&key, b"x", Expect::Any, now_ms() + 60_000)]).await.unwrap(), CommitResult::Committed);
+    }
+    // A session whose record is in the old format: strict verify and refresh answer store_corrupt.
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("old").build().unwrap();
+    let sessions = SessionManager::new(config, store.clone()).unwrap();
+    let user = conformance::unique_user("oldfmt");
+    let t = sessions.issue(&user, Map::new(), json!({})).await.unwrap();
+    let record_key = format!("tg:{}", session_key(&user, &t.session.sid));
+    let stored: Vec<u8> = redis::cmd("GET").arg(&record_key).query_async(&mut raw).await.unwrap();
+    let old_format = [format!("{:016x}", 7).into_bytes(), stored[codec::HEADER_LEN..].to_vec()].concat();
+    let _: () = redis::cmd("SET").arg(&record_key).arg(old_format).arg("PX").arg(60_000).query_async(&mut raw).await.unwrap();
+    assert_eq!(sessions.verify(&t.access_token, VerifyMode::Strict).await.unwrap_err().code(), ErrorCode::StoreCorrupt);
+    assert_eq!(sessions.refresh(&t.refresh_token).await.unwrap_err().code(), ErrorCode::StoreCorrupt);
+    // A key of another Redis type (the npm package's old hashes): a commit touching it is store_corrupt.
+    let user = conformance::unique_user("hash");
+    let _: () = redis::cmd("HSET")
+        .arg(format!("tg:{}", index_key(&user)))
+        .arg("v")
+        .arg("[]")
+        .arg("ver")
+        .arg(1)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(sessions.issue(&user, Map::new(), json!({})).await.unwrap_err().code(), ErrorCode::StoreCorrupt);
 }
 
 async fn count_round_trips(store: RedisStore) {
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("rt").build().unwrap();
     let sessions = SessionManager::new(config, store.clone()).unwrap();
     let user = conformance::unique_user("rt");
     // Warm up: the first commit on a server may load the script (one more round trip).
@@ -206,7 +309,7 @@ async fn caps_state_what_holds() {
 async fn debug_never_shows_the_password() {
     let config = redis_env::single_config();
     let store = redis_env::connect(config.clone()).await;
-    let url = redis_env::var("TOLLGATE_REDIS_URL");
+    let url = redis_env::var("TG_TEST_REDIS_URL");
     let password = url.split('@').next().unwrap().rsplit(':').next().unwrap().to_owned();
     assert!(!password.is_empty());
     assert!(!format!("{config:?}").contains(&password));
@@ -224,8 +327,8 @@ mod tls {
     use super::*;
 
     fn config() -> tollgate::store::redis::RedisConfig {
-        let ca = std::fs::read(redis_env::var("TOLLGATE_REDIS_TLS_CA")).expect("the test CA exists");
-        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
+        let ca = std::fs::read(redis_env::var("TG_TEST_REDIS_TLS_CA")).expect("the test CA exists");
+        tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap().tls_root_ca(ca)
     }
 
     #[derive(Default)]
@@ -243,11 +346,11 @@ mod tls {
     #[ignore]
     async fn an_untrusted_certificate_is_refused() {
         // The system's roots do not know the test CA.
-        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TOLLGATE_REDIS_TLS_URL")).unwrap();
+        let untrusted = tollgate::store::redis::RedisConfig::from_url(&redis_env::var("TG_TEST_REDIS_TLS_URL")).unwrap();
         let err = RedisStore::connect(untrusted).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::StoreUnavailable, "{err}");
         // And a plain connection to the TLS port gets nowhere either.
-        let plain = redis_env::var("TOLLGATE_REDIS_TLS_URL").replace("rediss://", "redis://");
+        let plain = redis_env::var("TG_TEST_REDIS_TLS_URL").replace("rediss://", "redis://");
         let plain = tollgate::store::redis::RedisConfig::from_url(&plain).unwrap().operation_timeout(Duration::from_secs(2));
         assert!(RedisStore::connect(plain).await.is_err());
     }

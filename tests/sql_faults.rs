@@ -104,7 +104,7 @@ async fn restarted_under_writes(dialect: Dialect, server: &str) {
     let db = Db::shared(dialect);
     let options = SqlOptions::default().operation_timeout(DEADLINE).sweep_interval(None);
     let store = db.store_with(options).await;
-    let config = tollgate::Config::builder().hs256_secret("k1", conformance::SECRET.to_vec()).issuer("faults").build().unwrap();
+    let config = tollgate::Config::builder().secret(conformance::SECRET.to_vec()).issuer("faults").build().unwrap();
     let sessions = Arc::new(SessionManager::new(config, store.clone()).unwrap());
     let before = sessions.issue(&conformance::unique_user("fault-before"), Map::new(), json!({})).await.unwrap();
 

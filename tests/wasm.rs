@@ -53,29 +53,25 @@ async fn code(p: Promise) -> String {
     }
 }
 
-fn config_with(keys: JsValue, extra: &[(&str, JsValue)]) -> JsValue {
+/// A configuration object: the issuer and `fields`.
+fn config(fields: &[(&str, JsValue)]) -> JsValue {
     let c = js_sys::Object::new();
-    Reflect::set(&c, &s("keys"), &keys).unwrap();
     Reflect::set(&c, &s("issuer"), &s("wasm-tests")).unwrap();
-    for (k, v) in extra {
+    for (k, v) in fields {
         Reflect::set(&c, &s(k), v).unwrap();
     }
     c.into()
 }
 
 fn hs_config(extra: &[(&str, JsValue)]) -> JsValue {
-    let key = js_sys::Object::new();
-    Reflect::set(&key, &s("kid"), &s("h1")).unwrap();
-    Reflect::set(&key, &s("secret"), &s(SECRET)).unwrap();
-    config_with(key.into(), extra)
+    let mut fields = vec![("secret", s(SECRET)), ("kid", s("h1"))];
+    fields.extend_from_slice(extra);
+    config(&fields)
 }
 
-fn pem_key(kid: &str, alg: &str, pem: &str) -> JsValue {
-    let key = js_sys::Object::new();
-    Reflect::set(&key, &s("kid"), &s(kid)).unwrap();
-    Reflect::set(&key, &s("alg"), &s(alg)).unwrap();
-    Reflect::set(&key, &s("pem"), &s(pem)).unwrap();
-    key.into()
+/// A configuration that signs with `pem` (a PKCS#8 PEM) under `alg`.
+fn pem_config(kid: &str, alg: &str, pem: &str) -> JsValue {
+    config(&[("signingKey", s(pem)), ("alg", s(alg)), ("kid", s(kid))])
 }
 
 async fn manager(config: JsValue) -> TollgateManager {
@@ -149,7 +145,7 @@ async fn revoke_list_metadata_and_limit() {
 #[wasm_bindgen_test]
 async fn asymmetric_keys_sign_verify_and_export_public_jwks() {
     for (alg, pem) in [("ES256", ES256_PEM), ("EdDSA", ED25519_PEM), ("RS256", RS256_PEM)] {
-        let m = manager(config_with(pem_key("k1", alg, pem), &[])).await;
+        let m = manager(pem_config("k1", alg, pem)).await;
         let t = ok(m.issue(s("carol"), none())).await;
         let v = ok(m.verify(get(&t, "accessToken"), s("stateless"))).await;
         assert_eq!(get_str(&v, "claims.sub"), "carol", "{alg}");
@@ -167,11 +163,11 @@ async fn asymmetric_keys_sign_verify_and_export_public_jwks() {
 
 #[wasm_bindgen_test]
 async fn public_keys_verify_tokens_of_their_private_halves() {
-    let signer = manager(config_with(pem_key("k1", "ES256", ES256_PEM), &[])).await;
+    let signer = manager(pem_config("k1", "ES256", ES256_PEM)).await;
     let t = ok(signer.issue(s("dave"), none())).await;
-    // A verifier holding only the public key (a second, HMAC key signs there).
-    let keys = js_sys::Array::of2(&js(&format!(r#"{{"kid":"h1","secret":"{SECRET}"}}"#)), &pem_key("k1", "ES256", ES256_PUB_PEM));
-    let verifier = manager(config_with(keys.into(), &[])).await;
+    // A verifier holding only the public key (an HMAC key signs there).
+    let public_pem = js(&serde_json::json!([{ "kid": "k1", "alg": "ES256", "pem": ES256_PUB_PEM }]).to_string());
+    let verifier = manager(hs_config(&[("verifyKeys", public_pem)])).await;
     let v = ok(verifier.verify(get(&t, "accessToken"), s("stateless"))).await;
     assert_eq!(get_str(&v, "claims.sub"), "dave");
     // The same public key as a JWK, exported by the signer.
@@ -179,8 +175,7 @@ async fn public_keys_verify_tokens_of_their_private_halves() {
     let key = js_sys::Object::new();
     Reflect::set(&key, &s("kid"), &s("k1")).unwrap();
     Reflect::set(&key, &s("jwk"), &jwk).unwrap();
-    let keys = js_sys::Array::of2(&js(&format!(r#"{{"kid":"h1","secret":"{SECRET}"}}"#)), &key);
-    let verifier = manager(config_with(keys.into(), &[])).await;
+    let verifier = manager(hs_config(&[("verifyKeys", js_sys::Array::of1(&key).into())])).await;
     ok(verifier.verify(get(&t, "accessToken"), s("stateless"))).await;
 }
 
@@ -189,16 +184,17 @@ async fn bad_configurations_are_coded() {
     assert_eq!(config_error(JsValue::NULL).await, "config_invalid");
     assert_eq!(config_error(JsValue::from(5)).await, "config_invalid");
     assert_eq!(config_error(js("{}")).await, "config_invalid");
-    assert_eq!(config_error(js(r#"{"keys":[]}"#)).await, "config_invalid");
-    assert_eq!(config_error(js(r#"{"keys":{"kid":"h","secret":"short"}}"#)).await, "config_invalid");
-    assert_eq!(config_error(js(r#"{"keys":{"kid":"h","secret":5}}"#)).await, "config_invalid");
-    assert_eq!(config_error(hs_config(&[("accessTtl", s("15m"))])).await, "config_invalid");
+    assert_eq!(config_error(js(r#"{"keys":{"kid":"h","secret":"a secret of at least thirty-two bytes"}}"#)).await, "config_invalid");
+    assert_eq!(config_error(js(r#"{"secret":"short"}"#)).await, "config_invalid");
+    assert_eq!(config_error(js(r#"{"secret":5}"#)).await, "config_invalid");
+    assert_eq!(config_error(hs_config(&[("accessTtl", s("15 minutes"))])).await, "config_invalid");
+    assert_eq!(config_error(hs_config(&[("accessTtl", JsValue::from(f64::NAN))])).await, "config_invalid");
     assert_eq!(config_error(hs_config(&[("nope", JsValue::TRUE)])).await, "config_invalid");
-    assert_eq!(config_error(config_with(pem_key("k", "ES256", "not a pem"), &[])).await, "config_invalid");
-    assert_eq!(config_error(config_with(pem_key("k", "ES256", ES256_SEC1_PEM), &[])).await, "config_invalid");
-    assert_eq!(config_error(config_with(pem_key("k", "EdDSA", ES256_PEM), &[])).await, "config_invalid");
+    assert_eq!(config_error(pem_config("k", "ES256", "not a pem")).await, "config_invalid");
+    assert_eq!(config_error(pem_config("k", "ES256", ES256_SEC1_PEM)).await, "config_invalid");
+    assert_eq!(config_error(pem_config("k", "EdDSA", ES256_PEM)).await, "config_invalid");
     // A public key cannot be the signing key.
-    assert_eq!(config_error(config_with(pem_key("k", "RS256", RS256_PUB_PEM), &[])).await, "config_invalid");
+    assert_eq!(config_error(pem_config("k", "RS256", RS256_PUB_PEM)).await, "config_invalid");
     assert_eq!(config_error(hs_config(&[("store", js(r#"{"get":1}"#))])).await, "config_invalid");
 }
 
@@ -281,7 +277,7 @@ async fn user_cache_with_a_js_loader() {
     assert_eq!(code(m.user_info(s("hank"), undefined_loader.into())).await, "bad_request");
 }
 
-/// A JS store over a Map, with versions, expiry and atomic commits, as a user would write one.
+/// A JS store over a Map, with versions, expiry and atomic commits, as a user would write one (values are kept as the Uint8Arrays given).
 fn map_store() -> JsValue {
     let make = Function::new_no_args(
         r#"
@@ -333,8 +329,9 @@ async fn a_failing_js_store_is_coded_and_the_instance_keeps_working() {
               case 'number': return Promise.resolve(42);
               case 'short': return Promise.resolve([]);
               case 'entry': return Promise.resolve(keys.map(() => ({ value: 1, version: 'x' })));
-              case 'version': return Promise.resolve(keys.map(() => ({ value: '{}', version: -1 })));
-              case 'json': return Promise.resolve(keys.map(() => ({ value: 'not json', version: 1 })));
+              case 'version': return Promise.resolve(keys.map(() => ({ value: new Uint8Array(2), version: -1 })));
+              case 'text': return Promise.resolve(keys.map(() => ({ value: '{}', version: 1 })));
+              case 'json': return Promise.resolve(keys.map(() => ({ value: new TextEncoder().encode('not json'), version: 1 })));
               default: return Promise.resolve(keys.map(() => null));
             }
           },
@@ -352,6 +349,7 @@ async fn a_failing_js_store_is_coded_and_the_instance_keeps_working() {
         ("short", "store_corrupt"),
         ("entry", "store_corrupt"),
         ("version", "store_corrupt"),
+        ("text", "store_corrupt"),
         ("json", "store_corrupt"),
         ("commit", "store_corrupt"),
     ] {

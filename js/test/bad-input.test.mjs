@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { createManager } from 'tollgate';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
 
-const config = (extra = {}) => ({ keys: { kid: 'h1', secret: SECRET }, ...extra });
+const config = (extra = {}) => ({ secret: SECRET, kid: 'h1', ...extra });
 const wrongTypes = [undefined, null, 42, 0, NaN, true, {}, [], () => 'x', Symbol('s'), 10n, new Date(0), new Uint8Array(4)];
 const huge = 'x'.repeat(8 * 1024 * 1024);
 
@@ -23,34 +23,39 @@ describe('bad input', () => {
       'HS256',
       42,
       {},
-      { keys: [] },
-      { keys: 'secret' },
-      { keys: { kid: 'h1' } },
-      { keys: { kid: 'h1', secret: 'too short' } },
-      { keys: { kid: 'h1', secret: 12345678901234567890123456789012 } },
-      { keys: { kid: 'h1', secret: SECRET, pem: 'x' } },
-      { keys: { kid: '', secret: SECRET } },
-      { keys: { kid: 'h1', alg: 'none', secret: SECRET } },
-      { keys: { kid: 'h1', alg: 'ES256', pem: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----' } },
-      { keys: { kid: 'h1', alg: 'ES256', pem: huge } },
-      { keys: { kid: 'h1', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } } },
-      { keys: { kid: 'h1', jwk: 'not a jwk' } },
-      { keys: [{ kid: 'h1', secret: SECRET }, { kid: 'h1', secret: SECRET }] },
-      config({ accessTtl: '15m' }),
+      { keys: { kid: 'h1', secret: SECRET } },
+      { secret: 'too short' },
+      { secret: 12345678901234567890123456789012 },
+      { secret: SECRET, signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----' },
+      config({ kid: 'has space' }),
+      config({ alg: 'none' }),
+      config({ alg: 'ES256' }),
+      { signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----', alg: 'ES256' },
+      { signingKey: huge, alg: 'ES256' },
+      { signingKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } },
+      { signingKey: 'not a jwk' },
+      config({ verifyKeys: [{ kid: 'h1', secret: SECRET }] }),
+      config({ verifyKeys: [{ kid: 'h0' }] }),
+      config({ verifyKeys: { kid: 'h0', secret: SECRET } }),
+      config({ verifyKeys: [{ kid: 'h0', secret: SECRET, extra: 1 }] }),
+      config({ verifyKeys: [{ kid: 'h0', alg: 'ES256', pem: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }] }),
+      config({ accessTtl: '15 minutes' }),
       config({ accessTtl: -1 }),
       config({ accessTtl: Infinity }),
       config({ idleTtl: 10, absoluteTtl: 5 }),
       config({ maxSessionsPerUser: 0 }),
       config({ maxSessionsPerUser: 1.5 }),
       config({ onLimit: 'panic' }),
+      config({ onLimit: 'evict' }),
+      config({ verifyMode: 'lenient' }),
       config({ refreshPrefix: 'UPPER' }),
       config({ typo: true }),
+      config({ apiKeys: 'a-service-key-0123456789' }),
       config({ issuer: 5 }),
       config({ audience: [1] }),
       config({ store: {} }),
       config({ store: { get: 'no', commit: () => true } }),
       config({ store: 5 }),
-      config({ keys: { kid: 'h1', secret: SECRET, extra: 1 } }),
     ];
     for (const [i, c] of bad.entries()) {
       const err = await rejectsWith(createManager(c), 'config_invalid').catch((e) => {
@@ -62,6 +67,28 @@ describe('bad input', () => {
     cyclic.self = cyclic;
     await rejectsWith(createManager(cyclic), 'config_invalid');
     await stillWorks(await createManager(config()));
+  });
+
+  test('a refused configuration names the field, never its value', async () => {
+    const hidden = 'hunter2-hunter2-hunter2-hunter2-hunter2';
+    const cases = [
+      [{ secret: SECRET, accesTtl: 5 }, 'accesTtl is not a setting'],
+      [{ keys: { kid: 'h1', secret: hidden } }, 'keys is no longer a setting: use secret (or signingKey)'],
+      [{ secret: hidden, accessTtl: hidden }, 'accessTtl is not a duration'],
+      [{ secret: hidden, onLimit: 'evict' }, 'onLimit must be one of evict_oldest, refuse'],
+      [{ secret: hidden, verifyKeys: hidden }, 'verifyKeys is not a JSON array'],
+      [{ secret: hidden, verifyKeys: [{ kid: 'k0', alg: 'HS256', secret: 'short' }] }, 'verifyKeys key #1 must be at least 32 bytes'],
+      [{ signingKey: hidden }, 'signingKey is neither a PEM'],
+      [{ signingKey: `-----BEGIN PRIVATE KEY-----\n${hidden}\n-----END PRIVATE KEY-----`, alg: 'ES256' }, 'signingKey is not usable'],
+      [{ secret: 'short' }, 'secret must be at least 32 bytes for HS256'],
+      [{ secret: hidden, idleTtl: '40d' }, 'idleTtl cannot exceed absoluteTtl'],
+      [{}, 'secret is not set'],
+    ];
+    for (const [c, expected] of cases) {
+      const err = await rejectsWith(createManager(c), 'config_invalid');
+      assert.ok(err.message.startsWith(expected), `${JSON.stringify(Object.keys(c))}: ${err.message}`);
+      assert.ok(!err.message.includes(hidden), err.message);
+    }
   });
 
   test('wrong argument types are bad_request / token_invalid', async () => {
@@ -159,6 +186,12 @@ describe('bad input', () => {
   });
 
   test('a JS store that throws or answers garbage is store_unavailable / store_corrupt', async () => {
+    const bytes = (text) => new TextEncoder().encode(text);
+    const detached = () => {
+      const b = new Uint8Array(4);
+      structuredClone(b.buffer, { transfer: [b.buffer] });
+      return b;
+    };
     let mode = 'ok';
     const data = new Map();
     let version = 0;
@@ -173,9 +206,13 @@ describe('bad input', () => {
           case 'short': return [];
           case 'entry': return keys.map(() => 'a string');
           case 'value': return keys.map(() => ({ value: 5, version: 1 }));
+          case 'string': return keys.map(() => ({ value: '{}', version: 1 }));
+          case 'view': return keys.map(() => ({ value: new DataView(new ArrayBuffer(2)), version: 1 }));
+          case 'fake': return keys.map(() => ({ value: Object.create(Uint8Array.prototype), version: 1 }));
+          case 'detached': return keys.map(() => ({ value: detached(), version: 1 }));
           case 'bytes': return keys.map(() => ({ value: new Uint8Array(2), version: 1 }));
-          case 'version': return keys.map(() => ({ value: '{}', version: 1.5 }));
-          case 'json': return keys.map(() => ({ value: '{not json', version: 1 }));
+          case 'version': return keys.map(() => ({ value: bytes('{}'), version: 1.5 }));
+          case 'json': return keys.map(() => ({ value: bytes('{not json'), version: 1 }));
           default: return keys.map((k) => data.get(k) ?? null);
         }
       },
@@ -205,6 +242,10 @@ describe('bad input', () => {
       ['short', 'store_corrupt'],
       ['entry', 'store_corrupt'],
       ['value', 'store_corrupt'],
+      ['string', 'store_corrupt'],
+      ['view', 'store_corrupt'],
+      ['fake', 'store_corrupt'],
+      ['detached', 'store_corrupt'],
       ['bytes', 'store_corrupt'],
       ['version', 'store_corrupt'],
       ['json', 'store_corrupt'],
@@ -236,7 +277,7 @@ describe('bad input', () => {
     const m = await createManager(config({ store }));
     for (const v of hostile) {
       await rejectsWith(createManager(v), 'config_invalid');
-      await rejectsWith(createManager({ keys: v }), 'config_invalid');
+      await rejectsWith(createManager({ secret: SECRET, verifyKeys: v }), 'config_invalid');
       await rejectsWith(createManager(config({ store: v })), 'config_invalid');
       await rejectsWith(m.issue(v), 'bad_request');
       await rejectsWith(m.issue('u', v), 'bad_request');
@@ -254,6 +295,14 @@ describe('bad input', () => {
       await rejectsWith(m.issue(user('px')), 'store_corrupt');
       answer = null;
     }
+    // Values that look like bytes but are not, or whose own getters throw.
+    const proxied = new Proxy(new Uint8Array(2), handler);
+    const lying = Object.defineProperty(new Uint8Array(2), 'length', { get: boom });
+    for (const value of [proxied, lying]) {
+      answer = [{ value, version: 1 }];
+      await rejectsWith(m.issue(user('px')), 'store_corrupt');
+    }
+    answer = null;
     // Resolving a promise with a thenable whose `then` throws rejects it: the store "failed".
     answer = new Proxy({}, handler);
     await rejectsWith(m.issue(user('px')), 'store_unavailable');
@@ -263,6 +312,64 @@ describe('bad input', () => {
     // Still working (this store keeps nothing, so no strict verify here).
     const t = await m.issue(user('px'));
     await m.verify(t.accessToken, 'stateless');
+  });
+
+  test('a Redis transport that fails or answers garbage is store_unavailable / store_corrupt', async () => {
+    const header = (version) => {
+      const b = new Uint8Array(9);
+      b[0] = 0xf1;
+      new DataView(b.buffer).setBigUint64(1, BigInt(version));
+      return b;
+    };
+    let mode = 'ok';
+    const transport = {
+      kind: 'tollgate-redis',
+      prefix: 'bad:',
+      defineCommit() {},
+      async mget(keys) {
+        switch (mode) {
+          case 'reject': throw new Error('Connection is closed.');
+          case 'wrongtype': throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+          case 'text': return keys.map(() => 'text');
+          case 'short': return [];
+          case 'old-format': return keys.map(() => new TextEncoder().encode('00000000000000ff{}'));
+          case 'header-only': return keys.map(() => header(5).subarray(0, 8));
+          case 'not-json': return keys.map(() => new Uint8Array([...header(5), 0x7b]));
+          default: return keys.map(() => null);
+        }
+      },
+      async commit() {
+        if (mode === 'commit-wrongtype') throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value script: 1f, on @user_script:20.');
+        return mode === 'commit-garbage' ? 'OK' : mode === 'commit-two' ? 2 : 1;
+      },
+    };
+    const m = await createManager(config({ store: transport }));
+    for (const [m2, code] of [
+      ['reject', 'store_unavailable'],
+      ['wrongtype', 'store_corrupt'],
+      ['text', 'store_corrupt'],
+      ['short', 'store_corrupt'],
+      ['old-format', 'store_corrupt'],
+      ['header-only', 'store_corrupt'],
+      ['not-json', 'store_corrupt'],
+      ['commit-wrongtype', 'store_corrupt'],
+      ['commit-garbage', 'store_corrupt'],
+      ['commit-two', 'store_corrupt'],
+    ]) {
+      mode = m2;
+      await rejectsWith(m.issue(user('rt')), code);
+    }
+    mode = 'ok';
+    await m.issue(user('rt'));
+    // A transport missing a method, refusing the script, or with a prefix that would move the hash tag.
+    for (const bad of [
+      { ...transport, mget: undefined },
+      { ...transport, defineCommit: () => { throw new Error('no scripts here'); } },
+      { ...transport, prefix: 'a{b' },
+      { ...transport, prefix: 5 },
+    ]) {
+      await rejectsWith(createManager(config({ store: bad })), 'config_invalid');
+    }
   });
 
   test('methods never throw synchronously', () => {

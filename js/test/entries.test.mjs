@@ -31,7 +31,7 @@ test('web entry: fetches the module next to itself', async () => {
   };
   try {
     const { createManager } = await import(entry('web.js'));
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET } });
+    const m = await createManager({ secret: SECRET, kid: 'h1' });
     const t = await m.issue('web-user');
     assert.equal((await m.verify(t.accessToken)).claims.sub, 'web-user');
     assert.equal(fetched.length, 1);
@@ -47,7 +47,7 @@ test('workerd entry: the .wasm import is a compiled module', () => {
     import { register } from 'node:module';
     register(${JSON.stringify(hook)});
     const { createManager } = await import(${JSON.stringify(entry('workerd.js'))});
-    const m = await createManager({ keys: { kid: 'h1', secret: ${JSON.stringify(SECRET)} } });
+    const m = await createManager({ secret: ${JSON.stringify(SECRET)}, kid: 'h1' });
     const t = await m.issue('worker-user');
     console.log((await m.verify(t.accessToken)).claims.sub);`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });

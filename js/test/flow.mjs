@@ -6,7 +6,7 @@ import { SECRET, rejectsWith, user } from './helpers.mjs';
 
 export function flow(test, store) {
   const make = (extra = {}) =>
-    createManager({ keys: { kid: 'h1', secret: SECRET }, issuer: 'js-tests', audience: 'app', ...extra, ...(store ? { store: store() } : {}) });
+    createManager({ secret: SECRET, kid: 'h1', issuer: 'js-tests', audience: 'app', ...extra, ...(store ? { store: store() } : {}) });
 
   test('issue, verify stateless and strict, refresh', async () => {
     const m = await make();
@@ -33,6 +33,20 @@ export function flow(test, store) {
     assert.equal(next.session.generation, 1);
     assert.equal(next.session.sid, t.session.sid);
     assert.equal((await m.verify(next.accessToken, 'strict')).claims.role, 'admin', 'claims carry over a refresh');
+  });
+
+  test('verifyMode, durations with units and audience lists read as on every surface', async () => {
+    const m = await make({ verifyMode: 'stateless', accessTtl: '90s', refreshGrace: '500ms', audience: ['app', 'web'] });
+    const t = await m.issue(user('vic'));
+    const { claims, session } = await m.verify(t.accessToken);
+    assert.equal(session, null, 'verify(token) is stateless when verifyMode says so');
+    assert.equal(claims.exp - claims.iat, 90);
+    assert.equal(claims.aud, 'app', 'the first audience is written');
+    assert.notEqual((await m.verify(t.accessToken, 'strict')).session, null, 'strict is asked for by name');
+    const listed = await make({ audience: 'other, app' }); // text is split on commas, as in the environment
+    assert.equal((await listed.verify(t.accessToken, 'stateless')).claims.sub, t.session.user, 'any listed audience is accepted');
+    const web = await make({ audience: 'web' });
+    await rejectsWith(web.verify(t.accessToken, 'stateless'), 'token_invalid');
   });
 
   test('a refresh token reused after rotation revokes the session', async () => {

@@ -34,7 +34,7 @@ describe('jose interop', () => {
   for (const alg of ['ES256', 'EdDSA', 'RS256']) {
     test(`${alg}: both ways, and forgeries refused`, async () => {
       const k = await pair(alg);
-      const m = await createManager({ keys: { kid: 'k1', alg, pem: k.pem }, issuer: ISS });
+      const m = await createManager({ signingKey: k.pem, alg, kid: 'k1', issuer: ISS });
 
       // tollgate -> jose, through the JWKS.
       const t = await m.issue(user('amy'), { claims: { role: 'reader' } });
@@ -54,7 +54,7 @@ describe('jose interop', () => {
       await rejectsWith(m.verify(signed, 'strict'), 'session_not_found');
 
       // A verifier given only the public key (SPKI PEM) accepts both.
-      const verifier = await createManager({ keys: [{ kid: 'h1', secret: SECRET }, { kid: 'k1', alg, pem: k.spki }], issuer: ISS });
+      const verifier = await createManager({ secret: SECRET, kid: 'h1', verifyKeys: [{ kid: 'k1', alg, pem: k.spki }], issuer: ISS });
       await verifier.verify(signed, 'stateless');
       await verifier.verify(t.accessToken, 'stateless');
 
@@ -84,7 +84,7 @@ describe('jose interop', () => {
   }
 
   test('HS256 both ways with the shared secret; wrong secret refused', async () => {
-    const m = await createManager({ keys: { kid: 'h1', secret: SECRET }, issuer: ISS });
+    const m = await createManager({ secret: SECRET, kid: 'h1', issuer: ISS });
     const secret = new TextEncoder().encode(SECRET);
     const t = await m.issue(user('bob'));
     const { payload } = await jose.jwtVerify(t.accessToken, secret, { issuer: ISS, algorithms: ['HS256'] });
@@ -104,12 +104,12 @@ describe('jose interop', () => {
     for (const alg of ['ES256', 'EdDSA']) {
       const k = await pair(alg);
       const jwk = await jose.exportJWK(k.privateKey);
-      const m = await createManager({ keys: { kid: 'j1', jwk }, issuer: ISS });
+      const m = await createManager({ signingKey: jwk, kid: 'j1', issuer: ISS });
       const t = await m.issue(user('cy'));
       await jose.jwtVerify(t.accessToken, k.publicKey, { issuer: ISS, algorithms: [alg] });
       // A JWK whose private part belongs to another key is refused at load.
       const other = await jose.exportJWK((await pair(alg)).privateKey);
-      await rejectsWith(createManager({ keys: { kid: 'j1', jwk: { ...jwk, d: other.d } } }), 'config_invalid');
+      await rejectsWith(createManager({ signingKey: { ...jwk, d: other.d }, kid: 'j1' }), 'config_invalid');
     }
   });
 });

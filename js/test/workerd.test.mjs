@@ -22,8 +22,8 @@ import { createManager } from './${entry}';
 const managers = new Map();
 async function manager(env, alg) {
   if (!managers.has(alg)) {
-    const key = alg === 'HS256' ? { kid: 'h1', secret: env.SECRET } : { kid: 'a1', alg, pem: env[alg] };
-    managers.set(alg, await createManager({ keys: key, issuer: 'worker' }));
+    const key = alg === 'HS256' ? { kid: 'h1', secret: env.SECRET } : { kid: 'a1', alg, signingKey: env[alg] };
+    managers.set(alg, await createManager({ ...key, issuer: 'worker' }));
   }
   return managers.get(alg);
 }

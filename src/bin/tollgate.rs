@@ -11,53 +11,34 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tollgate::crypto::native::load_keys;
+use tollgate::crypto::CryptoDriver;
 use tollgate::engine::b64;
+use tollgate::engine::policy::Rules;
 use tollgate::http::{HttpApi, HttpRequest, HttpResponse, MAX_BODY_BYTES};
-use tollgate::{Alg, Config, KeySpec, MemoryStore, SessionManager, Store};
+#[cfg(feature = "redis")]
+use tollgate::settings::RedisTarget;
+use tollgate::settings::{Raw, Settings, Source, SqlTarget, StoreSetting, Surface};
+use tollgate::{MemoryStore, SessionManager, Store, SystemClock};
 
 const USAGE: &str = "usage:
   tollgate serve [--listen 127.0.0.1:8080]
-      env: TOLLGATE_SECRET (HS256 signing secret, >= 32 bytes; or TOLLGATE_SIGNING_PEM + TOLLGATE_ALG),
-           TOLLGATE_API_KEYS (comma-separated, >= 16 chars each), TOLLGATE_ISSUER, TOLLGATE_AUDIENCE,
-           TOLLGATE_SWEEP_MS (memory store sweep interval; 0 or negative disables; default 60000)
-      store: memory by default; Redis (a build with the `redis` feature) with one of
-           TOLLGATE_REDIS_URL (redis://[:password@]host:port[/db]),
-           TOLLGATE_REDIS_SENTINELS (host:port,...) + TOLLGATE_REDIS_MASTER,
-           TOLLGATE_REDIS_CLUSTER (host:port,...);
-           and TOLLGATE_REDIS_PASSWORD (Sentinel/Cluster nodes), TOLLGATE_REDIS_PREFIX (default tg:)
+      the HTTP session service. Settings come from TOLLGATE_* environment variables: at least
+      TOLLGATE_SECRET (or TOLLGATE_SIGNING_KEY) and TOLLGATE_API_KEYS; TOLLGATE_STORE picks the store
+      (by default a SQLite file, sessions.db in TOLLGATE_DATA_DIR, ./tollgate-data; or sqlite:<path>, memory,
+      postgres:// and mysql:// with those features, redis:// ... with the `redis` feature).
+      Every setting: the settings table of the README (README.md#settings).
   tollgate migrate [--check] [URL]
                            apply the SQL store's schema migrations (a build with `sqlite`, `postgres`
                            or `mysql`): URL is sqlite:<path>, postgres://... or mysql://..., or
-                           TOLLGATE_STORE; --check only reports whether the schema is up to date
+                           the store setting (TOLLGATE_STORE, or serve's default SQLite file);
+                           --check only reports whether the schema is up to date
   tollgate keygen          print a random 256-bit secret (base64url) for TOLLGATE_SECRET
   tollgate inspect TOKEN   print a JWT's header and claims WITHOUT verifying it";
 
 fn fail(msg: &str) -> ! {
     eprintln!("tollgate: {msg}\n\n{USAGE}");
     std::process::exit(2)
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn config_from_env() -> Result<Config, tollgate::Error> {
-    let mut b = Config::builder();
-    b = match (env("TOLLGATE_SECRET"), env("TOLLGATE_SIGNING_PEM")) {
-        (Some(secret), _) => b.signing_key(KeySpec::secret("k1", Alg::HS256, secret.into_bytes())),
-        (None, Some(pem)) => {
-            let alg = env("TOLLGATE_ALG").and_then(|a| Alg::parse(&a)).unwrap_or(Alg::ES256);
-            b.signing_key(KeySpec::pem(env("TOLLGATE_KID").unwrap_or_else(|| "k1".into()), alg, pem))
-        }
-        (None, None) => fail("set TOLLGATE_SECRET (see `tollgate keygen`) or TOLLGATE_SIGNING_PEM"),
-    };
-    if let Some(iss) = env("TOLLGATE_ISSUER") {
-        b = b.issuer(iss);
-    }
-    if let Some(aud) = env("TOLLGATE_AUDIENCE") {
-        b = b.audience(aud);
-    }
-    b.build()
 }
 
 async fn to_http(req: Request<Incoming>) -> Result<HttpRequest, HttpResponse> {
@@ -86,47 +67,70 @@ fn from_http(r: HttpResponse) -> Response<Full<Bytes>> {
     resp
 }
 
-/// The Redis store the environment asks for, if any.
-#[cfg(feature = "redis")]
-async fn redis_from_env() -> Result<Option<tollgate::store::redis::RedisStore>, tollgate::Error> {
-    use tollgate::store::redis::{RedisConfig, RedisStore};
-    let list = |v: String| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>();
-    let mut config = match (env("TOLLGATE_REDIS_URL"), env("TOLLGATE_REDIS_SENTINELS"), env("TOLLGATE_REDIS_CLUSTER")) {
-        (Some(url), None, None) => RedisConfig::from_url(&url)?,
-        (None, Some(sentinels), None) => {
-            let master = env("TOLLGATE_REDIS_MASTER").unwrap_or_else(|| fail("TOLLGATE_REDIS_SENTINELS needs TOLLGATE_REDIS_MASTER"));
-            RedisConfig::sentinel(list(sentinels), master)?
+/// The SQL store `target` names, its schema brought up to date, sweeping expired
+/// rows every `sweep_interval`. A SQLite file's directory is created when missing.
+async fn sql_store(settings: &Settings, target: &SqlTarget) -> Result<tollgate::store::sql::SqlStore, tollgate::Error> {
+    use tollgate::store::sql::{SqlOptions, SqlStore};
+    if let SqlTarget::Sqlite(path) = target {
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| settings.refuse("data_dir", format!("names a directory that cannot be created ({})", e.kind())))?;
         }
-        (None, None, Some(nodes)) => RedisConfig::cluster(list(nodes))?,
-        (None, None, None) => return Ok(None),
-        _ => fail("set only one of TOLLGATE_REDIS_URL, TOLLGATE_REDIS_SENTINELS, TOLLGATE_REDIS_CLUSTER"),
-    };
-    if let Some(pw) = env("TOLLGATE_REDIS_PASSWORD") {
-        config = config.password(pw);
     }
-    if let Some(prefix) = env("TOLLGATE_REDIS_PREFIX") {
-        config = config.key_prefix(prefix);
-    }
-    RedisStore::connect(config).await.map(Some)
+    SqlStore::connect_with(&target.url(), SqlOptions::default().sweep_interval(settings.sweep_interval)).await
 }
 
-async fn serve(listen: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let config = config_from_env()?;
-    let keys = env("TOLLGATE_API_KEYS").unwrap_or_else(|| fail("set TOLLGATE_API_KEYS (comma-separated)"));
-    let keys: Vec<&str> = keys.split(',').map(str::trim).collect();
-    #[cfg(feature = "redis")]
-    if let Some(store) = redis_from_env().await? {
-        let topology = store.topology();
-        return run(listen, SessionManager::new(config, store)?, &keys, topology).await;
+/// The Redis store `target` names.
+#[cfg(feature = "redis")]
+async fn redis_store(settings: &Settings, target: &RedisTarget) -> Result<tollgate::store::redis::RedisStore, tollgate::Error> {
+    use tollgate::store::redis::{RedisConfig, RedisStore};
+    let unusable = |e: tollgate::Error| settings.refuse("store", format!("is not a usable Redis address: {}", e.message()));
+    let mut config = match target {
+        RedisTarget::Url(url) if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") => {
+            return Err(settings.refuse("store", "is a rediss:// URL, which needs a tollgate built with the `redis-tls` feature"))
+        }
+        // The URL may hold a password: its parse error is not passed on, lest it quote the URL.
+        RedisTarget::Url(url) => RedisConfig::from_url(url).map_err(|_| settings.refuse("store", "is not a Redis URL that parses"))?,
+        RedisTarget::Sentinel { sentinels, master } => RedisConfig::sentinel(sentinels, master.clone()).map_err(unusable)?,
+        RedisTarget::Cluster { nodes } => RedisConfig::cluster(nodes).map_err(unusable)?,
+    };
+    if let Some(password) = &settings.redis_password {
+        config = config.password(password.0.clone());
     }
-    #[cfg(not(feature = "redis"))]
-    if ["TOLLGATE_REDIS_URL", "TOLLGATE_REDIS_SENTINELS", "TOLLGATE_REDIS_CLUSTER"].iter().any(|v| env(v).is_some()) {
-        fail("this tollgate was built without the `redis` feature");
+    RedisStore::connect(config.key_prefix(settings.redis_prefix.clone())).await
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let config = settings.config()?;
+    let (keys, crypto) = load_keys(&config.keys).map_err(|e| settings.key_refused(&config, e))?;
+    let rules = Rules::new(keys, config.policy)?;
+    let crypto: Arc<dyn CryptoDriver> = Arc::new(crypto);
+    let api_keys: Vec<&str> = settings.api_keys.0.iter().map(String::as_str).collect();
+    match &settings.store {
+        StoreSetting::Memory => {
+            let store = MemoryStore::new();
+            let _sweeper = settings.sweep_interval.and_then(|d| store.spawn_sweeper(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+            let sessions = SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock));
+            run(settings.listen, sessions, &api_keys, "memory").await
+        }
+        #[cfg(feature = "redis")]
+        StoreSetting::Redis(target) => {
+            let store = redis_store(&settings, target).await?;
+            let topology = store.topology();
+            run(settings.listen, SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock)), &api_keys, topology).await
+        }
+        #[cfg(not(feature = "redis"))]
+        StoreSetting::Redis(_) => {
+            Err(settings.refuse("store", "names Redis, but this tollgate was built without the `redis` feature").into())
+        }
+        StoreSetting::Sql(target) => {
+            let store = sql_store(&settings, target).await?;
+            let dialect = store.dialect().as_str();
+            run(settings.listen, SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock)), &api_keys, dialect).await
+        }
+        // Settings::read refuses the Worker's stores for serve.
+        _ => Err(settings.refuse("store", "is not a store of tollgate serve").into()),
     }
-    let store = MemoryStore::new();
-    let sweep_ms = env("TOLLGATE_SWEEP_MS").and_then(|v| v.parse::<i64>().ok()).unwrap_or(60_000);
-    let _sweeper = store.spawn_sweeper(sweep_ms);
-    run(listen, SessionManager::new(config, store)?, &keys, "memory").await
 }
 
 async fn run<S: Store + 'static>(
@@ -170,12 +174,24 @@ async fn run<S: Store + 'static>(
 }
 
 /// `tollgate migrate [--check] [URL]`: exit status 0 when the schema is (now) up to date.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn migrate(args: &[String]) {
     use tollgate::store::sql::{schema, SqlOptions, SqlStore};
     let check = args.iter().any(|a| a == "--check");
-    let url = args.iter().find(|a| !a.starts_with("--")).cloned().or_else(|| env("TOLLGATE_STORE"));
-    let url = url.unwrap_or_else(|| fail("migrate needs a database URL (or TOLLGATE_STORE)"));
+    let store = match args.iter().find(|a| !a.starts_with("--")) {
+        Some(url) => StoreSetting::parse(url).unwrap_or_else(|problem| fail(&format!("the URL {problem}"))),
+        None => {
+            // The store serve would use: TOLLGATE_STORE, or the SQLite file in TOLLGATE_DATA_DIR.
+            let source = Source::process_env().unwrap_or_else(|e| fail(e.message()));
+            Settings::serve_store(&source).unwrap_or_else(|e| fail(e.message()))
+        }
+    };
+    let StoreSetting::Sql(target) = store else { fail("migrate works on a SQL store: sqlite:<path>, postgres://... or mysql://...") };
+    if let SqlTarget::Sqlite(path) = &target {
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    let url = target.url();
     let options = SqlOptions::default().migrate(!check).sweep_interval(None);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let connected = rt.block_on(async { SqlStore::connect_with(&url, options).await.map(|store| store.dialect()) });
@@ -186,11 +202,6 @@ fn migrate(args: &[String]) {
             std::process::exit(1);
         }
     }
-}
-
-#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-fn migrate(_: &[String]) {
-    fail("this tollgate was built without a SQL store (features sqlite, postgres, mysql)");
 }
 
 fn inspect(token: &str) {
@@ -205,22 +216,38 @@ fn inspect(token: &str) {
     println!("(not verified: use POST /v1/verify to check a token)");
 }
 
+/// The settings of `tollgate serve`: the environment, and `--listen` over `TOLLGATE_LISTEN`.
+fn settings(args: &[String]) -> Result<Settings, tollgate::Error> {
+    let mut source = Source::process_env()?;
+    match args {
+        [] => {}
+        [flag, addr] if flag == "--listen" => {
+            if addr.parse::<SocketAddr>().is_err() {
+                fail("--listen takes an IP address and port, e.g. 127.0.0.1:8080");
+            }
+            source = source.with("TOLLGATE_LISTEN", Raw::Text(addr.clone()));
+        }
+        [flag] if flag == "--listen" => fail("--listen needs an address, e.g. 127.0.0.1:8080"),
+        [other, ..] => fail(&format!("unknown option {other}")),
+    }
+    Settings::read(&source, Surface::Serve)
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => {
-            let listen = match args.get(1).map(String::as_str) {
-                Some("--listen") => args.get(2).unwrap_or_else(|| fail("--listen needs an address")).parse(),
-                None => "127.0.0.1:8080".parse(),
-                Some(other) => fail(&format!("unknown option {other}")),
-            }
-            .unwrap_or_else(|_| fail("--listen takes host:port, e.g. 127.0.0.1:8080"));
+            let settings = settings(&args[1..]).unwrap_or_else(|e| {
+                eprintln!("tollgate: {e}");
+                std::process::exit(2)
+            });
+            let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| {
+                eprintln!("tollgate: {}", settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"));
+                std::process::exit(2)
+            });
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            if let Err(e) = rt.block_on(serve(listen)) {
+            if let Err(e) = rt.block_on(serve(settings)) {
                 eprintln!("tollgate: {e}");
                 std::process::exit(1);
             }

@@ -43,6 +43,27 @@ pub(crate) fn no_key() -> Error {
     Error::new(ErrorCode::Internal, "the crypto driver holds no key with that kid")
 }
 
+/// A key of a key set that could not be loaded: where it is in the specs (the
+/// first signs) and why, so a caller can name the setting it came from.
+#[derive(Debug)]
+pub struct KeyError {
+    pub index: usize,
+    pub error: Error,
+}
+
+impl KeyError {
+    /// Tags an error of the key at `index`.
+    pub fn at(index: usize) -> impl Fn(Error) -> KeyError {
+        move |error| KeyError { index, error }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Error {
+        e.error
+    }
+}
+
 /// Where a key comes from. `Debug` never shows the material.
 #[derive(Clone)]
 pub enum KeyMaterial {
@@ -70,6 +91,24 @@ pub struct KeySpec {
     pub kid: String,
     pub alg: Alg,
     pub material: KeyMaterial,
+}
+
+impl KeyMaterial {
+    /// The algorithm a JWK implies: its `alg` member, else its key type and curve.
+    pub fn implied_alg(&self) -> Option<Alg> {
+        let KeyMaterial::Jwk(jwk) = self else { return None };
+        let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if let Some(alg) = field("alg") {
+            return Alg::parse(alg);
+        }
+        match (field("kty")?, field("crv")) {
+            ("EC", Some("P-256")) => Some(Alg::ES256),
+            ("OKP", Some("Ed25519")) => Some(Alg::EdDSA),
+            ("RSA", _) => Some(Alg::RS256),
+            ("oct", _) => Some(Alg::HS256),
+            _ => None,
+        }
+    }
 }
 
 impl KeySpec {

@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Map, Value};
 
-use super::{no_key, CryptoDriver, KeyMaterial, KeySpec};
+use super::{no_key, CryptoDriver, KeyError, KeyMaterial, KeySpec};
 use crate::engine::b64;
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::keys::{Alg, Key, KeySet};
@@ -42,13 +42,13 @@ fn jwt_alg(alg: Alg) -> Algorithm {
 }
 
 /// Loads a key set: the first spec is the signing key, the rest verify only.
-pub fn load_keys(specs: &[KeySpec]) -> Result<(KeySet, JwtCrypto), Error> {
-    let (first, rest) = specs.split_first().ok_or_else(|| Error::config("a key set needs at least a signing key"))?;
+pub fn load_keys(specs: &[KeySpec]) -> Result<(KeySet, JwtCrypto), KeyError> {
+    let (first, rest) = specs.split_first().ok_or_else(|| KeyError::at(0)(Error::config("a key set needs at least a signing key")))?;
     let mut crypto = JwtCrypto::default();
-    let signing = load_one(first, &mut crypto, true)?;
+    let signing = load_one(first, &mut crypto, true).map_err(KeyError::at(0))?;
     let mut set = KeySet::new(signing);
-    for spec in rest {
-        set = set.with_verify_key(load_one(spec, &mut crypto, false)?)?;
+    for (i, spec) in (1..).zip(rest) {
+        set = set.with_verify_key(load_one(spec, &mut crypto, false).map_err(KeyError::at(i))?).map_err(KeyError::at(i))?;
     }
     Ok((set, crypto))
 }

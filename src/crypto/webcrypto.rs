@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{no_key, CryptoDriver, KeyMaterial, KeySpec};
+use super::{no_key, CryptoDriver, KeyError, KeyMaterial, KeySpec};
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::keys::{Alg, Key, KeySet};
 
@@ -101,13 +101,13 @@ fn subtle() -> Result<Subtle, Error> {
 }
 
 /// Loads a key set: the first spec is the signing key, the rest verify only.
-pub async fn load_keys(specs: &[KeySpec]) -> Result<(KeySet, WebCrypto), Error> {
-    let (first, rest) = specs.split_first().ok_or_else(|| Error::config("a key set needs at least a signing key"))?;
-    let mut crypto = WebCrypto { subtle: subtle()?, keys: Vec::new() };
-    let signing = crypto.load_one(first, true).await?;
+pub async fn load_keys(specs: &[KeySpec]) -> Result<(KeySet, WebCrypto), KeyError> {
+    let (first, rest) = specs.split_first().ok_or_else(|| KeyError::at(0)(Error::config("a key set needs at least a signing key")))?;
+    let mut crypto = WebCrypto { subtle: subtle().map_err(KeyError::at(0))?, keys: Vec::new() };
+    let signing = crypto.load_one(first, true).await.map_err(KeyError::at(0))?;
     let mut set = KeySet::new(signing);
-    for spec in rest {
-        set = set.with_verify_key(crypto.load_one(spec, false).await?)?;
+    for (i, spec) in (1..).zip(rest) {
+        set = set.with_verify_key(crypto.load_one(spec, false).await.map_err(KeyError::at(i))?).map_err(KeyError::at(i))?;
     }
     Ok((set, crypto))
 }

@@ -16,7 +16,7 @@ use super::error::{Error, ErrorCode};
 use super::keys::{Alg, Key, KeySet};
 
 /// What a token must satisfy besides its signature.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimsPolicy {
     /// Written as `iss` and required on verify when set.
     pub issuer: Option<String>,

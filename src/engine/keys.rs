@@ -24,6 +24,9 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// Every algorithm, in the order the docs list them.
+    pub const ALL: [Alg; 6] = [Alg::HS256, Alg::HS384, Alg::HS512, Alg::ES256, Alg::EdDSA, Alg::RS256];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Alg::HS256 => "HS256",
@@ -52,7 +55,7 @@ impl Alg {
     }
 
     /// Shortest HMAC secret we accept: the hash output length (RFC 7518 §3.2).
-    const fn min_secret_len(self) -> usize {
+    pub const fn min_secret_len(self) -> usize {
         match self {
             Alg::HS256 => 32,
             Alg::HS384 => 48,
@@ -188,8 +191,13 @@ impl Key {
     }
 }
 
+/// Whether `kid` can go into a JWT header as it is: 1 to 128 printable ASCII characters, no quotes or backslashes.
+pub fn kid_is_valid(kid: &str) -> bool {
+    !kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
 fn check_kid(kid: String) -> Result<String, Error> {
-    if kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+    if !kid_is_valid(&kid) {
         return Err(Error::config("a key id must be 1 to 128 printable ASCII characters without quotes or backslashes"));
     }
     Ok(kid)

@@ -1,8 +1,11 @@
 //! The rules a manager applies: lifetimes, limits, grace windows.
 
+use std::borrow::Cow;
+
 use super::error::Error;
 use super::jwt::ClaimsPolicy;
 use super::keys::KeySet;
+use super::ops::VerifyMode;
 
 /// What to do when a user already holds the maximum number of sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +16,7 @@ pub enum LimitPolicy {
     Refuse,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub claims: ClaimsPolicy,
     pub access_ttl_ms: u64,
@@ -35,6 +38,9 @@ pub struct Policy {
     /// Attempts per operation when commits conflict.
     pub max_attempts: u32,
     pub user_cache_ttl_ms: u64,
+    /// The mode of a verify whose caller names none (HTTP `POST /v1/verify`
+    /// without `mode`, JS `verify(token)`); Rust callers always name one.
+    pub verify_mode: VerifyMode,
 }
 
 const MINUTE: u64 = 60_000;
@@ -57,32 +63,71 @@ impl Default for Policy {
             reuse_memory: 64,
             max_attempts: 16,
             user_cache_ttl_ms: 5 * MINUTE,
+            verify_mode: VerifyMode::Strict,
         }
     }
 }
 
+/// A setting the rules cannot work with: which one (its snake_case name in the
+/// settings table) and what is wrong. Each surface writes the names its own way
+/// (`TOLLGATE_IDLE_TTL`, `idleTtl`), so the problem never spells one out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidSetting {
+    pub setting: &'static str,
+    /// Reads after the setting's name ("must be at least one second"); `{}`
+    /// stands for the name of `other`.
+    pub problem: Cow<'static, str>,
+    pub other: Option<&'static str>,
+}
+
+impl InvalidSetting {
+    pub fn new(setting: &'static str, problem: impl Into<Cow<'static, str>>) -> Self {
+        InvalidSetting { setting, problem: problem.into(), other: None }
+    }
+    /// A problem that names a second setting where the problem says `{}`.
+    pub fn with_other(setting: &'static str, problem: &'static str, other: &'static str) -> Self {
+        InvalidSetting { setting, problem: problem.into(), other: Some(other) }
+    }
+    /// The message, each setting written by `name` (the setting's snake_case name in, its surface's name out).
+    pub fn message(&self, name: impl Fn(&'static str) -> &'static str) -> String {
+        let problem = match self.other {
+            Some(other) => self.problem.replace("{}", name(other)),
+            None => self.problem.clone().into_owned(),
+        };
+        format!("{} {problem}", name(self.setting))
+    }
+}
+
 impl Policy {
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The first setting the rules cannot work with.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
         let p = &self.refresh_prefix;
         if p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            return Err(Error::config("the refresh token prefix must be 1 to 16 of a-z and 0-9"));
+            return Err(InvalidSetting::new("refresh_prefix", "must be 1 to 16 of a-z and 0-9"));
         }
-        if self.access_ttl_ms < 1000 || self.idle_ttl_ms < 1000 || self.absolute_ttl_ms < 1000 {
-            return Err(Error::config("token and session lifetimes must be at least one second"));
+        for (setting, ms) in [("access_ttl", self.access_ttl_ms), ("idle_ttl", self.idle_ttl_ms), ("absolute_ttl", self.absolute_ttl_ms)] {
+            if ms < 1000 {
+                return Err(InvalidSetting::new(setting, "must be at least one second"));
+            }
         }
         if self.idle_ttl_ms > self.absolute_ttl_ms {
-            return Err(Error::config("the idle lifetime cannot exceed the absolute lifetime"));
+            return Err(InvalidSetting::with_other("idle_ttl", "cannot exceed {}", "absolute_ttl"));
         }
         if self.max_sessions_per_user == Some(0) {
-            return Err(Error::config("a per-user session limit must be at least 1 (or none)"));
+            return Err(InvalidSetting::new("max_sessions_per_user", "must be at least 1 (leave it unset for no limit)"));
         }
         if self.max_attempts == 0 {
-            return Err(Error::config("max_attempts must be at least 1"));
+            return Err(InvalidSetting::new("max_attempts", "must be at least 1"));
         }
         if self.claims.max_token_bytes < 64 {
-            return Err(Error::config("max_token_bytes must be at least 64"));
+            return Err(InvalidSetting::new("max_token_bytes", "must be at least 64"));
         }
         Ok(())
+    }
+
+    /// [`Policy::check`] as an [`Error`] (`config_invalid`), settings named as in Rust.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.check().map_err(|e| Error::config(e.message(|name| name)))
     }
 }
 

@@ -212,7 +212,8 @@ impl<S: Store> HttpApi<S> {
     /// it too, to know whether a verify needs the user's Durable Object.
     pub(crate) fn verify_mode(&self, requested: Option<&str>) -> Result<VerifyMode, Error> {
         match requested {
-            None | Some("stateless") => Ok(VerifyMode::Stateless),
+            None => Ok(self.sessions.rules().policy.verify_mode),
+            Some("stateless") => Ok(VerifyMode::Stateless),
             Some("strict") => Ok(VerifyMode::Strict),
             Some(_) => Err(err(ErrorCode::BadRequest, "mode is \"stateless\" or \"strict\"")),
         }

@@ -8,7 +8,7 @@
 //! | `GET /healthz` | anyone | liveness |
 //! | `GET /.well-known/jwks.json` | anyone | public keys |
 //! | `POST /v1/sessions` | service (API key) | create a session `{user, claims?, metadata?}` |
-//! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` |
+//! | `POST /v1/verify` | anyone holding the token | verify `{token, mode?: "stateless" \| "strict"}` (default: the `verify_mode` setting, `strict`) |
 //! | `POST /v1/refresh` | anyone holding the token | rotate `{refresh_token}` |
 //! | `DELETE /v1/sessions/{sid}` | service (`?user=`), or the session's own user | revoke one session |
 //! | `GET /v1/users/{user}/sessions` | service, or that user | list live sessions |

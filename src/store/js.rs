@@ -1,25 +1,27 @@
 //! A store written in JavaScript: any object with async `get(keys)` and
-//! `commit(ops)` (over ioredis, Deno KV, a Map, anything).
+//! `commit(ops)` (over Deno KV, a SQL client, a Map, anything).
 //!
-//! # The shapes (JSON-compatible, documented for users in pkg/README.md)
+//! # The shapes (documented for users in pkg/README.md and pkg/index.d.ts)
 //!
 //! `get(keys: string[])` resolves to an array with one entry per key, in order:
-//! `null` for a missing or expired key, else
-//! `{ value: string, version: number | string }`. `version` is a non-negative
-//! integer (a number, or a decimal string for counters past 2^53).
+//! `null` (or `undefined`) for a missing or expired key, else
+//! `{ value: Uint8Array, version: number | string }`. `version` is a
+//! non-negative integer (a number, or a decimal string for counters past 2^53).
 //!
 //! `commit(ops)` resolves to `true` (every write applied) or `false` (an
 //! expectation failed and nothing was written). Each op is
-//! `{ type: "put", key, value: string, expect, version?, expiresAt }` or
+//! `{ type: "put", key, value: Uint8Array, expect, version?, expiresAt }` or
 //! `{ type: "delete", key, expect, version? }`, where `expect` is `"absent"`,
 //! `"any"` or `"version"` (then `version` holds the version, as a number when it
 //! is at most 2^53 - 1, else as a decimal string) and `expiresAt` is unix ms.
 //!
 //! A `get` or `commit` that throws or rejects is `store_unavailable`; an answer of
 //! the wrong shape is `store_corrupt`. Either way the manager keeps working.
+//! Answers are read without running the caller's code where it could throw
+//! through WebAssembly: every property read is a `Reflect.get` that catches,
+//! and a value is a `Uint8Array` by its internal slots, not by `instanceof`.
 
-use js_sys::{Array, Function, Promise, Reflect};
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -43,8 +45,92 @@ impl std::fmt::Debug for JsStore {
 
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-fn prop(target: &JsValue, name: &str) -> JsValue {
+/// `target[name]`, or `undefined` when reading it throws.
+pub(crate) fn prop(target: &JsValue, name: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A method of `target`, or `None`.
+pub(crate) fn method(target: &JsValue, name: &str) -> Option<Function> {
+    prop(target, name).dyn_into::<Function>().ok()
+}
+
+/// Calls `target.method(args..)` and waits for its answer: what it throws or rejects with is the error.
+pub(crate) async fn call_raw(target: &JsValue, method: &Function, args: &Array) -> Result<JsValue, JsValue> {
+    let returned = Reflect::apply(method, target, args)?;
+    JsFuture::from(Promise::resolve(&returned)).await
+}
+
+/// [`call_raw`], with throws and rejections `unavailable`.
+async fn call(target: &JsValue, method: &Function, name: &str, args: &Array) -> Result<JsValue, StoreError> {
+    call_raw(target, method, args).await.map_err(|e| StoreError::unavailable(format!("the JS store's {name}() failed: {}", describe(&e))))
+}
+
+/// A short description of a thrown JS value, for the error message.
+pub(crate) fn describe(e: &JsValue) -> String {
+    let text = e
+        .as_string()
+        .or_else(|| if e.is_object() { prop(e, "message").as_string() } else { None })
+        .unwrap_or_else(|| "a value without a message was thrown".into());
+    text.chars().take(200).collect()
+}
+
+/// The `expected` entries of an array answer, or `None` when it is not an array of that length.
+pub(crate) fn entries(answer: &JsValue, expected: usize) -> Option<Vec<JsValue>> {
+    let is_array =
+        INTRINSICS.with(|i| Some(Reflect::apply(&i.as_ref()?.is_array, &JsValue::UNDEFINED, &Array::of1(answer)).ok()?.is_truthy()));
+    if is_array != Some(true) || prop(answer, "length").as_f64() != Some(expected as f64) {
+        return None;
+    }
+    (0..expected as u32).map(|i| Reflect::get_u32(answer, i).ok()).collect()
+}
+
+/// Built-in functions, looked up once from objects of our own making.
+struct Intrinsics {
+    /// `Array.isArray` (throws for a revoked Proxy: called through `Reflect.apply`, which catches).
+    is_array: Function,
+    /// `%TypedArray%.prototype[Symbol.toStringTag]`'s getter: a typed array's
+    /// kind, read from its internal slot; `undefined` for anything else.
+    typed_array_tag: Function,
+    uint8_array: Function,
+}
+
+thread_local! {
+    static INTRINSICS: Option<Intrinsics> = {
+        let sample: JsValue = Uint8Array::new_with_length(0).into();
+        let uint8_proto = Reflect::get_prototype_of(&sample).ok();
+        let typed_proto = uint8_proto.as_ref().and_then(|p| Reflect::get_prototype_of(p).ok());
+        let tag = typed_proto.and_then(|p| Reflect::get_own_property_descriptor(&p, &js_sys::Symbol::to_string_tag()).ok());
+        let array_constructor = method(&Array::new(), "constructor");
+        Some(Intrinsics {
+            is_array: array_constructor.and_then(|a| method(&a, "isArray"))?,
+            typed_array_tag: tag.and_then(|d| method(&d, "get"))?,
+            uint8_array: uint8_proto.and_then(|p| method(&p, "constructor"))?,
+        })
+    };
+}
+
+/// The bytes of a `Uint8Array` (a Node `Buffer` is one), copied; `None` for
+/// anything else, including a Proxy or an object dressed as one.
+pub(crate) fn bytes(v: &JsValue) -> Option<Vec<u8>> {
+    // Reads an internal slot: no getter or trap of `v` runs.
+    if !ArrayBuffer::is_view(v) {
+        return None;
+    }
+    INTRINSICS.with(|i| {
+        let i = i.as_ref()?;
+        if Reflect::apply(&i.typed_array_tag, v, &Array::new()).ok()?.as_string()? != "Uint8Array" {
+            return None;
+        }
+        // A copy made by the constructor from the internal slots (a detached buffer throws, and is caught).
+        let copy: Uint8Array = Reflect::construct(&i.uint8_array, &Array::of1(v)).ok()?.unchecked_into();
+        Some(copy.to_vec())
+    })
+}
+
+/// A `Uint8Array` holding `bytes`.
+pub(crate) fn uint8_array(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).into()
 }
 
 impl JsStore {
@@ -55,8 +141,8 @@ impl JsStore {
         if !target.is_object() {
             return Err(need());
         }
-        let get = prop(&target, "get").dyn_into::<Function>().map_err(|_| need())?;
-        let commit = prop(&target, "commit").dyn_into::<Function>().map_err(|_| need())?;
+        let get = method(&target, "get").ok_or_else(need)?;
+        let commit = method(&target, "commit").ok_or_else(need)?;
         let caps_value = prop(&target, "caps");
         let flag = |name: &str, default: bool| prop(&caps_value, name).as_bool().unwrap_or(default);
         let caps = if caps_value.is_object() {
@@ -70,122 +156,77 @@ impl JsStore {
         };
         Ok(JsStore { target, get, commit, caps })
     }
+}
 
-    /// Calls a store method and waits for its answer; throws and rejections are `unavailable`.
-    async fn call(&self, method: &Function, name: &str, arg: &JsValue) -> Result<JsValue, StoreError> {
-        let failed = |e: JsValue| StoreError::unavailable(format!("the JS store's {name}() failed: {}", describe(&e)));
-        let returned = method.call1(&self.target, arg).map_err(failed)?;
-        JsFuture::from(Promise::resolve(&returned)).await.map_err(failed)
+fn parse_version(v: &JsValue) -> Option<u64> {
+    if let Some(n) = v.as_f64() {
+        return (n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER as f64).then_some(n as u64);
     }
-}
-
-/// A short description of a thrown JS value, for the error message.
-fn describe(e: &JsValue) -> String {
-    let text = e
-        .as_string()
-        .or_else(|| if e.is_object() { prop(e, "message").as_string() } else { None })
-        .unwrap_or_else(|| "a value without a message was thrown".into());
-    text.chars().take(200).collect()
-}
-
-/// What `get` answers per key, read from its JSON form (so a getter or a Proxy
-/// in the answer cannot throw through wasm): `null` or `{ value, version }`.
-#[derive(Deserialize)]
-struct JsEntry {
-    value: String,
-    version: JsVersionIn,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsVersionIn {
-    Number(f64),
-    Text(String),
-}
-
-fn parse_version(v: &JsVersionIn) -> Option<u64> {
-    match v {
-        JsVersionIn::Number(n) => (*n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER as f64).then_some(*n as u64),
-        JsVersionIn::Text(s) if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
-        JsVersionIn::Text(_) => None,
-    }
+    let s = v.as_string()?;
+    (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
 fn parse_answer(answer: &JsValue, expected: usize) -> Result<Vec<Option<Versioned>>, StoreError> {
-    let shape = "get() must resolve to an array of null or { value: string, version: number | string }, one per key";
-    let text = js_sys::JSON::stringify(answer).ok().and_then(|s| JsValue::from(s).as_string()).ok_or_else(|| StoreError::corrupt(shape))?;
-    let entries: Vec<Option<JsEntry>> = serde_json::from_str(&text).map_err(|_| StoreError::corrupt(shape))?;
-    if entries.len() != expected {
-        return Err(StoreError::corrupt("get() must answer one entry per key"));
-    }
-    entries
+    let shape =
+        || StoreError::corrupt("get() must resolve to an array of null or { value: Uint8Array, version: number | string }, one per key");
+    entries(answer, expected)
+        .ok_or_else(shape)?
         .into_iter()
-        .map(|e| match e {
-            None => Ok(None),
-            Some(e) => {
-                let version = parse_version(&e.version).ok_or_else(|| StoreError::corrupt(shape))?;
-                Ok(Some(Versioned { value: e.value.into_bytes().into(), version }))
+        .map(|entry| {
+            if entry.is_null() || entry.is_undefined() {
+                return Ok(None);
             }
+            let value = bytes(&prop(&entry, "value")).ok_or_else(shape)?;
+            let version = parse_version(&prop(&entry, "version")).ok_or_else(shape)?;
+            Ok(Some(Versioned { value: value.into(), version }))
         })
         .collect()
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum JsVersion {
-    Number(u64),
-    Text(String),
+fn set(target: &Object, name: &str, value: &JsValue) {
+    // A fresh plain object: setting a property cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(name), value);
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsOp<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<&'a str>,
-    expect: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<JsVersion>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<u64>,
-}
-
-fn js_op(op: &WriteOp) -> Result<JsOp<'_>, StoreError> {
+/// One op as the store's `commit` receives it.
+fn js_op(op: &WriteOp) -> Object {
+    let o = Object::new();
     let (expect, version) = match op.expect() {
         Expect::Absent => ("absent", None),
         Expect::Any => ("any", None),
-        Expect::Version(v) if v <= MAX_SAFE_INTEGER => ("version", Some(JsVersion::Number(v))),
-        Expect::Version(v) => ("version", Some(JsVersion::Text(v.to_string()))),
+        Expect::Version(v) if v <= MAX_SAFE_INTEGER => ("version", Some(JsValue::from(v as f64))),
+        Expect::Version(v) => ("version", Some(JsValue::from_str(&v.to_string()))),
     };
-    Ok(match op {
-        WriteOp::Put { key, value, expires_at, .. } => JsOp {
-            kind: "put",
-            key,
-            // Every value tollgate writes is JSON text.
-            value: Some(std::str::from_utf8(value).map_err(|_| StoreError::unavailable("a value is not UTF-8"))?),
-            expect,
-            version,
-            expires_at: Some(*expires_at),
-        },
-        WriteOp::Delete { key, .. } => JsOp { kind: "delete", key, value: None, expect, version, expires_at: None },
-    })
+    match op {
+        WriteOp::Put { key, value, expires_at, .. } => {
+            set(&o, "type", &JsValue::from_str("put"));
+            set(&o, "key", &JsValue::from_str(key));
+            set(&o, "value", &uint8_array(value));
+            set(&o, "expiresAt", &JsValue::from(*expires_at as f64));
+        }
+        WriteOp::Delete { key, .. } => {
+            set(&o, "type", &JsValue::from_str("delete"));
+            set(&o, "key", &JsValue::from_str(key));
+        }
+    }
+    set(&o, "expect", &JsValue::from_str(expect));
+    if let Some(v) = version {
+        set(&o, "version", &v);
+    }
+    o
 }
 
 #[async_trait::async_trait(?Send)]
 impl Store for JsStore {
     async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
         let arg: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-        let answer = self.call(&self.get, "get", &arg).await?;
+        let answer = call(&self.target, &self.get, "get", &Array::of1(&arg)).await?;
         parse_answer(&answer, keys.len())
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        let ops = ops.iter().map(js_op).collect::<Result<Vec<_>, _>>()?;
-        let text = serde_json::to_string(&ops).map_err(|_| StoreError::unavailable("the commit could not be encoded"))?;
-        let arg = js_sys::JSON::parse(&text).map_err(|_| StoreError::unavailable("the commit could not be encoded"))?;
-        match self.call(&self.commit, "commit", &arg).await?.as_bool() {
+        let arg: Array = ops.iter().map(js_op).collect();
+        match call(&self.target, &self.commit, "commit", &Array::of1(&arg)).await?.as_bool() {
             Some(true) => Ok(CommitResult::Committed),
             Some(false) => Ok(CommitResult::Conflict),
             None => Err(StoreError::corrupt("commit() must resolve to true (committed) or false (conflict)")),

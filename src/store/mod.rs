@@ -15,7 +15,8 @@ pub mod js;
 #[cfg(feature = "worker")]
 pub mod kv;
 pub mod memory;
-#[cfg(all(feature = "redis", not(target_arch = "wasm32")))]
+// Natively the Redis store; in wasm32 its codec, under the npm package's Redis store.
+#[cfg(any(all(feature = "redis", not(target_arch = "wasm32")), all(feature = "wasm", target_arch = "wasm32")))]
 pub mod redis;
 #[cfg(any(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")), feature = "worker"))]
 pub mod sql;

@@ -8,7 +8,6 @@
 //! [`convert::js_error`]. Nothing here panics on any input, so the instance
 //! keeps working after any error.
 
-mod config;
 mod convert;
 
 use std::rc::Rc;
@@ -26,7 +25,9 @@ use crate::engine::policy::Rules;
 use crate::engine::token::{MAX_REFRESH_TOKEN_LEN, MAX_USER_ID_LEN};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
+use crate::settings::{Settings, Source, Surface, SETTINGS};
 use crate::store::js::JsStore;
+use crate::store::redis::js::JsRedisStore;
 use crate::store::{MemoryStore, Store};
 use convert::{json_arg, opt_string_arg, promise, string_arg, to_js, Failure};
 
@@ -44,7 +45,8 @@ pub struct TollgateManager {
 }
 
 /// Builds a manager: loads the keys (importing asymmetric ones into WebCrypto
-/// once) and picks the store (`config.store`, or memory).
+/// once) and picks the store (`config.store`: `tollgate/redis-store`'s, a JS
+/// store, or memory).
 #[wasm_bindgen(js_name = createManager)]
 pub fn create_manager(config: JsValue) -> Promise {
     promise(async move { Ok(TollgateManager::create(config).await?.into()) })
@@ -57,6 +59,18 @@ impl TollgateManager {
     }
 }
 
+/// JSON turns NaN and Infinity into null (which reads as "not set"): refuse
+/// them before the configuration goes through JSON.
+fn refuse_non_finite(config: &JsValue) -> Result<(), Error> {
+    for name in SETTINGS.iter().filter_map(|s| s.js) {
+        let v = Reflect::get(config, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        if v.as_f64().is_some_and(|n| !n.is_finite()) {
+            return Err(Error::config(format!("{name} must be a finite number")));
+        }
+    }
+    Ok(())
+}
+
 // SessionManager's parts are Arcs (the same types natively); in wasm nothing is Send.
 #[allow(clippy::arc_with_non_send_sync)]
 async fn build(config: JsValue) -> Result<Manager, Error> {
@@ -65,18 +79,21 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     }
     // The store is an object with methods (and perhaps a client inside): it does not go through JSON.
     let store_value = Reflect::get(&config, &JsValue::from_str("store")).unwrap_or(JsValue::UNDEFINED);
-    config::refuse_non_finite(&config)?;
+    refuse_non_finite(&config)?;
     let copy = convert::shallow_copy(&config).ok_or_else(|| Error::config("the configuration object threw when read"))?;
     let _ = Reflect::delete_property(&copy, &JsValue::from_str("store"));
     let json = json_arg(&copy, "the configuration").map_err(|e| Error::config(e.message().to_owned()))?.unwrap_or(Value::Null);
-    let (specs, policy) = config::parse(json)?;
+    let settings = Settings::read(&Source::js(json)?, Surface::Js)?;
+    let config = settings.config()?;
     let store: Arc<dyn Store> = if store_value.is_undefined() || store_value.is_null() {
         Arc::new(MemoryStore::new())
+    } else if JsRedisStore::is_transport(&store_value) {
+        Arc::new(JsRedisStore::new(store_value)?)
     } else {
         Arc::new(JsStore::new(store_value)?)
     };
-    let (keys, crypto) = webcrypto::load_keys(&specs).await?;
-    let rules = Rules::new(keys, policy)?;
+    let (keys, crypto) = webcrypto::load_keys(&config.keys).await.map_err(|e| settings.key_refused(&config, e))?;
+    let rules = Rules::new(keys, config.policy)?;
     Ok(SessionManager::from_parts(rules, store, Arc::new(crypto), Arc::new(SystemClock)))
 }
 
@@ -210,14 +227,16 @@ impl TollgateManager {
         })
     }
 
-    /// Verifies an access token: `verify(token, mode = "strict")`, mode `"stateless"` or `"strict"`.
+    /// Verifies an access token: `verify(token, mode)`, mode `"stateless"` or `"strict"`;
+    /// without one, the `verifyMode` setting (default `"strict"`).
     /// Answers `{ claims, session }` (`session` is null in stateless mode).
     pub fn verify(&self, token: JsValue, mode: JsValue) -> Promise {
         let m = self.inner.clone();
         promise(async move {
             let token = string_arg(&token, "the access token", MAX_TOKEN_CHARS, ErrorCode::TokenInvalid)?;
             let mode = match opt_string_arg(&mode, "mode", 16)?.as_deref() {
-                None | Some("strict") => VerifyMode::Strict,
+                None => m.rules().policy.verify_mode,
+                Some("strict") => VerifyMode::Strict,
                 Some("stateless") => VerifyMode::Stateless,
                 Some(_) => return Err(Error::bad_request("mode is \"stateless\" or \"strict\"").into()),
             };

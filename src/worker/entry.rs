@@ -6,10 +6,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, ScheduleContext, ScheduledEvent};
 
-use super::config::{StoreKind, WorkerConfig, DO_BINDING, KV_BINDING};
+use super::config::{WorkerConfig, DO_BINDING, KV_BINDING};
 use super::route::{self, Target};
 use super::user_sessions::OWNER_HEADER;
 use crate::crypto::{CryptoDriver, HmacOnly};
@@ -20,6 +21,7 @@ use crate::engine::step::{Versioned, WriteOp};
 use crate::http::{HttpApi, HttpRequest, HttpResponse, Route, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
+use crate::settings::{Raw, Source, StoreSetting};
 use crate::store::d1::{D1Store, D1_BINDING};
 use crate::store::kv::KvStore;
 use crate::store::{Caps, CommitResult, Store, StoreError};
@@ -37,38 +39,49 @@ thread_local! {
     static GATEWAY: RefCell<Option<Rc<Gateway>>> = const { RefCell::new(None) };
 }
 
-/// A var or secret as text: strings as they are, numbers and booleans written out
-/// (wrangler passes `[vars]` numbers as JSON values).
-fn env_text(env: &Env, name: &str) -> Option<String> {
-    let v = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
-    if let Some(s) = v.as_string() {
-        Some(s)
-    } else if let Some(n) = v.as_f64() {
-        Some(if n.fract() == 0.0 && n.abs() < 9e15 { format!("{}", n as i64) } else { n.to_string() })
-    } else {
-        v.as_bool().map(|b| b.to_string())
-    }
+/// The Worker's environment as a settings source: each `TOLLGATE_*` name with
+/// its value as text (strings) or JSON (numbers, booleans, plain objects and
+/// arrays in `[vars]`), or as a binding (KV and Durable Object namespaces).
+fn source(env: &Env) -> Source {
+    let names = Object::keys(env.unchecked_ref::<Object>());
+    let plain = Object::get_prototype_of(&Object::new().into());
+    let vars = names.iter().filter_map(|name| name.as_string()).filter(|name| name.starts_with("TOLLGATE_")).map(|name| {
+        let v = Reflect::get(env, &JsValue::from_str(&name)).unwrap_or(JsValue::UNDEFINED);
+        let raw = if let Some(s) = v.as_string() {
+            Raw::Text(s)
+        } else if let Some(n) = v.as_f64() {
+            serde_json::Number::from_f64(n).map_or(Raw::Binding, |n| Raw::Json(n.into()))
+        } else if let Some(b) = v.as_bool() {
+            Raw::Json(b.into())
+        } else if Array::is_array(&v) || (v.is_object() && Object::get_prototype_of(&v) == plain) {
+            let text = js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()).unwrap_or_default();
+            serde_json::from_str(&text).map_or(Raw::Binding, Raw::Json)
+        } else {
+            Raw::Binding
+        };
+        (name, raw)
+    });
+    Source::env(vars.collect::<Vec<_>>())
 }
 
 fn config(env: &Env) -> Result<WorkerConfig, Error> {
-    WorkerConfig::from_env(|name| env_text(env, name))
+    WorkerConfig::read(&source(env))
 }
 
 async fn crypto(config: &WorkerConfig) -> Result<(Rules, Arc<dyn CryptoDriver>), Error> {
     if config.hmac_only() {
         // HMAC is computed by the core; no WebCrypto import needed.
         let keys = config.hmac_key_set()?;
-        Ok((Rules::new(keys, config.policy.clone())?, Arc::new(HmacOnly)))
+        Ok((Rules::new(keys, config.config.policy.clone())?, Arc::new(HmacOnly)))
     } else {
-        let (keys, driver) = crate::crypto::webcrypto::load_keys(&config.keys).await?;
-        Ok((Rules::new(keys, config.policy.clone())?, Arc::new(driver)))
+        let (keys, driver) = crate::crypto::webcrypto::load_keys(&config.config.keys).await.map_err(|e| config.key_refused(e))?;
+        Ok((Rules::new(keys, config.config.policy.clone())?, Arc::new(driver)))
     }
 }
 
 async fn service_from<S: Store>(config: &WorkerConfig, store: S) -> Result<HttpApi<S>, Error> {
     let (rules, driver) = crypto(config).await?;
-    let api_keys: Vec<&str> = config.api_keys.iter().map(String::as_str).collect();
-    HttpApi::new(SessionManager::from_parts(rules, store, driver, Arc::new(SystemClock)), &api_keys)
+    HttpApi::new(SessionManager::from_parts(rules, store, driver, Arc::new(SystemClock)), &config.api_keys())
 }
 
 /// The HTTP service over `store`, configured from `env` (a Durable Object builds its own).
@@ -81,14 +94,14 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
         return Ok(g);
     }
     let config = config(env)?;
-    let gateway = match config.store {
-        StoreKind::Kv => {
+    let gateway = match config.store() {
+        StoreSetting::WorkersKv => {
             let kv = env.kv(KV_BINDING).map_err(|_| {
                 Error::new(ErrorCode::ConfigInvalid, format!("TOLLGATE_STORE is \"kv\" but the Worker has no KV binding {KV_BINDING}"))
             })?;
             Gateway::Kv(service_from(&config, KvStore::new(kv, Arc::new(SystemClock))).await?)
         }
-        StoreKind::Durable => {
+        StoreSetting::DurableObjects => {
             if env.durable_object(DO_BINDING).is_err() {
                 return Err(Error::new(
                     ErrorCode::ConfigInvalid,
@@ -97,12 +110,14 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
             }
             Gateway::Durable(service_from(&config, NoStore).await?)
         }
-        StoreKind::D1 => {
+        StoreSetting::D1 => {
             let db = env.d1(D1_BINDING).map_err(|_| {
                 Error::new(ErrorCode::ConfigInvalid, format!("TOLLGATE_STORE is \"d1\" but the Worker has no D1 binding {D1_BINDING}"))
             })?;
             Gateway::D1(service_from(&config, D1Store::open(db, Arc::new(SystemClock)).await?).await?)
         }
+        // Settings::read takes only the Worker's stores for the Worker.
+        _ => return Err(Error::new(ErrorCode::ConfigInvalid, "TOLLGATE_STORE names a store the Worker does not have")),
     };
     let gateway = Rc::new(gateway);
     GATEWAY.with(|g| *g.borrow_mut() = Some(gateway.clone()));

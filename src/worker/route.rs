@@ -13,7 +13,7 @@
 //! | request | object |
 //! |---|---|
 //! | `POST /v1/sessions` with a valid API key | body `user` |
-//! | `POST /v1/verify` in strict mode | the token's `sub` (decoded, not verified) |
+//! | `POST /v1/verify` in strict mode (`"mode": "strict"`, or no mode with the default `verify_mode`) | the token's `sub` (decoded, not verified) |
 //! | `POST /v1/refresh` | the refresh token's locator |
 //! | `DELETE /v1/sessions/{sid}` | `?user=` with a valid API key, else the Bearer token's `sub` |
 //! | `/v1/users/{user}/sessions` | `user` with a valid API key, else the Bearer token's `sub` |
@@ -94,7 +94,7 @@ mod tests {
     const KEY: &str = "worker-route-test-key";
 
     fn api() -> HttpApi<MemoryStore> {
-        let config = Config::builder().hs256_secret("k1", b"worker-route-test-secret-of-32-bytes!".to_vec()).build().unwrap();
+        let config = Config::builder().secret("worker-route-test-secret-of-32-bytes!").build().unwrap();
         HttpApi::new(SessionManager::new(config, MemoryStore::new()).unwrap(), &[KEY]).unwrap()
     }
 
@@ -141,6 +141,13 @@ mod tests {
         assert_eq!(target_of("POST", "/v1/verify", &[JSON], &body), Target::Local);
         let body = r#"{"token":"garbage","mode":"strict"}"#;
         assert_eq!(target_of("POST", "/v1/verify", &[JSON], body), Target::Local);
+        // No mode: the verify_mode setting's, strict unless the Worker is set to stateless.
+        let body = format!(r#"{{"token":"{t}"}}"#);
+        assert_eq!(target_of("POST", "/v1/verify", &[JSON], &body), user("bob"));
+        let req = HttpRequest::new("POST", "/v1/verify", vec![(JSON.0.into(), JSON.1.into())], body.into_bytes());
+        let config = Config::builder().secret("worker-route-test-secret-of-32-bytes!").verify_mode(VerifyMode::Stateless).build().unwrap();
+        let stateless = HttpApi::new(SessionManager::new(config, MemoryStore::new()).unwrap(), &[KEY]).unwrap();
+        assert_eq!(target(&Route::of(&req).unwrap(), &req, &stateless), Target::Local);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub struct Env<S: Store + 'static> {
 pub async fn env<F: Factory>(f: &F, tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Env<F::S> {
     let clock = Arc::new(ManualClock::new(real_now()));
     let store = f.make(clock.clone()).await;
-    let config = tweak(tollgate::Config::builder().hs256_secret("k1", SECRET.to_vec()).issuer("tollgate-tests")).build().unwrap();
+    let config = tweak(tollgate::Config::builder().secret(SECRET.to_vec()).issuer("tollgate-tests")).build().unwrap();
     let sessions = SessionManager::new(config, store).unwrap().with_clock(clock.clone());
     Env { clock, sessions: Arc::new(sessions) }
 }
@@ -334,7 +334,7 @@ pub async fn touch_writes_at_most_once_per_interval<F: Factory>(f: &F) {
 }
 
 pub async fn limit_evicts_oldest<F: Factory>(f: &F) {
-    let e = env(f, |b| b.max_sessions_per_user(2, LimitPolicy::EvictOldest)).await;
+    let e = env(f, |b| b.max_sessions_per_user(2).on_limit(LimitPolicy::EvictOldest)).await;
     let user = unique_user("evict");
     let a = e.sessions.issue(&user, Map::new(), meta()).await.unwrap();
     e.clock.advance(1);
@@ -348,7 +348,7 @@ pub async fn limit_evicts_oldest<F: Factory>(f: &F) {
 }
 
 pub async fn single_session_mode<F: Factory>(f: &F) {
-    let e = env(f, |b| b.max_sessions_per_user(1, LimitPolicy::EvictOldest)).await;
+    let e = env(f, |b| b.max_sessions_per_user(1).on_limit(LimitPolicy::EvictOldest)).await;
     let user = unique_user("single");
     let a = e.sessions.issue(&user, Map::new(), meta()).await.unwrap();
     let b = e.sessions.issue(&user, Map::new(), meta()).await.unwrap();
@@ -358,7 +358,7 @@ pub async fn single_session_mode<F: Factory>(f: &F) {
 }
 
 pub async fn limit_refuses<F: Factory>(f: &F) {
-    let e = env(f, |b| b.max_sessions_per_user(2, LimitPolicy::Refuse).idle_ttl(Duration::from_secs(3600))).await;
+    let e = env(f, |b| b.max_sessions_per_user(2).on_limit(LimitPolicy::Refuse).idle_ttl(Duration::from_secs(3600))).await;
     let user = unique_user("refuse");
     let a = e.sessions.issue(&user, Map::new(), meta()).await.unwrap();
     e.sessions.issue(&user, Map::new(), meta()).await.unwrap();
@@ -378,7 +378,7 @@ pub async fn limit_refuses<F: Factory>(f: &F) {
 
 pub async fn limit_counts_touched_sessions_alive<F: Factory>(f: &F) {
     let e = env(f, |b| {
-        b.max_sessions_per_user(1, LimitPolicy::Refuse).idle_ttl(Duration::from_secs(3600)).access_ttl(Duration::from_secs(3000))
+        b.max_sessions_per_user(1).on_limit(LimitPolicy::Refuse).idle_ttl(Duration::from_secs(3600)).access_ttl(Duration::from_secs(3000))
     })
     .await;
     let user = unique_user("hint");
@@ -582,7 +582,7 @@ pub async fn racing_refreshes<F: Factory>(f: &F) {
 }
 
 pub async fn racing_issues_respect_limit<F: Factory>(f: &F, tasks: usize) {
-    let e = env(f, |b| b.max_sessions_per_user(5, LimitPolicy::EvictOldest).max_attempts(64)).await;
+    let e = env(f, |b| b.max_sessions_per_user(5).on_limit(LimitPolicy::EvictOldest).max_attempts(64)).await;
     let user = unique_user("limit");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // A watcher checks the limit holds at every moment, not only at the end.

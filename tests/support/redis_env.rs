@@ -24,15 +24,15 @@ pub fn patient(config: RedisConfig) -> RedisConfig {
 }
 
 pub fn single_config() -> RedisConfig {
-    RedisConfig::from_url(&var("TOLLGATE_REDIS_URL")).unwrap()
+    RedisConfig::from_url(&var("TG_TEST_REDIS_URL")).unwrap()
 }
 
 pub fn sentinel_config() -> RedisConfig {
-    RedisConfig::sentinel(list("TOLLGATE_REDIS_SENTINELS"), var("TOLLGATE_REDIS_SENTINEL_MASTER")).unwrap()
+    RedisConfig::sentinel(list("TG_TEST_REDIS_SENTINELS"), var("TG_TEST_REDIS_SENTINEL_MASTER")).unwrap()
 }
 
 pub fn cluster_config() -> RedisConfig {
-    RedisConfig::cluster(list("TOLLGATE_REDIS_CLUSTER")).unwrap()
+    RedisConfig::cluster(list("TG_TEST_REDIS_CLUSTER")).unwrap()
 }
 
 pub async fn connect(config: RedisConfig) -> RedisStore {

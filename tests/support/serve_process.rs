@@ -4,48 +4,113 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
 pub const API_KEY: &str = "serve-test-api-key-123";
+pub const SECRET: &str = "serve-test-secret-of-at-least-32-bytes!";
 pub const JSON: (&str, &str) = ("Content-Type", "application/json");
-/// The variables that point `tollgate serve` at Redis.
-pub const REDIS_VARS: &[&str] = &["TOLLGATE_REDIS_URL", "TOLLGATE_REDIS_SENTINELS", "TOLLGATE_REDIS_MASTER", "TOLLGATE_REDIS_CLUSTER"];
 
 /// The running server; killed and reaped on drop.
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// The data directory [`start`] made for it (removed after it).
+    own_dir: Option<DataDir>,
+}
+
+impl Server {
+    /// `kill -9`: the process ends at once, with no chance to flush or close anything.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL reaches tollgate serve");
+        self.child.wait().expect("tollgate serve is reaped");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        drop(self.own_dir.take());
     }
 }
 
-/// Starts `tollgate serve` with a test secret and API key plus `vars`, minus `removed`.
-pub fn start(vars: &[(&str, String)], removed: &[&str]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TOLLGATE_SECRET", "serve-test-secret-of-at-least-32-bytes!")
-        .env("TOLLGATE_API_KEYS", API_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for k in removed {
-        cmd.env_remove(k);
+/// A fresh directory for serve's `data_dir` (its default SQLite store), removed on drop.
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tollgate-serve-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        DataDir(dir)
     }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `tollgate serve` with a test secret and API key and its data in `dir`,
+/// overridden by `vars` (an empty value unsets), on a free port. None of the
+/// test's own `TOLLGATE_*` variables reach it: it gets exactly these settings.
+fn command(dir: &DataDir, vars: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("TOLLGATE_")) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).env("TOLLGATE_LISTEN", "127.0.0.1:0");
+    cmd.env("TOLLGATE_DATA_DIR", dir.path());
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("the tollgate binary starts");
+    cmd
+}
+
+/// Starts `tollgate serve` (see [`command`]) on a data directory of its own and waits until it listens.
+pub fn start(vars: &[(&str, String)]) -> Server {
+    let dir = DataDir::new();
+    let mut server = start_in(&dir, vars);
+    server.own_dir = Some(dir);
+    server
+}
+
+/// Starts `tollgate serve` on the data directory `dir` (which outlives it) and waits until it listens.
+pub fn start_in(dir: &DataDir, vars: &[(&str, String)]) -> Server {
+    let mut child = command(dir, vars).stderr(Stdio::null()).spawn().expect("the tollgate binary starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "tollgate serve did not start: {line:?}");
-    Server { child, addr }
+    Server { child, addr, own_dir: None }
+}
+
+/// Runs `tollgate serve` with settings it must refuse: answers what it wrote to stderr
+/// (and checks it exited with an error, without listening).
+pub fn refused(vars: &[(&str, String)]) -> String {
+    let dir = DataDir::new();
+    let out = command(&dir, vars).output().expect("the tollgate binary starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && !stdout.contains("listening"), "tollgate serve started: {stdout}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Sends one request; answers the status and the raw response (headers and body).

@@ -106,7 +106,7 @@ async function run(store, vars = {}) {
 
   const rows = await measureAll(pids, [
     ['GET /healthz (baseline)', () => w.call('GET', '/healthz').then((r) => ok(r, 200))],
-    ['verify stateless', (i) => w.call('POST', '/v1/verify', { json: { token: seeds[i % users].access_token } }).then((r) => ok(r, 200))],
+    ['verify stateless', (i) => w.call('POST', '/v1/verify', { json: { token: seeds[i % users].access_token, mode: 'stateless' } }).then((r) => ok(r, 200))],
     ['verify strict', (i) => w.call('POST', '/v1/verify', { json: { token: seeds[i % users].access_token, mode: 'strict' } }).then((r) => ok(r, 200))],
     ['create', (i) => w.call('POST', '/v1/sessions', { key: API_KEY, json: { user: `u${i % users}` } }).then((r) => ok(r, 201))],
     ['refresh', async (i) => {

@@ -71,3 +71,53 @@ for (const c of cases) {
     });
   }
 }
+
+// Rotation across algorithms: the old Worker signed HS512 for audience "web";
+// the new one signs RS256, keeps the old key for verification only (plus an
+// EdDSA public key of another issuer), and accepts both audiences.
+describe('several keys, every kind of algorithm, audience lists', () => {
+  const OLD_SECRET = 'the-previous-hs512-secret-of-sixty-four-bytes-0123456789abcdefgh';
+  const pem = (name) => readFileSync(join(keys, name), 'utf8');
+  let old;
+  let now;
+  before(async () => {
+    old = await startWorker({ store: 'durable', vars: { TOLLGATE_SECRET: OLD_SECRET, TOLLGATE_ALG: 'HS512', TOLLGATE_KID: 'old', TOLLGATE_AUDIENCE: 'web' } });
+    const verifyKeys = [
+      { kid: 'old', alg: 'HS512', secret: OLD_SECRET },
+      { kid: 'partner', alg: 'EdDSA', pem: pem('ed25519.pub.pem') },
+    ];
+    now = await startWorker({
+      store: 'durable',
+      vars: {
+        TOLLGATE_SECRET: '',
+        TOLLGATE_SIGNING_KEY: pem('rs256.pem'),
+        TOLLGATE_ALG: 'RS256',
+        TOLLGATE_KID: 'new',
+        TOLLGATE_VERIFY_KEYS: JSON.stringify(verifyKeys),
+        TOLLGATE_AUDIENCE: 'api, web',
+      },
+    });
+  });
+  after(async () => Promise.all([old?.stop(), now?.stop()]));
+
+  test('the new Worker verifies the old tokens; the old one refuses the new', async () => {
+    const oldToken = (await old.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'cy' } })).body.access_token;
+    const t = await now.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'cy' } });
+    assert.equal(t.status, 201, JSON.stringify(t.body));
+    const [h, p, s] = t.body.access_token.split('.');
+    assert.equal(JSON.parse(b64url(h)).alg, 'RS256');
+
+    let v = await now.call('POST', '/v1/verify', { json: { token: t.body.access_token } });
+    assert.equal(v.status, 200, JSON.stringify(v.body));
+    assert.deepEqual([v.body.claims.aud, v.body.session.user], ['api', 'cy'], 'the first audience is written; strict by default');
+    v = await now.call('POST', '/v1/verify', { json: { token: oldToken, mode: 'stateless' } });
+    assert.equal(v.status, 200, JSON.stringify(v.body));
+    assert.equal(v.body.claims.aud, 'web', 'the old key verifies, and audience web is accepted');
+    assert.equal(code(await old.call('POST', '/v1/verify', { json: { token: t.body.access_token, mode: 'stateless' } })), 'token_invalid');
+
+    const jwks = (await now.call('GET', '/.well-known/jwks.json')).body;
+    assert.deepEqual(jwks.keys.map((k) => [k.kid, k.alg]), [['new', 'RS256'], ['partner', 'EdDSA']], 'public keys only; never the HMAC key');
+    const pub = await crypto.subtle.importKey('jwk', jwks.keys[0], { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
+    assert.ok(await crypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, pub, b64url(s), new TextEncoder().encode(`${h}.${p}`)));
+  });
+});

@@ -13,7 +13,7 @@ describe('Durable Object store', () => {
   before(async () => {
     w = await startWorker({
       store: 'durable',
-      vars: { TOLLGATE_REFRESH_GRACE_MS: String(GRACE_MS), TOLLGATE_MAX_SESSIONS: '3', TOLLGATE_ON_LIMIT: 'evict' },
+      vars: { TOLLGATE_REFRESH_GRACE: `${GRACE_MS}ms`, TOLLGATE_MAX_SESSIONS_PER_USER: '3', TOLLGATE_ON_LIMIT: 'evict_oldest' },
     });
   });
   after(async () => w?.stop());
@@ -41,9 +41,12 @@ describe('Durable Object store', () => {
     assert.equal(r.body.claims.sub, 'alice');
     assert.equal(r.body.claims.iss, 'https://auth.test');
     assert.equal(r.body.session.metadata.ua, 'test');
-    r = await verify(t.access_token);
+    r = await verify(t.access_token, 'stateless');
     assert.equal(r.status, 200, 'stateless');
     assert.equal(r.body.session, null);
+    r = await verify(t.access_token);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.session.user, 'alice', 'without a mode, verify is strict: the request went to the object');
 
     r = await refresh(t.refresh_token);
     assert.equal(r.status, 200);
@@ -67,7 +70,8 @@ describe('Durable Object store', () => {
     r = await w.call('DELETE', `/v1/sessions/${t2.session.sid}`, { bearer: t2.access_token });
     assert.equal(r.status, 200);
     assert.equal(code(await verify(t2.access_token, 'strict')), 'session_revoked');
-    assert.equal((await verify(t2.access_token)).status, 200, 'stateless verify cannot see revocation');
+    assert.equal((await verify(t2.access_token, 'stateless')).status, 200, 'stateless verify cannot see revocation');
+    assert.equal(code(await verify(t2.access_token)), 'session_revoked', 'the default, strict, sees it');
 
     // The service revokes by id with ?user= (any of its keys), and lists any user.
     const b = await create('bob@example.com');
@@ -173,7 +177,7 @@ describe('Durable Object store', () => {
 describe('Durable Object store, limit policy "refuse"', () => {
   let w;
   before(async () => {
-    w = await startWorker({ store: 'durable', vars: { TOLLGATE_MAX_SESSIONS: '3', TOLLGATE_ON_LIMIT: 'refuse' } });
+    w = await startWorker({ store: 'durable', vars: { TOLLGATE_MAX_SESSIONS_PER_USER: 3, TOLLGATE_ON_LIMIT: 'refuse' } });
   });
   after(async () => w?.stop());
 
@@ -195,7 +199,7 @@ describe('Durable Object store, expired rows', () => {
   before(async () => {
     w = await startWorker({
       store: 'durable',
-      vars: { TOLLGATE_ACCESS_TTL_S: '1', TOLLGATE_IDLE_TTL_S: '2', TOLLGATE_ABSOLUTE_TTL_S: '2', TOLLGATE_LEEWAY_S: '0' },
+      vars: { TOLLGATE_ACCESS_TTL: '1s', TOLLGATE_IDLE_TTL: 2, TOLLGATE_ABSOLUTE_TTL: '2000ms', TOLLGATE_LEEWAY: '0' },
     });
   });
   after(async () => w?.stop());

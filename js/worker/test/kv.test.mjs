@@ -18,7 +18,7 @@ describe('Workers KV store', () => {
       store: 'kv',
       // 30 s access tokens and no leeway: a revoked session's tombstone lives
       // 30 s, which KV refuses as an expirationTtl; the store must round it up to 60 s.
-      vars: { TOLLGATE_ACCESS_TTL_S: '30', TOLLGATE_LEEWAY_S: '0', TOLLGATE_REFRESH_GRACE_MS: String(GRACE_MS) },
+      vars: { TOLLGATE_ACCESS_TTL: '30s', TOLLGATE_LEEWAY: 0, TOLLGATE_REFRESH_GRACE: `${GRACE_MS}ms` },
     });
   });
   after(async () => w?.stop());
@@ -64,13 +64,16 @@ describe('Workers KV store', () => {
     for (const name of names) assert.match(name, /^tollgate\/s:\{u:[^{}]+\}:[A-Za-z0-9_-]{22}$/, name);
   });
 
-  test('stateless verification needs no store', async () => {
+  test('stateless verification needs no store; without a mode, verify is strict', async () => {
     const t = await create('bob');
-    const r = await verify(t.access_token);
+    const r = await verify(t.access_token, 'stateless');
     assert.equal(r.status, 200);
     assert.equal(r.body.claims.sub, 'bob');
     assert.equal(r.body.session, null);
-    assert.equal(code(await verify(t.access_token.slice(0, -2) + 'xx')), 'token_invalid');
+    assert.equal(code(await verify(t.access_token.slice(0, -2) + 'xx', 'stateless')), 'token_invalid');
+    const strict = await verify(t.access_token);
+    assert.equal(strict.status, 200);
+    assert.equal(strict.body.session.user, 'bob', 'the default mode reads the session');
   });
 
   test('a revocation is visible to strict verify at the same location', async () => {

@@ -1,16 +1,16 @@
 // Smoke test of wrangler.toml itself: scripts/test-worker.sh starts
 // `wrangler dev --local` with this directory's config and passes its URL in
-// TOLLGATE_URL. The bindings it declares (Durable Objects with the SQLite
+// TG_TEST_WORKER_URL. The bindings it declares (Durable Objects with the SQLite
 // migration, KV) must work as written.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { API_KEY, code, request } from './harness.mjs';
 
-const url = process.env.TOLLGATE_URL;
+const url = process.env.TG_TEST_WORKER_URL;
 const call = (method, path, opts) => request(url, method, path, opts);
 
-test('wrangler dev serves the Worker with the bindings of wrangler.toml', { skip: !url && 'TOLLGATE_URL not set' }, async () => {
+test('wrangler dev serves the Worker with the bindings of wrangler.toml', { skip: !url && 'TG_TEST_WORKER_URL not set' }, async () => {
   assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok' });
   const t = await call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'smoke' } });
   assert.equal(t.status, 201, JSON.stringify(t.body));

@@ -1,75 +1,62 @@
--- tollgate: one commit, all or nothing.
+-- tollgate: one commit, all or nothing (docs/store-format.md).
 --
--- KEYS[1..n]      the commit's keys, in order
--- KEYS[n+1..]     version counters, one per hash tag (`<prefix>ver:{<tag>}`),
---                 each holding '<last version> <expiry in unix ms>'
--- ARGV[1]         n
--- ARGV per op i, from b = 2 + (i - 1) * 6:
---   b     'P' put or 'D' delete
---   b+1   expectation: 'A' absent, 'V' version, '*' any
---   b+2   the expected version, 16 hex digits ('' unless 'V')
---   b+3   expires_at, unix ms ('0' for a delete)
---   b+4   which counter (1-based, into KEYS[n+1..])
---   b+5   the value ('' for a delete)
+-- KEYS[i]        the key of op i
+-- ARGV[3i - 2]   its expectation: '*' any, '' absent, else the 9-byte header
+--                (0xF1, version) the stored value must start with
+-- ARGV[3i - 1]   the whole value to store (0xF1, this commit's version, payload),
+--                or '' to delete the key
+-- ARGV[3i]       the value's expiry, unix ms (SET .. PXAT; a past one leaves no key)
 --
--- A stored value is its version as 16 hex digits, then the payload. Versions
--- come from the tag's counter: max(last + 1, server time in us), and the
--- counter outlives every value it versioned, so a deleted and recreated key
--- never gets a version seen before. Answers 1 (committed) or 0 (conflict).
-if redis.replicate_commands then redis.replicate_commands() end
+-- Answers 1 (committed) or 0 (an expectation failed; nothing was written).
+-- Every put of one commit carries the commit's version, chosen by the client:
+-- a commit the client library sent again after a lost reply finds its own
+-- version in place and answers 1 again.
+local n = #KEYS
 
-local n = tonumber(ARGV[1])
-
--- Every expectation first: a conflict changes nothing. Only the header is
--- read (GETRANGE): a missing key reads as '', a stored value is never shorter
--- than its 16-digit header.
-for i = 1, n do
-  local b = 2 + (i - 1) * 6
-  local expect = ARGV[b + 1]
-  if expect ~= '*' then
-    local cur = redis.call('GETRANGE', KEYS[i], 0, 15)
-    if expect == 'A' then
-      if cur ~= '' then return 0 end
-    elseif cur ~= ARGV[b + 2] then
-      return 0
+-- An expectation failed: committed already if a put of this commit is in place.
+local function failed()
+  local own
+  for i = 1, n do
+    local v = ARGV[3 * i - 1]
+    if v ~= '' then
+      own = own or string.sub(v, 1, 9)
+      if redis.call('GETRANGE', KEYS[i], 0, 8) == own then return 1 end
     end
+  end
+  return 0
+end
+
+-- Checks first; a put expecting absence is checked by its own SET NX below.
+local creates = 0
+for i = 1, n do
+  local e = ARGV[3 * i - 2]
+  if e == '' and ARGV[3 * i - 1] ~= '' then
+    creates = creates + 1
+  elseif e ~= '*' and redis.call('GETRANGE', KEYS[i], 0, 8) ~= e then
+    return failed()
   end
 end
 
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-
-local counters = {}
-for i = 1, n do
-  local b = 2 + (i - 1) * 6
-  local expires_at = tonumber(ARGV[b + 3])
-  if ARGV[b] == 'P' and expires_at > now_ms then
-    local c = tonumber(ARGV[b + 4])
-    local st = counters[c]
-    if not st then
-      -- '<last version> <its expiry, unix ms>': one read, no PTTL.
-      local saved = redis.call('GET', KEYS[n + c])
-      st = { 0, 0 }
-      if saved then
-        local sp = string.find(saved, ' ', 1, true)
-        if sp then
-          st = { tonumber(string.sub(saved, 1, sp - 1)) or 0, tonumber(string.sub(saved, sp + 1)) or 0 }
+-- Puts expecting absence, before any other write: one refused undoes the ones made.
+if creates > 0 then
+  for i = 1, n do
+    if ARGV[3 * i - 2] == '' and ARGV[3 * i - 1] ~= '' then
+      if not redis.call('SET', KEYS[i], ARGV[3 * i - 1], 'NX', 'PXAT', ARGV[3 * i]) then
+        for j = 1, i - 1 do
+          if ARGV[3 * j - 2] == '' and ARGV[3 * j - 1] ~= '' then redis.call('DEL', KEYS[j]) end
         end
+        return failed()
       end
-      counters[c] = st
     end
-    local v = math.max(st[1] + 1, now_us)
-    st[1] = v
-    if expires_at > st[2] then st[2] = expires_at end
-    redis.call('SET', KEYS[i], string.format('%016x', v) .. ARGV[b + 5], 'PXAT', expires_at)
-  else
-    -- A delete, or a put already expired.
-    redis.call('DEL', KEYS[i])
   end
 end
 
-for c, st in pairs(counters) do
-  redis.call('SET', KEYS[n + c], string.format('%d %d', st[1], st[2]), 'PXAT', st[2])
+for i = 1, n do
+  local e, v = ARGV[3 * i - 2], ARGV[3 * i - 1]
+  if v == '' then
+    redis.call('DEL', KEYS[i])
+  elseif e ~= '' then
+    redis.call('SET', KEYS[i], v, 'PXAT', ARGV[3 * i])
+  end
 end
 return 1

@@ -12,7 +12,8 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{describe, node_info, RedisConfig, ReplicaAcks, Tls};
+use super::calls::describe;
+use super::config::{config_error, node_info, RedisConfig, ReplicaAcks, Tls};
 use crate::engine::error::Error;
 use crate::store::StoreError;
 
@@ -192,7 +193,7 @@ fn open_link(
     let client = tls.client(node_info(&addr, node.clone(), tls)?)?;
     let open = || {
         ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| super::config_error(format!("bad Redis settings ({})", describe(&e))))
+            .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))
     };
     let writes = (0..WRITE_CONNECTIONS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
     Ok(Link { epoch, reads: open()?, writes, next_write: AtomicUsize::new(0), addr, announced_at: None })

@@ -1,0 +1,128 @@
+//! Server time of the commit script per call, read from Redis's own
+//! accounting (`INFO commandstats`, `usec_per_call` of `EVALSHA`), for each
+//! kind of commit real sessions make, with the values they really write.
+//!
+//! `scripts/redis.sh cost` starts a server and runs this. By hand:
+//! `TG_TEST_REDIS_PORT=6379 cargo run --release --features redis --example redis_commit_cost`
+//! (`TG_TEST_REDIS_HOST`, `TG_TEST_REDIS_PASSWORD`, `COST_SESSIONS` too).
+//!
+//! One task, so nothing else runs on the server between the counters' reset
+//! and their reading; the figures are server time only (no round trip).
+#![allow(clippy::disallowed_methods)] // an example reads real time and randomness
+
+use serde_json::{json, Map};
+use tollgate::store::redis::{RedisConfig, RedisStore};
+use tollgate::{SessionManager, Tokens};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// `calls` and `usec_per_call` of one command in `INFO commandstats`.
+async fn command_stats(raw: &mut redis::aio::MultiplexedConnection, command: &str) -> (u64, f64) {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.unwrap();
+    let prefix = format!("cmdstat_{command}:");
+    let Some(line) = info.lines().find(|l| l.starts_with(&prefix)) else { return (0, 0.0) };
+    let field = |name: &str| line.split(',').find_map(|f| f.split_once('=').filter(|(k, _)| k.ends_with(name)).map(|(_, v)| v.to_owned()));
+    (field("calls").and_then(|v| v.parse().ok()).unwrap_or(0), field("usec_per_call").and_then(|v| v.parse().ok()).unwrap_or(0.0))
+}
+
+async fn reset(raw: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(raw).await.unwrap();
+}
+
+async fn report(raw: &mut redis::aio::MultiplexedConnection, what: &str) {
+    let (calls, usec) = command_stats(raw, "evalsha").await;
+    let (eval_calls, _) = command_stats(raw, "eval").await;
+    println!("{what:<52} {calls:>7} {usec:>10.2}{}", if eval_calls > 0 { format!("  (+{eval_calls} EVAL)") } else { String::new() });
+}
+
+/// Bytes of the stored value of `key` (prefix included).
+async fn strlen(raw: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
+    redis::cmd("STRLEN").arg(key).query_async(raw).await.unwrap()
+}
+
+fn tag() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let host = env_or("TG_TEST_REDIS_HOST", "127.0.0.1");
+    let port: u16 = env_or("TG_TEST_REDIS_PORT", "16379").parse().unwrap();
+    let password = std::env::var("TG_TEST_REDIS_PASSWORD").ok();
+    let n: usize = env_or("COST_SESSIONS", "2000").parse().unwrap();
+    let prefix = "tgcost:";
+
+    let mut config = RedisConfig::server(host.clone(), port).key_prefix(prefix);
+    let mut url = format!("redis://{host}:{port}/0");
+    if let Some(pw) = &password {
+        config = config.password(pw.clone());
+        url = format!("redis://:{pw}@{host}:{port}/0");
+    }
+    let store = RedisStore::connect(config).await.expect("the Redis server answers");
+    let mut raw = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let config = tollgate::Config::builder()
+        .secret(b"a benchmark secret of at least 32 bytes".to_vec())
+        .issuer("https://auth.example")
+        .audience("api")
+        .build()
+        .unwrap();
+    let sessions = SessionManager::new(config, store.clone()).unwrap();
+    // What a web sign-in typically keeps with a session.
+    let metadata =
+        json!({ "device": "laptop", "ip": "203.0.113.7", "ua": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" });
+    let mut claims = Map::new();
+    claims.insert("role".into(), json!("member"));
+    sessions.issue(&format!("warm-{}", tag()), claims.clone(), metadata.clone()).await.unwrap();
+
+    println!("INFO commandstats on {host}:{port}: EVALSHA server time per call");
+    println!("{:<52} {:>7} {:>10}", "commit", "calls", "usec/call");
+
+    reset(&mut raw).await;
+    let mut live: Vec<Tokens> = Vec::with_capacity(n);
+    for i in 0..n {
+        live.push(sessions.issue(&format!("cost-{i}-{}", tag()), claims.clone(), metadata.clone()).await.unwrap());
+    }
+    report(&mut raw, "issue (new session + index)").await;
+
+    reset(&mut raw).await;
+    for t in live.iter_mut() {
+        *t = sessions.refresh(&t.refresh_token).await.unwrap();
+    }
+    report(&mut raw, "refresh (session record, 1st rotation)").await;
+
+    // One user with a second session: issue updates an index that already exists.
+    reset(&mut raw).await;
+    for t in live.iter() {
+        sessions.issue(&t.session.user, claims.clone(), metadata.clone()).await.unwrap();
+    }
+    report(&mut raw, "issue, second session of the user (index grows)").await;
+
+    // A long chain: the record carries the retired hashes of 70 rotations.
+    let mut long = sessions.issue(&format!("cost-long-{}", tag()), claims.clone(), metadata.clone()).await.unwrap();
+    for _ in 0..69 {
+        long = sessions.refresh(&long.refresh_token).await.unwrap();
+    }
+    reset(&mut raw).await;
+    for _ in 0..(n / 4).max(100) {
+        long = sessions.refresh(&long.refresh_token).await.unwrap();
+    }
+    report(&mut raw, "refresh, session past 70 rotations").await;
+
+    reset(&mut raw).await;
+    for t in live.iter() {
+        sessions.revoke(&t.session.user, &t.session.sid).await.unwrap();
+    }
+    report(&mut raw, "revoke (tombstone + index)").await;
+
+    let first = &live[0].session;
+    let record = strlen(&mut raw, &format!("{prefix}{}", tollgate::engine::record::session_key(&first.user, &first.sid))).await;
+    let index = strlen(&mut raw, &format!("{prefix}{}", tollgate::engine::record::index_key(&first.user))).await;
+    let long_record =
+        strlen(&mut raw, &format!("{prefix}{}", tollgate::engine::record::session_key(&long.session.user, &long.session.sid))).await;
+    println!();
+    println!("stored value sizes (header included): a revoked record {record} B, an index of 1 live session {index} B, a record after {} rotations {long_record} B", long.session.generation);
+}

@@ -1,0 +1,189 @@
+// Rust and Node take turns on the same sessions in one Redis: the npm package
+// (installed from its tarball) here, the Rust crate in examples/cross_runtime.rs,
+// one step per process. scripts/cross-runtime.sh starts the Redis (a single
+// server, then a Cluster) and runs this file once for each; every step and
+// its outcome is printed.
+//
+// CROSS_TOPOLOGY   single | cluster
+// CROSS_REDIS      host:port of the server, or the Cluster's nodes, comma-separated
+// CROSS_RUNTIME_BIN  the built example;  CROSS_SECRET  the shared HS256 secret
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import Redis from 'ioredis';
+import { createManager } from 'tollgate';
+import { redisStore } from 'tollgate/redis-store';
+import { user } from './helpers.mjs';
+
+const need = (name) => process.env[name] ?? assert.fail(`set ${name} (scripts/cross-runtime.sh does)`);
+const topology = need('CROSS_TOPOLOGY');
+const nodes = need('CROSS_REDIS').split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }));
+const bin = need('CROSS_RUNTIME_BIN');
+const secret = need('CROSS_SECRET');
+const prefix = 'xrt:';
+const rustEnv = {
+  ...process.env,
+  CROSS_PREFIX: prefix,
+  ...(topology === 'cluster' ? { CROSS_REDIS_CLUSTER: need('CROSS_REDIS') } : { CROSS_REDIS_URL: `redis://${need('CROSS_REDIS')}/0` }),
+};
+
+const clients = [];
+function connect() {
+  const c = topology === 'cluster' ? new Redis.Cluster(nodes) : new Redis(nodes[0]);
+  clients.push(c);
+  return c;
+}
+let node; // the Node process's manager
+let client;
+before(async () => {
+  client = connect();
+  node = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: redisStore(client, { prefix }) });
+});
+after(() => Promise.all(clients.map((c) => c.quit())));
+
+/** One step in a Rust process: its JSON answer. */
+async function rust(...args) {
+  const { stdout } = await promisify(execFile)(bin, args, { env: rustEnv, maxBuffer: 1 << 24 });
+  return JSON.parse(stdout);
+}
+
+/** One step in this process, in the same shape as the Rust answers. */
+async function nodeStep(promise) {
+  try {
+    const v = await promise;
+    return v?.refreshToken ? { ok: true, refreshToken: v.refreshToken, accessToken: v.accessToken, sid: v.session.sid, generation: v.session.generation } : { ok: true, value: v };
+  } catch (e) {
+    if (!e.code) throw e;
+    return { ok: false, code: e.code };
+  }
+}
+
+const say = (line) => console.log(`[${topology}] ${line}`);
+const outcome = (r) => (r.ok ? `ok${r.generation !== undefined ? ` (generation ${r.generation})` : ''}` : r.code);
+
+async function step(n, who, what, run, want = 'ok') {
+  const r = await run();
+  say(`${n}. ${who} ${what}: ${outcome(r)}`);
+  assert.equal(r.ok ? 'ok' : r.code, want, `${who} ${what}`);
+  return r;
+}
+
+describe(`Rust and Node on one Redis (${topology})`, () => {
+  test('Rust issues, Node verifies and refreshes, Rust verifies and refreshes, Node revokes, Rust sees it revoked', async () => {
+    const u = user('rust-first');
+    const t0 = await step(1, 'Rust', 'issues', () => rust('issue', u));
+    await step(2, 'Node', 'strict-verifies it', () => nodeStep(node.verify(t0.accessToken, 'strict')));
+    const t1 = await step(3, 'Node', 'refreshes it', () => nodeStep(node.refresh(t0.refreshToken)));
+    await step(4, 'Rust', 'strict-verifies the successor', () => rust('verify', t1.accessToken));
+    const t2 = await step(5, 'Rust', 'refreshes the successor', () => rust('refresh', t1.refreshToken));
+    assert.equal(t2.generation, 2);
+    await step(6, 'Node', 'revokes the session', () => nodeStep(node.revoke(u, t2.sid)));
+    await step(7, 'Rust', 'strict-verifies after the revoke', () => rust('verify', t2.accessToken), 'session_revoked');
+  });
+
+  test('Node issues, Rust verifies and refreshes, Node verifies and refreshes, Rust revokes, Node sees it revoked', async () => {
+    const u = user('node-first');
+    const t0 = await step(1, 'Node', 'issues', () => nodeStep(node.issue(u)));
+    await step(2, 'Rust', 'strict-verifies it', () => rust('verify', t0.accessToken));
+    const t1 = await step(3, 'Rust', 'refreshes it', () => rust('refresh', t0.refreshToken));
+    await step(4, 'Node', 'strict-verifies the successor', () => nodeStep(node.verify(t1.accessToken, 'strict')));
+    const t2 = await step(5, 'Node', 'refreshes the successor', () => nodeStep(node.refresh(t1.refreshToken)));
+    assert.equal(t2.generation, 2);
+    await step(6, 'Rust', 'revokes the session', () => rust('revoke', u, t2.sid));
+    await step(7, 'Node', 'strict-verifies after the revoke', () => nodeStep(node.verify(t2.accessToken, 'strict')), 'session_revoked');
+  });
+
+  test('one refresh token refreshed at once by 50 Rust tasks and 50 Node promises: one successor for all', async () => {
+    const u = user('race');
+    const t0 = await step(1, 'Node', 'issues', () => nodeStep(node.issue(u)));
+    // An instant far enough ahead for the Rust process to start and connect.
+    const at = Date.now() + 2000;
+    const rustRace = rust('race', t0.refreshToken, '50', String(at));
+    await new Promise((r) => setTimeout(r, at - Date.now()));
+    const nodeStarted = Date.now();
+    const nodeResults = await Promise.all(Array.from({ length: 50 }, () => nodeStep(node.refresh(t0.refreshToken))));
+    const rustAnswer = await rustRace;
+    const all = [...rustAnswer.results, ...nodeResults];
+    const failures = all.filter((r) => !r.ok).map((r) => r.code);
+    const successors = new Set(all.filter((r) => r.ok).map((r) => r.refreshToken));
+    say(
+      `2. 50 Rust tasks (started at ${rustAnswer.startedAt}) and 50 Node promises (started at ${nodeStarted}) refresh it: ` +
+        `${all.length - failures.length} ok, ${failures.length} failed${failures.length ? ` (${[...new Set(failures)]})` : ''}, ${successors.size} distinct successor(s)`,
+    );
+    assert.equal(Math.abs(rustAnswer.startedAt - nodeStarted) < 500, true, 'both sides started together');
+    assert.deepEqual(failures, []);
+    assert.equal(successors.size, 1, 'every caller got the same successor');
+    const [successor] = successors;
+    const t2 = await step(3, 'Rust', 'refreshes the successor', () => rust('refresh', successor));
+    await step(4, 'Node', 'strict-verifies the next access token', () => nodeStep(node.verify(t2.accessToken, 'strict')));
+    const listed = await rust('list', u);
+    say(`5. Rust lists the user's sessions: ${listed.sids.length}`);
+    assert.deepEqual(listed.sids, [t0.sid]);
+  });
+
+  test('the npm store: a commit whose reply is lost after it ran is sent again by ioredis and answered committed', async () => {
+    // The commit's node sleeps (DEBUG SLEEP) while the commit and then a CLIENT KILL
+    // of the store's connection reach it: it runs the commit, then the kill, before
+    // writing any reply; ioredis sends the commit again on a new connection.
+    const store = connect();
+    const transport = redisStore(store, { prefix });
+    let armed = false;
+    let ran = 0;
+    const wrapped = {
+      ...transport,
+      async commit(keys, args) {
+        if (!armed) return transport.commit(keys, args);
+        armed = false;
+        const at = await nodeOf(store, keys[0]);
+        const [sleeper, killer] = [new Redis(at), new Redis(at)];
+        await Promise.all([sleeper.ping(), killer.ping()]);
+        const id = await clientId(store, keys[0]);
+        const before = await scriptRuns(killer);
+        sleeper.call('DEBUG', 'SLEEP', '1.5').catch(() => {});
+        await new Promise((r) => setTimeout(r, 150));
+        const answer = transport.commit(keys, args);
+        await new Promise((r) => setTimeout(r, 300));
+        await killer.client('KILL', 'ID', id);
+        const result = await answer;
+        ran = (await scriptRuns(killer)) - before;
+        sleeper.disconnect();
+        killer.disconnect();
+        return result;
+      },
+    };
+    const m = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: wrapped });
+    const u = user('lost-reply');
+    armed = true;
+    const t = await nodeStep(m.issue(u));
+    say(`the npm store's commit reply lost after it ran: the script ran ${ran} times; issue: ${outcome(t)}; sessions listed: ${(await m.list(u)).length}`);
+    assert.equal(t.ok, true);
+    assert.ok(ran >= 2, `ioredis did not send the commit again (it ran ${ran} times): this run proves nothing`);
+    assert.equal((await m.list(u)).length, 1, 'no orphan session');
+    await m.verify(t.accessToken, 'strict');
+  });
+});
+
+/** The node that serves `key`: the server itself, or the Cluster master of its slot. */
+async function nodeOf(c, key) {
+  if (topology !== 'cluster') return nodes[0];
+  const slot = await c.cluster('KEYSLOT', key);
+  const ranges = await c.cluster('SLOTS');
+  const [, , [host, port]] = ranges.find(([start, end]) => slot >= start && slot <= end);
+  return { host, port };
+}
+
+/** The server-side id of the connection `c` uses for `key`. */
+async function clientId(c, key) {
+  if (topology !== 'cluster') return c.client('ID');
+  const { host, port } = await nodeOf(c, key);
+  const conn = c.nodes('master').find((n) => n.options.host === host && n.options.port === port);
+  return conn.client('ID');
+}
+
+/** Runs of the commit script on the server of `c` so far (ioredis sends EVAL after NOSCRIPT). */
+async function scriptRuns(c) {
+  const info = await c.info('commandstats');
+  const calls = (cmd) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+),.*failed_calls=(\\d+)`).exec(info)?.slice(1).reduce((a, b) => a - b) ?? 0);
+  return calls('evalsha') + calls('eval');
+}

@@ -1,0 +1,507 @@
+//! The settings table: every setting once, in the order the README lists them.
+//! Engine settings go into [`Settings::engine`] through the builder method of
+//! their Rust column; the others into their own field of [`Settings`].
+
+use super::parse::{self, Problem, Raw};
+use super::{doc, ApiKeys, Apply, ConfigBuilder, Redacted, Scope, Setting, Settings, StoreSetting};
+use crate::engine::ops::VerifyMode;
+use crate::engine::policy::LimitPolicy;
+
+/// Applies a builder method to the engine settings.
+fn engine(s: &mut Settings, set: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<(), Problem> {
+    s.engine = set(take_engine(s));
+    Ok(())
+}
+
+/// Out of line, so each setting's parser does not carry its own copy of the builder's default.
+#[inline(never)]
+fn take_engine(s: &mut Settings) -> ConfigBuilder {
+    std::mem::take(&mut s.engine)
+}
+
+/// The parser of a setting only the HTTP services read: the npm package's module leaves it out.
+const fn service(apply: Apply) -> Option<Apply> {
+    if cfg!(all(target_arch = "wasm32", not(feature = "worker"))) {
+        None
+    } else {
+        Some(apply)
+    }
+}
+
+/// The parser of a setting only `tollgate serve` reads: WebAssembly modules leave it out.
+const fn serve(apply: Apply) -> Option<Apply> {
+    if cfg!(target_arch = "wasm32") {
+        None
+    } else {
+        Some(apply)
+    }
+}
+
+/// A count of bytes or tries.
+fn size(raw: &Raw) -> Result<usize, Problem> {
+    parse::count(raw).map(|n| n as usize)
+}
+
+pub static SETTINGS: &[Setting] = &[
+    Setting {
+        name: "secret",
+        env: "TOLLGATE_SECRET",
+        js: Some("secret"),
+        rust: Some("secret"),
+        scope: Scope::Engine,
+        secret: true,
+        default: doc("none"),
+        help: doc("HMAC signing secret, 32 bytes or more (48 for HS384, 64 for HS512); `tollgate keygen` makes one. This or a signing key is required"),
+        apply: Some(|s, raw| {
+            let secret = parse::secret(raw)?;
+            engine(s, |b| b.secret(secret))
+        }),
+    },
+    Setting {
+        name: "signing_key",
+        env: "TOLLGATE_SIGNING_KEY",
+        js: Some("signingKey"),
+        rust: Some("signing_key"),
+        scope: Scope::Engine,
+        secret: true,
+        default: doc("none"),
+        help: doc("instead of a secret: the private key that signs, a PKCS#8 PEM or a JWK (ES256, EdDSA, RS256)"),
+        apply: Some(|s, raw| {
+            let key = parse::key_material(raw)?;
+            engine(s, |b| b.signing_key(key))
+        }),
+    },
+    Setting {
+        name: "alg",
+        env: "TOLLGATE_ALG",
+        js: Some("alg"),
+        rust: Some("alg"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`HS256`; `ES256` with a signing key"),
+        help: doc("signing algorithm: HS256, HS384, HS512, ES256, EdDSA or RS256 (a JWK signing key's own by default)"),
+        apply: Some(|s, raw| {
+            let alg = parse::alg(raw)?;
+            engine(s, |b| b.alg(alg))
+        }),
+    },
+    Setting {
+        name: "kid",
+        env: "TOLLGATE_KID",
+        js: Some("kid"),
+        rust: Some("kid"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`k1`"),
+        help: doc("id of the signing key, written as each token's `kid` header"),
+        apply: Some(|s, raw| {
+            let kid = parse::text(raw)?;
+            engine(s, |b| b.kid(kid))
+        }),
+    },
+    Setting {
+        name: "verify_keys",
+        env: "TOLLGATE_VERIFY_KEYS",
+        js: Some("verifyKeys"),
+        rust: Some("verify_key"),
+        scope: Scope::Engine,
+        secret: true,
+        default: doc("none"),
+        help: doc("keys accepted for verification only (rotation), a list of `{\"kid\", \"alg\", and one of \"secret\", \"pem\", \"jwk\"}` (in the environment, a JSON array)"),
+        apply: Some(|s, raw| {
+            let keys = parse::key_list(raw)?;
+            engine(s, |b| keys.into_iter().fold(b, |b, key| b.verify_key(key)))
+        }),
+    },
+    Setting {
+        name: "issuer",
+        env: "TOLLGATE_ISSUER",
+        js: Some("issuer"),
+        rust: Some("issuer"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("none"),
+        help: doc("written as `iss`, and required on verify"),
+        apply: Some(|s, raw| {
+            let issuer = parse::text(raw)?;
+            engine(s, |b| b.issuer(issuer))
+        }),
+    },
+    Setting {
+        name: "audience",
+        env: "TOLLGATE_AUDIENCE",
+        js: Some("audience"),
+        rust: Some("audience"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("none"),
+        help: doc("accepted `aud` values, a list; the first is written into tokens"),
+        apply: Some(|s, raw| {
+            let audience = parse::list(raw)?;
+            engine(s, |b| audience.into_iter().fold(b, |b, aud| b.audience(aud)))
+        }),
+    },
+    Setting {
+        name: "leeway",
+        env: "TOLLGATE_LEEWAY",
+        js: Some("leeway"),
+        rust: Some("leeway"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`30s`"),
+        help: doc("clock slack allowed on `exp` and `nbf`"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.leeway(d))
+        }),
+    },
+    Setting {
+        name: "max_token_bytes",
+        env: "TOLLGATE_MAX_TOKEN_BYTES",
+        js: Some("maxTokenBytes"),
+        rust: Some("max_token_bytes"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`8192`"),
+        help: doc("longer access tokens are refused before any parsing"),
+        apply: Some(|s, raw| {
+            let n = size(raw)?;
+            engine(s, |b| b.max_token_bytes(n))
+        }),
+    },
+    Setting {
+        name: "access_ttl",
+        env: "TOLLGATE_ACCESS_TTL",
+        js: Some("accessTtl"),
+        rust: Some("access_ttl"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`15m`"),
+        help: doc("lifetime of an access token"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.access_ttl(d))
+        }),
+    },
+    Setting {
+        name: "idle_ttl",
+        env: "TOLLGATE_IDLE_TTL",
+        js: Some("idleTtl"),
+        rust: Some("idle_ttl"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`14d`"),
+        help: doc("a session unused this long ends (sliding expiry)"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.idle_ttl(d))
+        }),
+    },
+    Setting {
+        name: "absolute_ttl",
+        env: "TOLLGATE_ABSOLUTE_TTL",
+        js: Some("absoluteTtl"),
+        rust: Some("absolute_ttl"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`30d`"),
+        help: doc("a session ends this long after sign-in, whatever happens"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.absolute_ttl(d))
+        }),
+    },
+    Setting {
+        name: "refresh_grace",
+        env: "TOLLGATE_REFRESH_GRACE",
+        js: Some("refreshGrace"),
+        rust: Some("refresh_grace"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`10s`"),
+        help: doc("a rotated refresh token presented again this soon gets the same successor; later it is reuse and revokes the session"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.refresh_grace(d))
+        }),
+    },
+    Setting {
+        name: "touch_interval",
+        env: "TOLLGATE_TOUCH_INTERVAL",
+        js: Some("touchInterval"),
+        rust: Some("touch_interval"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`60s`"),
+        help: doc("the sliding expiry is written at most this often"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.touch_interval(d))
+        }),
+    },
+    Setting {
+        name: "user_cache_ttl",
+        env: "TOLLGATE_USER_CACHE_TTL",
+        js: Some("userCacheTtl"),
+        rust: Some("user_cache_ttl"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`5m`"),
+        help: doc("lifetime of cached user info"),
+        apply: Some(|s, raw| {
+            let d = parse::duration(raw)?;
+            engine(s, |b| b.user_cache_ttl(d))
+        }),
+    },
+    Setting {
+        name: "max_sessions_per_user",
+        env: "TOLLGATE_MAX_SESSIONS_PER_USER",
+        js: Some("maxSessionsPerUser"),
+        rust: Some("max_sessions_per_user"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("none"),
+        help: doc("at most this many live sessions per user; 1 is single-session mode"),
+        apply: Some(|s, raw| {
+            let n = parse::count(raw)?;
+            engine(s, |b| b.max_sessions_per_user(n))
+        }),
+    },
+    Setting {
+        name: "on_limit",
+        env: "TOLLGATE_ON_LIMIT",
+        js: Some("onLimit"),
+        rust: Some("on_limit"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`evict_oldest`"),
+        help: doc("at the limit: `evict_oldest` revokes the oldest session, `refuse` answers `session_limit`"),
+        apply: Some(|s, raw| {
+            let policy = parse::choice(raw, &[("evict_oldest", LimitPolicy::EvictOldest), ("refuse", LimitPolicy::Refuse)])?;
+            engine(s, |b| b.on_limit(policy))
+        }),
+    },
+    Setting {
+        name: "refresh_prefix",
+        env: "TOLLGATE_REFRESH_PREFIX",
+        js: Some("refreshPrefix"),
+        rust: Some("refresh_prefix"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`tgr`"),
+        help: doc("refresh tokens read `<prefix>_<locator>.<secret>`; 1 to 16 of a-z and 0-9"),
+        apply: Some(|s, raw| {
+            let prefix = parse::text(raw)?;
+            engine(s, |b| b.refresh_prefix(prefix))
+        }),
+    },
+    Setting {
+        name: "max_metadata_bytes",
+        env: "TOLLGATE_MAX_METADATA_BYTES",
+        js: Some("maxMetadataBytes"),
+        rust: Some("max_metadata_bytes"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`16384`"),
+        help: doc("largest session metadata, as JSON"),
+        apply: Some(|s, raw| {
+            let n = size(raw)?;
+            engine(s, |b| b.max_metadata_bytes(n))
+        }),
+    },
+    Setting {
+        name: "max_claims_bytes",
+        env: "TOLLGATE_MAX_CLAIMS_BYTES",
+        js: Some("maxClaimsBytes"),
+        rust: Some("max_claims_bytes"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`4096`"),
+        help: doc("largest set of custom claims, as JSON"),
+        apply: Some(|s, raw| {
+            let n = size(raw)?;
+            engine(s, |b| b.max_claims_bytes(n))
+        }),
+    },
+    Setting {
+        name: "max_attempts",
+        env: "TOLLGATE_MAX_ATTEMPTS",
+        js: Some("maxAttempts"),
+        rust: Some("max_attempts"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`16`"),
+        help: doc("attempts of one operation while concurrent writers collide"),
+        apply: Some(|s, raw| {
+            let n = parse::count(raw)?;
+            engine(s, |b| b.max_attempts(n))
+        }),
+    },
+    Setting {
+        name: "verify_mode",
+        env: "TOLLGATE_VERIFY_MODE",
+        js: Some("verifyMode"),
+        rust: Some("verify_mode"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`strict`"),
+        help: doc("mode of a verify that names none (`POST /v1/verify` without `mode`, JS `verify(token)`): `strict` also reads the session, `stateless` checks signature and claims only"),
+        apply: Some(|s, raw| {
+            let mode = parse::choice(raw, &[("strict", VerifyMode::Strict), ("stateless", VerifyMode::Stateless)])?;
+            engine(s, |b| b.verify_mode(mode))
+        }),
+    },
+    Setting {
+        name: "api_keys",
+        env: "TOLLGATE_API_KEYS",
+        js: None,
+        rust: None,
+        scope: Scope::Service,
+        secret: true,
+        default: doc("none"),
+        help: doc("API keys of the calling services (`X-Api-Key`), a list, 16 characters or more each; several allow rotation. Required"),
+        apply: service(|s, raw| {
+            let keys = parse::list(raw)?;
+            if keys.iter().any(|k| k.chars().count() < 16) {
+                return Err("has a key shorter than 16 characters".into());
+            }
+            s.api_keys = ApiKeys(keys);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "store",
+        env: "TOLLGATE_STORE",
+        js: None,
+        rust: None,
+        scope: Scope::Service,
+        secret: false,
+        default: doc("`sqlite:./tollgate-data/sessions.db` (serve: `sessions.db` in `data_dir`), `durable` (Worker)"),
+        help: doc("where sessions live. serve: `sqlite:<path>`, `postgres://...`, `mysql://...` (or `mariadb://`), `memory` (lost on exit), `redis://...`, `rediss://...`, `redis-sentinel://host:port,.../<master>`, `redis-cluster://host:port,...` (a URL's password is never logged); the Worker: `durable`, `kv` or `d1`"),
+        apply: service(|s, raw| {
+            s.store = StoreSetting::parse(&parse::text(raw)?)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "data_dir",
+        env: "TOLLGATE_DATA_DIR",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`./tollgate-data`"),
+        help: doc("directory of serve's own files, created when missing: the default store keeps sessions in `sessions.db` there (SQLite, WAL)"),
+        apply: serve(|s, raw| {
+            let dir = parse::text(raw)?;
+            if dir.trim().is_empty() || dir.contains('?') {
+                return Err("is not a directory path (a path without `?`)".into());
+            }
+            s.data_dir = dir.into();
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "listen",
+        env: "TOLLGATE_LISTEN",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`127.0.0.1:8080`"),
+        help: doc("address to listen on (`serve --listen` overrides it)"),
+        apply: serve(|s, raw| {
+            s.listen = parse::listen_addr(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "redis_password",
+        env: "TOLLGATE_REDIS_PASSWORD",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: true,
+        default: doc("none"),
+        help: doc("password of the Redis servers (a `redis://` URL may carry its own)"),
+        apply: serve(|s, raw| {
+            s.redis_password = Some(Redacted(String::from_utf8_lossy(&parse::secret(raw)?).into_owned()));
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "redis_prefix",
+        env: "TOLLGATE_REDIS_PREFIX",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`tg:`"),
+        help: doc("prefix of every Redis key"),
+        apply: serve(|s, raw| {
+            s.redis_prefix = parse::text(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "sweep_interval",
+        env: "TOLLGATE_SWEEP_INTERVAL",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`60s`"),
+        help: doc("how often the memory and SQL stores delete expired sessions in the background, or `off`"),
+        apply: serve(|s, raw| {
+            s.sweep_interval = parse::duration_or_off(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "log",
+        env: "TOLLGATE_LOG",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`info`"),
+        help: doc("log filter, `tracing` directives such as `info,tollgate=debug`; logs go to stderr"),
+        apply: serve(|s, raw| {
+            s.log = parse::text(raw)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "kv",
+        env: "TOLLGATE_KV",
+        js: None,
+        rust: None,
+        scope: Scope::Worker,
+        secret: false,
+        default: doc("binding"),
+        help: doc("the Workers KV namespace binding, for store `kv`"),
+        apply: None,
+    },
+    Setting {
+        name: "users",
+        env: "TOLLGATE_USERS",
+        js: None,
+        rust: None,
+        scope: Scope::Worker,
+        secret: false,
+        default: doc("binding"),
+        help: doc("the Durable Object namespace binding of class `UserSessions`, for store `durable`"),
+        apply: None,
+    },
+    Setting {
+        name: "db",
+        env: "TOLLGATE_DB",
+        js: None,
+        rust: None,
+        scope: Scope::Worker,
+        secret: false,
+        default: doc("binding"),
+        help: doc("the D1 database binding, for store `d1`"),
+        apply: None,
+    },
+];
