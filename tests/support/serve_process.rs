@@ -130,6 +130,30 @@ pub fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body:
     (status, text)
 }
 
+/// Sends one POST of JSON to `addr`; answers the status and the JSON body, or the
+/// IO error of a server that is gone (a refused connection, a cut-off answer).
+pub fn try_post(addr: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> std::io::Result<(u16, Value)> {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(addr)?;
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let cut = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the answer was cut off");
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(cut)?;
+    let (_, body) = text.split_once("\r\n\r\n").ok_or_else(cut)?;
+    Ok((status, serde_json::from_str(body).map_err(|_| cut())?))
+}
+
 /// Sends one request; answers the status and the JSON body (`Null` if none).
 pub fn call(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
     let (status, text) = raw(s, method, path, headers, body);
