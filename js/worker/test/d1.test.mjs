@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_KEY, badRequests, code, d1Snapshot, sleep, startWorker } from './harness.mjs';
+import { API_KEY, badRequests, code, d1Snapshot, everyUserRouteWithHostileIds, sleep, startWorker } from './harness.mjs';
 
 const GRACE_MS = 1000;
 const HOUR = 3600_000;
@@ -16,7 +16,7 @@ describe('D1 store', () => {
   before(async () => {
     w = await startWorker({
       store: 'd1',
-      vars: { TOLLGATE_REFRESH_GRACE_MS: String(GRACE_MS), TOLLGATE_MAX_SESSIONS: '3', TOLLGATE_ON_LIMIT: 'evict' },
+      vars: { TOLLGATE_REFRESH_GRACE: `${GRACE_MS}ms`, TOLLGATE_MAX_SESSIONS_PER_USER: '3', TOLLGATE_ON_LIMIT: 'evict_oldest' },
     });
     db = await w.mf.getD1Database('TOLLGATE_DB');
   });
@@ -52,7 +52,11 @@ describe('D1 store', () => {
     assert.equal(r.status, 200);
     assert.equal(code(await verify(t2.access_token, 'strict')), 'session_revoked');
     assert.equal(code(await refresh(t2.refresh_token)), 'session_revoked');
-    assert.equal((await verify(t2.access_token)).status, 200, 'stateless verify cannot see revocation');
+    assert.equal((await verify(t2.access_token, 'stateless')).status, 200, 'stateless verify cannot see revocation');
+  });
+
+  test('user ids with reserved characters on every user route', async () => {
+    await everyUserRouteWithHostileIds(w);
   });
 
   test('refresh reuse past the grace window revokes the session', async () => {
