@@ -176,6 +176,8 @@ async fn run<S: Store + 'static>(
 /// `tollgate migrate [--check] [URL]`: exit status 0 when the schema is (now) up to date.
 fn migrate(args: &[String]) {
     use tollgate::store::sql::{schema, SqlOptions, SqlStore};
+    // What it applies is logged (the store's `info` events), to stderr.
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).init();
     let check = args.iter().any(|a| a == "--check");
     let store = match args.iter().find(|a| !a.starts_with("--")) {
         Some(url) => StoreSetting::parse(url).unwrap_or_else(|problem| fail(&format!("the URL {problem}"))),
