@@ -10,6 +10,10 @@
 # wasm-opt and esbuild from the internet: the *_BIN variables point it at these.
 #
 # Prints the bundle's size raw and gzipped against Workers' 3 MB compressed limit.
+#
+# `scripts/build-worker.sh conformance` makes the Worker's test build instead, into
+# js/worker/build-conformance/: features worker,conformance (the conformance suite's test-only
+# routes), profile wasm-test, no wasm-opt. Never deploy it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,6 +45,12 @@ export WASM_BINDGEN_BIN
 WASM_BINDGEN_BIN=$(command -v wasm-bindgen)
 export WASM_OPT_BIN="$root/$nm/.bin/wasm-opt"
 export ESBUILD_BIN="$root/$nm/@esbuild/linux-x64/bin/esbuild"
+
+if [ "${1:-}" = conformance ]; then
+  step "worker-build (profile wasm-test, features worker,conformance): the test build"
+  nice -n 10 worker-build --profile wasm-test --no-opt --out-dir js/worker/build-conformance -- --features worker,conformance --locked
+  exit 0
+fi
 
 step "worker-build (profile wasm-release, feature worker)"
 nice -n 10 worker-build --profile wasm-release --out-dir js/worker/build -- --features worker --locked

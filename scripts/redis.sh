@@ -229,20 +229,28 @@ case "$MODE" in
     ;;
 esac
 
+# The conformance suite on every topology (and the store's own tests), one line per topology.
+conformance() {
+  export TG_TEST_CONFORMANCE_LOG="$WORK/conformance.log"
+  local failed=0
+  "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored || failed=1
+  "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls:: || failed=1
+  bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG" || failed=1
+  [ "$failed" = 0 ]
+}
+
 case "$MODE" in
   all)
     "${CARGO[@]}" test --locked --features redis --lib store::redis
-    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    conformance
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
-    "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture
     "${CARGO[@]}" test --locked --features redis --test redis_resend -- --ignored --test-threads=1 --nocapture
     ;;
   conformance)
     "${CARGO[@]}" test --locked --features redis --lib store::redis
-    "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored
+    conformance
     "${CARGO[@]}" test --locked --features redis,server --test redis_serve -- --ignored
-    "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls::
     ;;
   faults)
     "${CARGO[@]}" test --locked --features redis --test redis_faults -- --ignored --test-threads=1 --nocapture

@@ -179,7 +179,12 @@ FEATURES=sqlite,postgres,mysql
 
 case "$MODE" in
   all|conformance)
-    "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_store -- --include-ignored
+    # One line per store in the CI log (scripts/conformance-summary.sh fails on any failed case).
+    export TG_TEST_CONFORMANCE_LOG="$WORK/conformance.log"
+    failed=0
+    "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_store -- --include-ignored || failed=1
+    bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG" || failed=1
+    [ "$failed" = 0 ]
     "${CARGO[@]}" test --locked --features "$FEATURES,server" --test sql_migrate -- --include-ignored
     if [ "$MODE" = all ]; then
       "${CARGO[@]}" test --locked --features "$FEATURES" --test sql_faults -- --ignored --test-threads=1 --nocapture

@@ -5,8 +5,10 @@
 #   2. the core's wasm32 build imports nothing from env (scripts/check-wasm-core.sh)
 #   3. the facade's wasm-bindgen tests in Node
 #   4. the package packed (npm pack), installed from the tarball into a fresh
-#      folder, its types checked there (tsc) and the node:test suites run there,
-#      with a redis-server of our own on 127.0.0.1 (installed with apt if missing)
+#      folder, its types checked there (tsc), the conformance suite run there on
+#      stores written in JS (through a test build of the wasm with the `conformance`
+#      feature, never packed), and the node:test suites, with a redis-server of our
+#      own on 127.0.0.1 (installed with apt if missing)
 #   5. the bench against jose (SKIP_BENCH=1 skips it; BENCH_MS shortens it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,18 @@ step "npm packages (js/package-lock.json)"
 
 step "build the npm package"
 scripts/build-npm.sh
+
+step "the package has no test hooks"
+if grep -q runConformanceCase pkg/tollgate.js; then
+  echo "pkg/ exports the conformance suite: build it with scripts/build-npm.sh" >&2
+  exit 1
+fi
+
+step "conformance test build of the wasm (features wasm,conformance; never packed)"
+nice -n 10 cargo rustc --locked --lib --profile wasm-test --target wasm32-unknown-unknown --features wasm,conformance --crate-type cdylib
+wasm-bindgen --target nodejs --out-dir js/.work/conformance --out-name tollgate_conformance \
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-test/tollgate.wasm"
+echo '{ "type": "commonjs" }' >js/.work/conformance/package.json # --target nodejs writes CommonJS
 
 step "the core imports nothing from env"
 scripts/check-wasm-core.sh
@@ -64,6 +78,9 @@ ls "$app/node_modules/tollgate"
 
 step "types against the installed package"
 (cd "$app" && node_modules/.bin/tsc --noEmit -p .)
+
+step "conformance suite on stores written in JavaScript (Node)"
+(cd "$app" && TG_TEST_REDIS_PORT=$port TG_TEST_CONFORMANCE_MODULE="$root/js/.work/conformance/tollgate_conformance.js" node test/conformance.mjs)
 
 step "node:test suites in the fresh folder"
 (cd "$app" && TG_TEST_REDIS_PORT=$port node --test test/*.test.mjs)

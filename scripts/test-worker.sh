@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the Cloudflare Worker and tests it in workerd (scripts/build-worker.sh
-# installs what is missing). Two parts, both over HTTP:
-#   1. js/worker/test/*.test.mjs (node:test): miniflare runs the built Worker in
-#      workerd with local KV and SQLite-backed Durable Object bindings, one
-#      instance per configuration (KV, Durable Objects, ES256/EdDSA, broken configs).
-#   2. `wrangler dev --local` with js/worker/wrangler.toml as written, in the
+# Builds the Cloudflare Worker and its conformance test build, and tests them in workerd
+# (scripts/build-worker.sh installs what is missing). Three parts, all over HTTP:
+#   1. js/worker/test/conformance.mjs: the conformance suite on Workers KV, D1 and in
+#      Durable Objects, through the test build's test-only routes; one line per store.
+#   2. js/worker/test/*.test.mjs (node:test): miniflare runs the built Worker in
+#      workerd with local KV, SQLite-backed Durable Object and D1 bindings, one
+#      instance per configuration (KV, Durable Objects, D1, ES256/EdDSA, broken configs).
+#   3. `wrangler dev --local` with js/worker/wrangler.toml as written, in the
 #      background, stopped by its process id; a smoke test runs against it.
 # Exits non-zero when anything fails.
 set -euo pipefail
@@ -14,7 +16,17 @@ step() { printf '\n==> %s\n' "$*"; }
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   bash scripts/build-worker.sh
+  bash scripts/build-worker.sh conformance
 fi
+
+step "the deployable build has no test routes"
+if grep -q __conformance js/worker/build/index_bg.wasm; then
+  echo "js/worker/build has the conformance routes: build it with scripts/build-worker.sh (no argument)" >&2
+  exit 1
+fi
+
+step "conformance suite in workerd: Workers KV, D1, Durable Objects (the test build)"
+(cd js/worker && node test/conformance.mjs)
 
 step "Worker tests in workerd (miniflare)"
 cd js/worker

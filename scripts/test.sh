@@ -7,11 +7,19 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Rust: core, memory store conformance suite, doc tests, the Worker's config and routing"
-cargo test --locked --features server,worker
+conformance_log=$(mktemp)
+trap 'rm -f "$conformance_log"' EXIT
+tests=0
+TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,worker || tests=$?
+bash scripts/conformance-summary.sh "$conformance_log"
+[ "$tests" = 0 ]
 
 step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
 cargo clippy --locked --all-targets --features server,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
+
+step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
+bash scripts/audit.sh
 
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh

@@ -30,6 +30,8 @@
 //! The layout: [`engine`] (the sans-IO core) is pure (no IO, clock or RNG); [`store`] holds the Store
 //! contract, its adapters and the driver loop; [`manager`] is the async API.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod crypto;
 pub mod engine;
 pub mod http;

@@ -122,28 +122,77 @@ pub async fn backoff(attempt: u32) {
 pub struct RetryGate {
     #[cfg(not(target_arch = "wasm32"))]
     _guard: tokio::sync::OwnedMutexGuard<()>,
+    #[cfg(target_arch = "wasm32")]
+    _held: local_gate::Held,
 }
 
-/// Waits for the retry gate of the user (hash tag) `tag`. Users share one of
-/// 256 stripes, so the gates cost a fixed amount of memory.
+/// Which of 256 stripes the user (hash tag) `tag` queues on: the gates cost a fixed amount of memory.
+fn stripe_of(tag: &str) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    static HASHER: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    let mut h = HASHER.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
+    h.write(tag.as_bytes());
+    (h.finish() % 256) as usize
+}
+
+/// Waits for the retry gate of the user (hash tag) `tag`.
 pub async fn retry_gate(tag: &str) -> RetryGate {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        use std::hash::{BuildHasher, Hasher};
         use std::sync::{Arc, OnceLock};
-        static STRIPES: OnceLock<(std::collections::hash_map::RandomState, Vec<Arc<tokio::sync::Mutex<()>>>)> = OnceLock::new();
-        let (hasher, stripes) = STRIPES.get_or_init(|| {
-            (std::collections::hash_map::RandomState::new(), (0..256).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect())
-        });
-        let mut h = hasher.build_hasher();
-        h.write(tag.as_bytes());
-        let stripe = stripes[(h.finish() % stripes.len() as u64) as usize].clone();
-        RetryGate { _guard: stripe.lock_owned().await }
+        static STRIPES: OnceLock<Vec<Arc<tokio::sync::Mutex<()>>>> = OnceLock::new();
+        let stripes = STRIPES.get_or_init(|| (0..256).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect());
+        RetryGate { _guard: stripes[stripe_of(tag)].clone().lock_owned().await }
     }
     #[cfg(target_arch = "wasm32")]
     {
-        // One thread: an operation runs from start to end between two awaits of the host.
-        let _ = tag;
-        RetryGate {}
+        // One thread, but an operation on a JS store awaits the host between its read and
+        // its commit, so one user's operations interleave there as they do natively.
+        RetryGate { _held: local_gate::lock(stripe_of(tag)).await }
+    }
+}
+
+/// The retry gates of one thread (wasm): a flag per stripe and the wakers of what waits for it.
+#[cfg(target_arch = "wasm32")]
+mod local_gate {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+
+    #[derive(Default)]
+    struct Stripe {
+        held: Cell<bool>,
+        waiting: RefCell<Vec<Waker>>,
+    }
+
+    thread_local! {
+        static STRIPES: Vec<Rc<Stripe>> = (0..256).map(|_| Rc::default()).collect();
+    }
+
+    pub struct Held(Rc<Stripe>);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.0.held.set(false);
+            // Every waiter checks again and one takes the gate: a waiter dropped while
+            // waiting (a cancelled request) can never strand the others.
+            let waiting = std::mem::take(&mut *self.0.waiting.borrow_mut());
+            waiting.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    pub async fn lock(stripe: usize) -> Held {
+        let stripe = STRIPES.with(|s| s[stripe].clone());
+        std::future::poll_fn(|cx| {
+            if stripe.held.replace(true) {
+                stripe.waiting.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        Held(stripe)
     }
 }

@@ -6,16 +6,20 @@ mod conformance;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tollgate::engine::step::{Expect, WriteOp};
-use tollgate::{ManualClock, MemoryStore};
+use tollgate::conformance::{Outcome, NEEDS_ATOMIC};
+use tollgate::engine::step::{Expect, Versioned, WriteOp};
+use tollgate::store::CommitResult;
+use tollgate::{Caps, ManualClock, MemoryStore, Store, StoreError};
 
 #[derive(Default)]
 struct Memory;
 
 impl conformance::Factory for Memory {
-    type S = MemoryStore;
-    async fn make(&self, clock: Arc<ManualClock>) -> MemoryStore {
-        MemoryStore::with_clock(clock)
+    const LABEL: &'static str = "memory";
+    async fn make(&self, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        // A clone shares the data: the second client of an embedded store.
+        let store = MemoryStore::with_clock(clock);
+        (Arc::new(store.clone()), Arc::new(store))
     }
 }
 
@@ -78,4 +82,81 @@ fn hash_tags_pick_the_cluster_slot_part() {
     assert_eq!(hash_tag("i:{u:alice}"), "u:alice");
     assert_eq!(hash_tag("plain"), "plain");
     assert_eq!(hash_tag("a{}b"), "a{}b");
+}
+
+/// A memory store with one flaw, to show that the suite notices it.
+struct Flawed {
+    inner: MemoryStore,
+    flaw: Flaw,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Flaw {
+    /// Commits every write, whatever it expected. Its reads take a millisecond to come
+    /// back, as a remote store's would, so racing operations overlap.
+    IgnoresExpectations,
+    /// Keeps a value written with an expiry already past, for a day.
+    KeepsExpired,
+    /// Works, but says it cannot commit atomically.
+    ClaimsNotAtomic,
+}
+
+#[async_trait::async_trait]
+impl Store for Flawed {
+    async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
+        let values = self.inner.get(keys).await;
+        if self.flaw == Flaw::IgnoresExpectations {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        values
+    }
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        let ops = ops.into_iter().map(|op| match (self.flaw, op) {
+            (Flaw::IgnoresExpectations, WriteOp::Put { key, value, expires_at, .. }) => {
+                WriteOp::Put { key, value, expect: Expect::Any, expires_at }
+            }
+            (Flaw::IgnoresExpectations, WriteOp::Delete { key, .. }) => WriteOp::Delete { key, expect: Expect::Any },
+            (Flaw::KeepsExpired, WriteOp::Put { key, value, expect, expires_at }) if expires_at <= conformance::real_now() => {
+                WriteOp::Put { key, value, expect, expires_at: conformance::real_now() + 86_400_000 }
+            }
+            (_, op) => op,
+        });
+        self.inner.commit(ops.collect()).await
+    }
+    fn caps(&self) -> Caps {
+        Caps { atomic: self.flaw != Flaw::ClaimsNotAtomic, ..self.inner.caps() }
+    }
+}
+
+async fn outcomes_with(flaw: Flaw) -> Vec<(&'static str, Outcome)> {
+    conformance::outcomes(|clock| Arc::new(Flawed { inner: MemoryStore::with_clock(clock), flaw })).await
+}
+
+fn failed(outcomes: &[(&'static str, Outcome)]) -> Vec<&'static str> {
+    outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).map(|(name, _)| *name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_fails_a_store_that_ignores_expectations() {
+    let outcomes = outcomes_with(Flaw::IgnoresExpectations).await;
+    let failed = failed(&outcomes);
+    for name in ["store_expectations", "store_commit_is_all_or_nothing", "racing_refreshes", "racing_issues_respect_limit"] {
+        assert!(failed.contains(&name), "{name} passed on a store that ignores expectations; failed: {failed:?}");
+    }
+    let Some((_, Outcome::Failed(f))) = outcomes.iter().find(|(n, _)| *n == "store_expectations") else { unreachable!() };
+    assert_eq!(f.check(), "put expecting absent on a present key: Committed, expected Conflict", "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_fails_a_store_that_keeps_expired_values() {
+    let failed = failed(&outcomes_with(Flaw::KeepsExpired).await);
+    assert_eq!(failed, ["store_past_expiry_is_invisible"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_skips_what_caps_rule_out_and_says_why() {
+    let outcomes = outcomes_with(Flaw::ClaimsNotAtomic).await;
+    let skipped: Vec<&str> = outcomes.iter().filter(|(_, o)| *o == Outcome::Skipped(NEEDS_ATOMIC)).map(|(n, _)| *n).collect();
+    assert_eq!(skipped, ["racing_refreshes", "racing_issues_respect_limit", "revoke_racing_refresh"]);
+    assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Passed | Outcome::Skipped(_))), "{outcomes:?}");
 }

@@ -19,30 +19,36 @@ use tollgate::store::redis::{codec, RedisStore};
 use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, ManualClock, SessionManager, Store, VerifyMode};
 
+/// The store under test and a second client (its own connection) for one configuration.
+async fn pair(config: tollgate::store::redis::RedisConfig) -> (Arc<dyn Store>, Arc<dyn Store>) {
+    let config = redis_env::patient(config);
+    (Arc::new(redis_env::connect(config.clone()).await), Arc::new(redis_env::connect(config).await))
+}
+
 #[derive(Default)]
 struct RedisSingle;
 impl conformance::Factory for RedisSingle {
-    type S = RedisStore;
-    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::patient(redis_env::single_config())).await
+    const LABEL: &'static str = "redis-single";
+    async fn make(&self, _clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        pair(redis_env::single_config()).await
     }
 }
 
 #[derive(Default)]
 struct RedisSentinel;
 impl conformance::Factory for RedisSentinel {
-    type S = RedisStore;
-    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::patient(redis_env::sentinel_config())).await
+    const LABEL: &'static str = "redis-sentinel";
+    async fn make(&self, _clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        pair(redis_env::sentinel_config()).await
     }
 }
 
 #[derive(Default)]
 struct RedisCluster;
 impl conformance::Factory for RedisCluster {
-    type S = RedisStore;
-    async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-        redis_env::connect(redis_env::patient(redis_env::cluster_config())).await
+    const LABEL: &'static str = "redis-cluster";
+    async fn make(&self, _clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        pair(redis_env::cluster_config()).await
     }
 }
 
@@ -334,9 +340,9 @@ mod tls {
     #[derive(Default)]
     struct RedisTls;
     impl conformance::Factory for RedisTls {
-        type S = RedisStore;
-        async fn make(&self, _clock: Arc<ManualClock>) -> RedisStore {
-            redis_env::connect(redis_env::patient(config())).await
+        const LABEL: &'static str = "redis-tls";
+        async fn make(&self, _clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+            pair(config()).await
         }
     }
 

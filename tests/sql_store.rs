@@ -20,20 +20,22 @@ use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, ManualClock, Store, StoreErrorKind};
 
 macro_rules! factory {
-    ($name:ident, $dialect:expr) => {
+    ($name:ident, $label:literal, $dialect:expr) => {
         #[derive(Default)]
         struct $name;
         impl conformance::Factory for $name {
-            type S = SqlStore;
-            async fn make(&self, clock: Arc<ManualClock>) -> SqlStore {
-                Db::shared($dialect).store(clock).await
+            const LABEL: &'static str = $label;
+            /// The store and a second one on the same database, with a pool of its own.
+            async fn make(&self, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Arc<dyn Store>) {
+                let db = Db::shared($dialect);
+                (Arc::new(db.store(clock.clone()).await), Arc::new(db.store(clock).await))
             }
         }
     };
 }
-factory!(SqliteFile, Dialect::Sqlite);
-factory!(Postgres, Dialect::Postgres);
-factory!(MariaDb, Dialect::MySql);
+factory!(SqliteFile, "sqlite", Dialect::Sqlite);
+factory!(Postgres, "postgres", Dialect::Postgres);
+factory!(MariaDb, "mariadb", Dialect::MySql);
 
 const DAY: u64 = 86_400_000;
 

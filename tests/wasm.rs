@@ -277,46 +277,6 @@ async fn user_cache_with_a_js_loader() {
     assert_eq!(code(m.user_info(s("hank"), undefined_loader.into())).await, "bad_request");
 }
 
-/// A JS store over a Map, with versions, expiry and atomic commits, as a user would write one (values are kept as the Uint8Arrays given).
-fn map_store() -> JsValue {
-    let make = Function::new_no_args(
-        r#"
-        const data = new Map(); let version = 0;
-        const live = (k) => { const e = data.get(k); return e && e.expiresAt > Date.now() ? e : undefined; };
-        const fits = (op) => { const e = live(op.key);
-          return op.expect === 'any' || (op.expect === 'absent' ? !e : !!e && String(e.version) === String(op.version)); };
-        return {
-          async get(keys) { return keys.map((k) => { const e = live(k); return e ? { value: e.value, version: e.version } : null; }); },
-          async commit(ops) {
-            if (!ops.every(fits)) return false;
-            for (const op of ops) {
-              if (op.type === 'put') data.set(op.key, { value: op.value, version: String(++version), expiresAt: op.expiresAt });
-              else data.delete(op.key);
-            }
-            return true;
-          },
-        };"#,
-    );
-    make.call0(&JsValue::UNDEFINED).unwrap()
-}
-
-#[wasm_bindgen_test]
-async fn a_js_store_runs_the_flow_and_concurrent_refreshes_share_one_successor() {
-    let m = manager(hs_config(&[("store", map_store())])).await;
-    let t = ok(m.issue(s("ivy"), none())).await;
-    ok(m.verify(get(&t, "accessToken"), s("strict"))).await;
-    let refresh = get(&t, "refreshToken");
-    let all: Vec<Promise> = (0..20).map(|_| m.refresh(refresh.clone())).collect();
-    let mut successors = std::collections::BTreeSet::new();
-    for p in all {
-        successors.insert(get_str(&ok(p).await, "refreshToken"));
-    }
-    assert_eq!(successors.len(), 1, "one successor for all concurrent refreshes");
-    let next = successors.into_iter().next().unwrap();
-    ok(m.refresh(s(&next))).await;
-    assert_eq!(ok(m.list(s("ivy"))).await.unchecked_into::<js_sys::Array>().length(), 1);
-}
-
 #[wasm_bindgen_test]
 async fn a_failing_js_store_is_coded_and_the_instance_keeps_working() {
     let make = Function::new_no_args(

@@ -126,6 +126,10 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    #[cfg(feature = "conformance")]
+    if let Some(resp) = crate::conformance::workerd::worker_route(&req, &env).await {
+        return resp;
+    }
     let req = match read_request(req).await {
         Ok(r) => r,
         Err(refused) => return into_response(refused),

@@ -70,6 +70,10 @@ mod imp {
         }
 
         async fn fetch(&self, req: Request) -> worker::Result<Response> {
+            #[cfg(feature = "conformance")]
+            if let Some(resp) = crate::conformance::workerd::object_route(&req, &self.state).await {
+                return resp;
+            }
             let req = match read_request(req).await {
                 Ok(r) => r,
                 Err(refused) => return into_response(refused),

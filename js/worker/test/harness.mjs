@@ -18,15 +18,15 @@ export const API_KEY = 'test-api-key-0123456789';
 export const OTHER_API_KEY = 'previous-api-key-abcdef';
 
 /**
- * Starts the Worker. `vars` are merged over the defaults (store, secret, API keys).
- * Answers { url, call, mf, persist, stop }.
+ * Starts the Worker (from `build`, the Worker build by default). `vars` are merged over the
+ * defaults (store, secret, API keys). Answers { url, call, mf, persist, stop }.
  */
-export async function startWorker({ store, vars = {} }) {
+export async function startWorker({ store, vars = {}, build = buildDir }) {
   const persist = mkdtempSync(join(tmpdir(), 'tollgate-worker-'));
   const mf = new Miniflare({
     modules: true,
-    modulesRoot: buildDir,
-    scriptPath: join(buildDir, 'index.js'),
+    modulesRoot: build,
+    scriptPath: join(build, 'index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: '2026-04-01',
     host: '127.0.0.1',

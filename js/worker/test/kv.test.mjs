@@ -1,15 +1,14 @@
-// The Worker on Workers KV, in workerd. Only what the docs promise for KV is
-// tested: the flow works one request at a time, stateless verification works,
-// and a revocation is visible to strict verification at the same location (here,
-// the one local workerd). Nothing is claimed, or tested, about concurrent
-// writers or other locations: KV has no compare-and-swap and propagates changes
-// to other locations within about 60 s.
+// The Worker on Workers KV, in workerd, over HTTP: the flow one request at a
+// time, stateless verification, a revocation visible to strict verification at
+// the same location (here, the one local workerd) with KV's 60 s minimum
+// expiry, bad requests. What the store itself must do is the conformance
+// suite's (conformance.mjs), which KV passes except what its caps() rule out:
+// concurrent writers (no compare-and-swap) and other locations (changes
+// propagate within about 60 s).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_KEY, badRequests, code, everyUserRouteWithHostileIds, kvSnapshot, sleep, startWorker } from './harness.mjs';
-
-const GRACE_MS = 1000;
+import { API_KEY, badRequests, code, everyUserRouteWithHostileIds, kvSnapshot, startWorker } from './harness.mjs';
 
 describe('Workers KV store', () => {
   let w;
@@ -18,7 +17,7 @@ describe('Workers KV store', () => {
       store: 'kv',
       // 30 s access tokens and no leeway: a revoked session's tombstone lives
       // 30 s, which KV refuses as an expirationTtl; the store must round it up to 60 s.
-      vars: { TOLLGATE_ACCESS_TTL: '30s', TOLLGATE_LEEWAY: 0, TOLLGATE_REFRESH_GRACE: `${GRACE_MS}ms` },
+      vars: { TOLLGATE_ACCESS_TTL: '30s', TOLLGATE_LEEWAY: 0 },
     });
   });
   after(async () => w?.stop());
@@ -91,15 +90,6 @@ describe('Workers KV store', () => {
     const ttlS = list.keys[0].expiration - Date.now() / 1000;
     assert.ok(ttlS > 55 && ttlS <= 61, `KV expiration in ${ttlS} s`);
     assert.ok(metadata.e - Date.now() <= 31_000, `the value itself expires with the tombstone: ${metadata.e - Date.now()} ms`);
-  });
-
-  test('sequential reuse past the grace window is detected', async () => {
-    const t = await create('dana');
-    const first = await refresh(t.refresh_token);
-    assert.equal(first.status, 200);
-    await sleep(GRACE_MS + 300);
-    assert.equal(code(await refresh(t.refresh_token)), 'refresh_token_reused');
-    assert.equal(code(await verify(first.body.access_token, 'strict')), 'session_revoked');
   });
 
   test('bad requests and wrong API keys get coded 4xx and change nothing stored', async () => {
