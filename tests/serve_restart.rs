@@ -2,11 +2,11 @@
 //! with SIGKILL and started again on the same directory: every session it
 //! acknowledged is still there, verifies strictly and refreshes; what was
 //! rotated or revoked before the kill stays so.
+#![allow(clippy::disallowed_methods)] // a test waits on real time for the writers
 
 #[path = "support/serve_process.rs"]
 mod serve_process;
 #[path = "support/user_routes.rs"]
-#[allow(dead_code)]
 mod user_routes;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
