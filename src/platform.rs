@@ -158,7 +158,7 @@ pub async fn retry_gate(tag: &str) -> RetryGate {
 mod local_gate {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
-    use std::task::Waker;
+    use std::task::{Poll, Waker};
 
     #[derive(Default)]
     struct Stripe {
@@ -184,20 +184,12 @@ mod local_gate {
 
     pub async fn lock(stripe: usize) -> Held {
         let stripe = STRIPES.with(|s| s[stripe].clone());
-        // In a Worker the gate is shared by the isolate's concurrent requests, and one request
-        // may not wake another (workerd cancels a request that waits on another's promise as
-        // hung): a waiter there checks again on a timer of its own.
-        #[cfg(feature = "worker")]
-        while stripe.held.replace(true) {
-            worker::Delay::from(std::time::Duration::from_millis(1)).await;
-        }
-        #[cfg(not(feature = "worker"))]
         std::future::poll_fn(|cx| {
             if stripe.held.replace(true) {
                 stripe.waiting.borrow_mut().push(cx.waker().clone());
-                std::task::Poll::Pending
+                Poll::Pending
             } else {
-                std::task::Poll::Ready(())
+                Poll::Ready(())
             }
         })
         .await;
