@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Cloudflare Worker and its conformance test build, and tests them in workerd
 # (scripts/build-worker.sh installs what is missing). Three parts, all over HTTP:
-#   1. js/worker/test/conformance.mjs: the conformance suite on Workers KV and in Durable
-#      Objects, through the test build's test-only routes; one line per store.
+#   1. js/worker/test/conformance.mjs: the conformance suite on Workers KV, D1 and in
+#      Durable Objects, through the test build's test-only routes; one line per store.
 #   2. js/worker/test/*.test.mjs (node:test): miniflare runs the built Worker in
-#      workerd with local KV and SQLite-backed Durable Object bindings, one
-#      instance per configuration (KV, Durable Objects, ES256/EdDSA, broken configs).
+#      workerd with local KV, SQLite-backed Durable Object and D1 bindings, one
+#      instance per configuration (KV, Durable Objects, D1, ES256/EdDSA, broken configs).
 #   3. `wrangler dev --local` with js/worker/wrangler.toml as written, in the
 #      background, stopped by its process id; a smoke test runs against it.
 # Exits non-zero when anything fails.
@@ -25,7 +25,7 @@ if grep -q __conformance js/worker/build/index_bg.wasm; then
   exit 1
 fi
 
-step "conformance suite in workerd: Workers KV, Durable Objects (the test build)"
+step "conformance suite in workerd: Workers KV, D1, Durable Objects (the test build)"
 (cd js/worker && node test/conformance.mjs)
 
 step "Worker tests in workerd (miniflare)"

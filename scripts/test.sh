@@ -16,7 +16,7 @@ bash scripts/conformance-summary.sh "$conformance_log"
 
 step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
-cargo clippy --locked --all-targets --features server,redis-tls,worker -- -D warnings
+cargo clippy --locked --all-targets --features server,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
 
 step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
 bash scripts/audit.sh
@@ -26,6 +26,9 @@ bash scripts/redis.sh
 
 step "tollgate serve against docs/openapi.json: schemathesis on the memory store and on Redis (no 5xx, no response violating the document)"
 bash scripts/schemathesis.sh
+
+step "SQL: conformance suite and the store's own checks on SQLite, PostgreSQL and MariaDB, then fault tests (real servers on loopback)"
+bash scripts/sql.sh
 
 step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh), the package is built,
       its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
@@ -37,7 +40,7 @@ bash scripts/cross-runtime.sh
 step "Quickstart runs"
 cargo run --locked -q --example quickstart >/dev/null
 
-step "Cloudflare Worker: build, then test in workerd (KV and Durable Objects)"
+step "Cloudflare Worker: build, then test in workerd (KV, Durable Objects and D1)"
 bash scripts/test-worker.sh
 
 echo

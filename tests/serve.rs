@@ -151,6 +151,8 @@ fn unknown_and_malformed_settings_stop_the_start_naming_them() {
         (vec![("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", garbage_pem)], "TOLLGATE_SIGNING_KEY is not usable"),
         (vec![("TOLLGATE_LOG", "[[[".into())], "TOLLGATE_LOG is not a log filter"),
         (vec![("TOLLGATE_LISTEN", "localhost".into())], "TOLLGATE_LISTEN is not an IP address and port"),
+        (vec![("TOLLGATE_STORE", "d1".into())], "TOLLGATE_STORE names a store this surface does not have"),
+        (vec![("TOLLGATE_STORE", format!("postgres://tg:{hidden}@"))], "TOLLGATE_STORE is a database URL without a host"),
     ];
     for (vars, expected) in cases {
         let stderr = refused(&vars);
@@ -168,6 +170,7 @@ fn the_listen_flag_wins_over_the_setting() {
     let serve = |listen: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.args(["serve", "--listen", listen]).env("TOLLGATE_LISTEN", "not-an-address").env("TOLLGATE_ADMIN_LISTEN", "off");
+        cmd.env("TOLLGATE_STORE", "memory");
         cmd.env("TOLLGATE_SECRET", SECRET).env("TOLLGATE_API_KEYS", API_KEY).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     };
@@ -225,7 +228,7 @@ fn a_config_file_holds_settings_under_the_environment_and_the_options() {
                 cmd.env_remove(name);
             }
         }
-        cmd.envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env("TOLLGATE_STORE", "memory").envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
         serve_process::started(&mut cmd, &[("TOLLGATE_ADMIN_LISTEN", "off".into())])
     };
     // The file alone; then the environment over it; then an option over both.

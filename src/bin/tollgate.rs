@@ -1,4 +1,4 @@
-//! The `tollgate` command: `serve` (the HTTP session service), `keygen`, `inspect`.
+//! The `tollgate` command: `serve` (the HTTP session service), `migrate`, `keygen`, `inspect`.
 //! `serve`'s options are made from the settings table: one option per setting
 //! it reads, each also read from its `TOLLGATE_*` variable or a `--config` file.
 
@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use tollgate::engine::b64;
 use tollgate::engine::keys::Alg;
-use tollgate::settings::{LogFormat, Settings, Source, Surface, SETTINGS};
+use tollgate::settings::{LogFormat, Settings, Source, SqlTarget, StoreSetting, Surface, SETTINGS};
 use tollgate::ErrorCode;
 
 /// The settings `tollgate serve` reads, in table order.
@@ -49,6 +49,15 @@ fn cli() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(serve)
+        .subcommand(
+            Command::new("migrate")
+                .about("Apply the SQL store's schema migrations; exit 0 when the schema is (now) up to date")
+                .arg(Arg::new("check").long("check").action(ArgAction::SetTrue).help("only report whether the schema is up to date"))
+                .arg(Arg::new("url").value_name("URL").help(
+                    "sqlite:<path>, postgres://... or mysql://...; by default the store serve would use \
+                     (TOLLGATE_STORE, or sessions.db in TOLLGATE_DATA_DIR)",
+                )),
+        )
         .subcommand(
             Command::new("keygen")
                 .about("Print a new signing key: a base64url secret for HS*, a PKCS#8 PEM private key otherwise")
@@ -152,6 +161,31 @@ fn inspect(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `tollgate migrate [--check] [URL]`: Ok when the schema is (now) up to date.
+fn migrate(check: bool, url: Option<&str>) -> Result<(), String> {
+    use tollgate::store::sql::{schema, SqlOptions, SqlStore};
+    // What it applies is logged (the store's `info` events), to stderr.
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).init();
+    let store = match url {
+        Some(url) => StoreSetting::parse(url).map_err(|problem| format!("the URL {problem}"))?,
+        // The store serve would use: TOLLGATE_STORE, or the SQLite file in TOLLGATE_DATA_DIR.
+        None => Settings::serve_store(&Source::process_env().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?,
+    };
+    let StoreSetting::Sql(target) = store else {
+        return Err("migrate works on a SQL store: sqlite:<path>, postgres://... or mysql://...".into());
+    };
+    if let SqlTarget::Sqlite(path) = &target {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    let options = SqlOptions::default().migrate(!check).sweep_interval(None);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("no tokio runtime: {e}"))?;
+    let dialect = rt.block_on(SqlStore::connect_with(&target.url(), options)).map_err(|e| e.to_string())?.dialect();
+    println!("tollgate: {} schema version {}: up to date", dialect.as_str(), schema::LATEST);
+    Ok(())
+}
+
 fn main() {
     let matches = cli().get_matches();
     let done = match matches.subcommand() {
@@ -168,6 +202,7 @@ fn main() {
                 eprintln!("tollgate: a new {name} key; set it as {setting} with TOLLGATE_ALG={name}");
             })
         }
+        Some(("migrate", m)) => migrate(m.get_flag("check"), m.get_one::<String>("url").map(String::as_str)),
         Some(("inspect", m)) => inspect(m.get_one::<String>("token").map(String::as_str).unwrap_or_default()),
         _ => unreachable!("clap requires a subcommand"),
     };

@@ -1,12 +1,13 @@
 //! Test-only routes of the Worker (features `worker,conformance`: a separate
 //! test build; a deployed Worker never has them). They run the suite where the
-//! stores live: Workers KV in the Worker, a Durable Object's store inside the
-//! user's object.
+//! stores live: Workers KV and D1 in the Worker, a Durable Object's store
+//! inside the user's object.
 //!
 //! | request | runs |
 //! |---|---|
 //! | `GET /__conformance/cases` | nothing: the case list, `[{ name, needs }]` |
 //! | `POST /__conformance/workers-kv/{case}` | the case in the Worker, on [`KvStore`] over the `TOLLGATE_KV` binding |
+//! | `POST /__conformance/d1/{case}` | the case in the Worker, on [`D1Store`] over the `TOLLGATE_DB` binding |
 //! | `POST /__conformance/durable-objects/{case}` | the case in a fresh user's object, on its [`DurableStore`] |
 //!
 //! Each run answers `{ outcome, reason?, failure? }` (see [`super::Outcome::to_json`]).
@@ -20,6 +21,7 @@ use worker::{Env, Method, Request, RequestInit, Response, State};
 use super::{case, cases_json, run_case, start_clock, unique_user, Subject};
 use crate::engine::b64;
 use crate::platform::Clock;
+use crate::store::d1::{D1Store, D1_BINDING};
 use crate::store::durable::DurableStore;
 use crate::store::kv::KvStore;
 use crate::store::Store;
@@ -36,6 +38,7 @@ pub async fn worker_route(req: &Request, env: &Env) -> Option<worker::Result<Res
     Some(match (req.method(), rest.split_once('/')) {
         (Method::Get, None) if rest == "cases" => Response::from_json(&cases_json()),
         (Method::Post, Some(("workers-kv", name))) => on_kv(env, name).await,
+        (Method::Post, Some(("d1", name))) => on_d1(env, name).await,
         (Method::Post, Some(("durable-objects", name))) => in_object(env, name).await,
         _ => Response::error(format!("no conformance route {path}"), 404),
     })
@@ -67,6 +70,21 @@ async fn on_kv(env: &Env, name: &str) -> worker::Result<Response> {
     let clock = start_clock();
     let kv = |clock: Arc<dyn Clock>| -> worker::Result<Arc<dyn Store>> { Ok(Arc::new(KvStore::new(env.kv(KV_BINDING)?, clock))) };
     let subject = Subject::new(kv(clock.clone())?, clock.clone()).with_peer(kv(clock)?);
+    Response::from_json(&run_case(case, &subject).await.to_json())
+}
+
+/// Runs the case in the Worker on D1: the store and its peer are two stores over
+/// the one database, each reading the case's clock.
+#[allow(clippy::arc_with_non_send_sync)] // in wasm nothing is Send
+async fn on_d1(env: &Env, name: &str) -> worker::Result<Response> {
+    let Some(case) = case(name) else { return Response::error(format!("no conformance case {name}"), 404) };
+    let clock = start_clock();
+    let d1 = async |clock: Arc<dyn Clock>| -> worker::Result<Arc<dyn Store>> {
+        let store = D1Store::open(env.d1(D1_BINDING)?, clock).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        Ok(store)
+    };
+    let subject = Subject::new(d1(clock.clone()).await?, clock.clone()).with_peer(d1(clock).await?);
     Response::from_json(&run_case(case, &subject).await.to_json())
 }
 

@@ -27,7 +27,7 @@ use crate::engine::policy::Rules;
 use crate::http::{HttpApi, HttpRequest, HttpResponse, MetricsAccess, MAX_BODY_BYTES};
 #[cfg(feature = "redis")]
 use crate::settings::RedisTarget;
-use crate::settings::{Settings, StoreSetting};
+use crate::settings::{Settings, SqlTarget, StoreSetting};
 use crate::{MemoryStore, SessionManager, Store, SystemClock};
 use conn::{Connections, Limits, Watched};
 
@@ -52,9 +52,27 @@ pub async fn serve(settings: Settings) -> Result<(), Error> {
         }
         #[cfg(not(feature = "redis"))]
         StoreSetting::Redis(_) => Err(settings.refuse("store", "names Redis, but this tollgate was built without the `redis` feature")),
+        StoreSetting::Sql(target) => {
+            let store = sql_store(&settings, target).await?;
+            let dialect = store.dialect().as_str();
+            run(&settings, SessionManager::from_parts(rules, store, crypto, Arc::new(SystemClock)), dialect).await
+        }
         // Settings::read refuses the Worker's stores for serve.
         _ => Err(settings.refuse("store", "is not a store of tollgate serve")),
     }
+}
+
+/// The SQL store `target` names, its schema brought up to date, sweeping expired
+/// rows every `sweep_interval`. A SQLite file's directory is created when missing.
+async fn sql_store(settings: &Settings, target: &SqlTarget) -> Result<crate::store::sql::SqlStore, Error> {
+    use crate::store::sql::{SqlOptions, SqlStore};
+    if let SqlTarget::Sqlite(path) = target {
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| settings.refuse("data_dir", format!("names a directory that cannot be created ({})", e.kind())))?;
+        }
+    }
+    SqlStore::connect_with(&target.url(), SqlOptions::default().sweep_interval(settings.sweep_interval)).await
 }
 
 /// The Redis store `target` names.

@@ -27,6 +27,7 @@ mod table;
 mod tests;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -36,7 +37,7 @@ pub use builder::{Config, ConfigBuilder};
 pub use docs::{js_table, readme_table};
 pub use parse::Raw;
 pub use serve::{LogFormat, ServeSettings};
-pub use store::{RedisTarget, StoreSetting};
+pub use store::{RedisTarget, SqlTarget, StoreSetting};
 pub use table::SETTINGS;
 
 use crate::crypto::{KeyError, KeyMaterial};
@@ -279,6 +280,16 @@ impl Source {
         self
     }
 
+    /// The same layers holding only the settings `names` (by their table names).
+    fn only(&self, names: &[&'static str]) -> Source {
+        let keep = |name: &str| self.find(name).is_some_and(|s| names.contains(&s.name));
+        Source {
+            naming: self.naming,
+            entries: self.entries.iter().filter(|(name, _)| keep(name)).cloned().collect(),
+            below: self.below.as_ref().map(|b| Box::new(b.only(names))),
+        }
+    }
+
     fn unknown(&self, name: &str) -> Error {
         match RENAMED.iter().find(|(old, _)| *old == name) {
             Some((_, new)) => Error::config(format!("{name} is no longer a setting: use {new}")),
@@ -294,8 +305,11 @@ pub struct Settings {
     pub engine: ConfigBuilder,
     /// The API keys that services present in `X-Api-Key`. `Debug` shows how many.
     pub api_keys: ApiKeys,
-    /// Where sessions live; the reading surface's default when not set.
+    /// Where sessions live; the reading surface's default when not set
+    /// (serve: SQLite, [`Settings::default_sqlite`]; the Worker: Durable Objects).
     pub store: StoreSetting,
+    /// `tollgate serve`'s own files: the default store's SQLite database.
+    pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub redis_password: Option<Redacted>,
     pub redis_prefix: String,
@@ -337,6 +351,7 @@ impl Default for Settings {
             engine: ConfigBuilder::default(),
             api_keys: ApiKeys::default(),
             store: StoreSetting::Memory,
+            data_dir: PathBuf::from("./tollgate-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_password: None,
             redis_prefix: "tg:".into(),
@@ -353,6 +368,31 @@ impl Settings {
     /// Reads every setting `source` holds for `surface`, refusing names that are not
     /// settings of this surface and values that do not parse.
     pub fn read(source: &Source, surface: Surface) -> Result<Settings, Error> {
+        let settings = Self::values(source, surface)?;
+        if surface != Surface::Js {
+            if settings.api_keys.0.is_empty() {
+                return Err(settings.refuse("api_keys", "is not set: give the API keys of the calling services, comma-separated"));
+            }
+            let fits = match settings.store {
+                StoreSetting::Memory | StoreSetting::Redis(_) | StoreSetting::Sql(_) => surface == Surface::Serve,
+                StoreSetting::DurableObjects | StoreSetting::WorkersKv | StoreSetting::D1 => surface == Surface::Worker,
+            };
+            if !fits {
+                let choices = if surface == Surface::Serve { store::SERVE_CHOICES } else { store::WORKER_CHOICES };
+                return Err(settings.refuse("store", format!("names a store this surface does not have; it takes {choices}")));
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The store `tollgate serve` uses, read from `source` alone (`store` and
+    /// `data_dir`; the rest is not read): `tollgate migrate` migrates it.
+    pub fn serve_store(source: &Source) -> Result<StoreSetting, Error> {
+        Ok(Self::values(&source.only(&["store", "data_dir"]), Surface::Serve)?.store)
+    }
+
+    /// Every value `source` holds for `surface`, parsed, each unset one at its default.
+    fn values(source: &Source, surface: Surface) -> Result<Settings, Error> {
         let naming = source.naming;
         let mut settings = Settings { naming, ..Settings::default() };
         if surface == Surface::Worker {
@@ -367,6 +407,7 @@ impl Settings {
                 chosen.push((setting, name, raw, layer.naming));
             }
         }
+        let mut store_given = false;
         for (setting, name, raw, layer_naming) in chosen {
             if layer_naming != naming {
                 settings.spelling.push((setting.name, layer_naming));
@@ -382,6 +423,7 @@ impl Settings {
             if raw.is_unset() {
                 continue;
             }
+            store_given |= setting.name == "store";
             match (setting.apply, raw) {
                 (Some(apply), _) => apply(&mut settings, raw).map_err(|problem| Error::config(format!("{name} {problem}")))?,
                 (None, Raw::Binding) => {}
@@ -391,24 +433,15 @@ impl Settings {
                 (None, _) => return Err(Error::config(format!("{name} is not read by this build of tollgate"))),
             }
         }
-        if surface != Surface::Js {
-            if settings.api_keys.0.is_empty() {
-                return Err(settings.refuse("api_keys", "is not set: give the API keys of the calling services, comma-separated"));
-            }
-            let fits = match settings.store {
-                StoreSetting::Memory | StoreSetting::Redis(_) => surface == Surface::Serve,
-                StoreSetting::DurableObjects | StoreSetting::WorkersKv => surface == Surface::Worker,
-            };
-            if !fits {
-                let choices = if surface == Surface::Serve {
-                    "memory, redis://, rediss://, redis-sentinel:// or redis-cluster://"
-                } else {
-                    "durable or kv"
-                };
-                return Err(settings.refuse("store", format!("names a store this surface does not have; it takes {choices}")));
-            }
+        if surface == Surface::Serve && !store_given {
+            settings.store = settings.default_sqlite();
         }
         Ok(settings)
+    }
+
+    /// `tollgate serve`'s default store: `sessions.db` in the data directory.
+    pub fn default_sqlite(&self) -> StoreSetting {
+        StoreSetting::Sql(SqlTarget::Sqlite(self.data_dir.join("sessions.db").to_string_lossy().into_owned()))
     }
 
     /// The configuration of a manager, or `config_invalid` naming the first unusable setting.

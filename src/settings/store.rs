@@ -1,9 +1,9 @@
 //! The `store` setting: which store keeps the sessions, and where it is.
 //!
-//! One value for every backend: a word (`memory`, `durable`, `kv`) or a URL
-//! whose scheme names the backend (`redis://`, `redis-sentinel://`, ...). A new
-//! backend (`postgres://`, `mysql://`, `sqlite:<path>`, the Worker's `d1`) is
-//! one more variant and one more arm of [`StoreSetting::parse`].
+//! One value for every backend: a word (`memory`, `durable`, `kv`, `d1`) or a
+//! URL whose scheme names the backend (`redis://`, `redis-sentinel://`,
+//! `sqlite:<path>`, `postgres://`, `mysql://`, ...). A new backend is one more
+//! variant and one more arm of [`StoreSetting::parse`].
 
 use super::parse::Problem;
 
@@ -11,7 +11,7 @@ use super::parse::Problem;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreSetting {
-    /// `memory`: in the process (`tollgate serve`'s default).
+    /// `memory`: in the process, lost when it ends.
     Memory,
     /// `redis://`, `rediss://`, `redis-sentinel://` or `redis-cluster://` (`tollgate serve`).
     Redis(RedisTarget),
@@ -19,6 +19,32 @@ pub enum StoreSetting {
     DurableObjects,
     /// `kv`: Workers KV.
     WorkersKv,
+    /// `sqlite:<path>`, `postgres://...`, `mysql://...` (`tollgate serve`; its
+    /// default is SQLite, `sessions.db` in the `data_dir` setting's directory).
+    Sql(SqlTarget),
+    /// `d1`: a Cloudflare D1 database (the Worker's binding `TOLLGATE_DB`).
+    D1,
+}
+
+/// Which SQL database, and where.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SqlTarget {
+    /// A SQLite file: `sqlite:<path>` (created when missing, with its directory).
+    Sqlite(String),
+    /// `postgres://` or `postgresql://[user[:password]@]host[:port]/database[?options]`.
+    Postgres(String),
+    /// `mysql://` or `mariadb://[user[:password]@]host[:port]/database[?options]`.
+    MySql(String),
+}
+
+impl SqlTarget {
+    /// The URL `SqlStore::connect` takes.
+    pub fn url(&self) -> String {
+        match self {
+            SqlTarget::Sqlite(path) => format!("sqlite:{path}"),
+            SqlTarget::Postgres(url) | SqlTarget::MySql(url) => url.clone(),
+        }
+    }
 }
 
 /// How to reach Redis.
@@ -32,7 +58,11 @@ pub enum RedisTarget {
     Cluster { nodes: Vec<String> },
 }
 
-const CHOICES: &str = "memory, redis://, rediss://, redis-sentinel://, redis-cluster:// (tollgate serve), durable or kv (the Worker)";
+/// The stores `tollgate serve` takes, for messages.
+pub const SERVE_CHOICES: &str = "memory, sqlite:<path>, postgres://, mysql://, redis://, rediss://, redis-sentinel:// or redis-cluster://";
+/// The stores the Worker takes, for messages.
+pub const WORKER_CHOICES: &str = "durable, kv or d1";
+const CHOICES: &str = "memory, sqlite:<path>, postgres://, mysql://, redis://, rediss://, redis-sentinel://, redis-cluster:// (tollgate serve), durable, kv or d1 (the Worker)";
 
 impl StoreSetting {
     pub fn parse(text: &str) -> Result<StoreSetting, Problem> {
@@ -41,6 +71,25 @@ impl StoreSetting {
             None if text == "memory" => StoreSetting::Memory,
             None if text == "durable" => StoreSetting::DurableObjects,
             None if text == "kv" => StoreSetting::WorkersKv,
+            None if text == "d1" => StoreSetting::D1,
+            None if text.starts_with("sqlite:") => {
+                let path = &text["sqlite:".len()..];
+                if path.is_empty() || path.contains('?') || path.starts_with(':') {
+                    return Err("is a SQLite store without a file: sqlite:<path>, e.g. sqlite:/var/lib/tollgate/sessions.db".into());
+                }
+                StoreSetting::Sql(SqlTarget::Sqlite(path.to_owned()))
+            }
+            Some(("sqlite", path)) if !path.is_empty() && !path.contains('?') => StoreSetting::Sql(SqlTarget::Sqlite(path.to_owned())),
+            Some((scheme @ ("postgres" | "postgresql" | "mysql" | "mariadb"), rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
+                    return Err("is a database URL without a host".into());
+                }
+                match scheme {
+                    "postgres" | "postgresql" => StoreSetting::Sql(SqlTarget::Postgres(text.to_owned())),
+                    _ => StoreSetting::Sql(SqlTarget::MySql(text.to_owned())),
+                }
+            }
             Some(("redis" | "rediss", rest)) => {
                 let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
                 if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
@@ -71,6 +120,10 @@ impl StoreSetting {
             StoreSetting::Redis(RedisTarget::Cluster { .. }) => "redis-cluster",
             StoreSetting::DurableObjects => "durable",
             StoreSetting::WorkersKv => "kv",
+            StoreSetting::Sql(SqlTarget::Sqlite(_)) => "sqlite",
+            StoreSetting::Sql(SqlTarget::Postgres(_)) => "postgres",
+            StoreSetting::Sql(SqlTarget::MySql(_)) => "mysql",
+            StoreSetting::D1 => "d1",
         }
     }
 }
@@ -94,6 +147,8 @@ impl std::fmt::Debug for StoreSetting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreSetting::Redis(target) => write!(f, "Redis({target:?})"),
+            StoreSetting::Sql(SqlTarget::Sqlite(path)) => write!(f, "sqlite:{path}"),
+            StoreSetting::Sql(SqlTarget::Postgres(url) | SqlTarget::MySql(url)) => f.write_str(&without_password(url)),
             other => f.write_str(other.kind()),
         }
     }
@@ -102,13 +157,19 @@ impl std::fmt::Debug for StoreSetting {
 impl std::fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            // The user information of a URL may hold a password: shown redacted.
-            RedisTarget::Url(url) => match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?.1))) {
-                Some((scheme, host)) => write!(f, "{scheme}://<redacted>@{host}"),
-                None => f.write_str(url),
-            },
+            RedisTarget::Url(url) => f.write_str(&without_password(url)),
             RedisTarget::Sentinel { sentinels, master } => write!(f, "Sentinel {master} via {sentinels:?}"),
             RedisTarget::Cluster { nodes } => write!(f, "Cluster {nodes:?}"),
         }
+    }
+}
+
+/// A URL with its user information (which may hold a password) redacted. Query
+/// options are left out too: some drivers take a password there.
+fn without_password(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(u, _)| u);
+    match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?.1))) {
+        Some((scheme, host)) => format!("{scheme}://<redacted>@{host}"),
+        None => url.to_owned(),
     }
 }

@@ -392,10 +392,28 @@ pub static SETTINGS: &[Setting] = &[
         rust: None,
         scope: Scope::Service,
         secret: false,
-        default: doc("`memory` (serve), `durable` (Worker)"),
-        help: doc("where sessions live. serve: `memory`, `redis://...`, `rediss://...`, `redis-sentinel://host:port,.../<master>`, `redis-cluster://host:port,...` (a URL's password is never logged); the Worker: `durable` or `kv`"),
+        default: doc("`sqlite:./tollgate-data/sessions.db` (serve: `sessions.db` in `data_dir`), `durable` (Worker)"),
+        help: doc("where sessions live. serve: `sqlite:<path>`, `postgres://...`, `mysql://...` (or `mariadb://`), `memory` (lost on exit), `redis://...`, `rediss://...`, `redis-sentinel://host:port,.../<master>`, `redis-cluster://host:port,...` (a URL's password is never logged); the Worker: `durable`, `kv` or `d1`"),
         apply: service(|s, raw| {
             s.store = StoreSetting::parse(&parse::text(raw)?)?;
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "data_dir",
+        env: "TOLLGATE_DATA_DIR",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("`./tollgate-data`"),
+        help: doc("directory of serve's own files, created when missing: the default store keeps sessions in `sessions.db` there (SQLite, WAL)"),
+        apply: serve(|s, raw| {
+            let dir = parse::text(raw)?;
+            if dir.trim().is_empty() || dir.contains('?') {
+                return Err("is not a directory path (a path without `?`)".into());
+            }
+            s.data_dir = dir.into();
             Ok(())
         }),
     },
@@ -449,7 +467,7 @@ pub static SETTINGS: &[Setting] = &[
         scope: Scope::Serve,
         secret: false,
         default: doc("`60s`"),
-        help: doc("how often the memory store drops expired sessions in the background, or `off`"),
+        help: doc("how often the memory and SQL stores delete expired sessions in the background, or `off`"),
         apply: serve(|s, raw| {
             s.sweep_interval = parse::duration_or_off(raw)?;
             Ok(())
@@ -619,6 +637,17 @@ pub static SETTINGS: &[Setting] = &[
         secret: false,
         default: doc("binding"),
         help: doc("the Durable Object namespace binding of class `UserSessions`, for store `durable`"),
+        apply: None,
+    },
+    Setting {
+        name: "db",
+        env: "TOLLGATE_DB",
+        js: None,
+        rust: None,
+        scope: Scope::Worker,
+        secret: false,
+        default: doc("binding"),
+        help: doc("the D1 database binding, for store `d1`"),
         apply: None,
     },
 ];

@@ -99,10 +99,11 @@ fn each_documented_default_is_the_default() {
     let base = || env(&[("TOLLGATE_API_KEYS", API_KEY)]);
     let summary = |(s, c): (Settings, Config)| {
         format!(
-            "{} {:?} {:?} {} {:?} {} {:?} {} {:?}",
+            "{} {:?} {:?} {:?} {} {:?} {} {:?} {} {:?}",
             fingerprint(&c),
             s.api_keys,
             s.store,
+            s.data_dir,
             s.listen,
             s.redis_password,
             s.redis_prefix,
@@ -121,7 +122,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 30);
+    assert_eq!(checked, 31);
 }
 
 #[test]
@@ -258,12 +259,51 @@ fn the_store_is_one_value_for_every_backend() {
         "redis-cluster://",
         "redis-cluster://a:0",
         "redis-cluster://a:b",
-        "postgres://h/db",
+        "postgres://",
+        "mysql://:pw@/db",
+        "sqlite:",
+        "sqlite::memory:",
+        "sqlite:x.db?mode=ro",
+        "d1://x",
     ] {
         assert!(StoreSetting::parse(bad).is_err(), "{bad}");
     }
     let shown = format!("{:?}", StoreSetting::parse("redis://user:hunter2@h:6379/0").unwrap());
     assert!(!shown.contains("hunter2") && shown.contains("h:6379"), "{shown}");
+
+    let sql = |t: SqlTarget| Ok(StoreSetting::Sql(t));
+    assert_eq!(StoreSetting::parse("d1"), Ok(StoreSetting::D1));
+    assert_eq!(StoreSetting::parse("sqlite:/var/lib/tg/s.db"), sql(SqlTarget::Sqlite("/var/lib/tg/s.db".into())));
+    assert_eq!(StoreSetting::parse("sqlite://rel/s.db"), sql(SqlTarget::Sqlite("rel/s.db".into())));
+    assert_eq!(StoreSetting::parse("postgresql://u:p@h/db"), sql(SqlTarget::Postgres("postgresql://u:p@h/db".into())));
+    assert_eq!(StoreSetting::parse("mariadb://h:3306/db"), sql(SqlTarget::MySql("mariadb://h:3306/db".into())));
+    assert_eq!(SqlTarget::Sqlite("a/s.db".into()).url(), "sqlite:a/s.db");
+    for url in ["postgres://tg:hunter2@h:5432/db", "mysql://tg:hunter2@h/db", "postgres://h/db?password=hunter2"] {
+        let shown = format!("{:?}", StoreSetting::parse(url).unwrap());
+        assert!(!shown.contains("hunter2") && shown.contains("h"), "{shown}");
+    }
+}
+
+#[test]
+fn serve_keeps_sessions_in_sqlite_in_its_data_dir_unless_told_otherwise() {
+    let read = |pairs: &[(&str, &str)], surface| {
+        let mut all = vec![("TOLLGATE_SECRET", SECRET), ("TOLLGATE_API_KEYS", API_KEY)];
+        all.extend_from_slice(pairs);
+        Settings::read(&env(&all), surface)
+    };
+    let sqlite = |path: &str| StoreSetting::Sql(SqlTarget::Sqlite(path.into()));
+    assert_eq!(read(&[], Surface::Serve).unwrap().store, sqlite("./tollgate-data/sessions.db"));
+    assert_eq!(read(&[("TOLLGATE_DATA_DIR", "/srv/tg")], Surface::Serve).unwrap().store, sqlite("/srv/tg/sessions.db"));
+    assert_eq!(read(&[("TOLLGATE_STORE", "memory")], Surface::Serve).unwrap().store, StoreSetting::Memory);
+    let pg = read(&[("TOLLGATE_STORE", "postgres://h/db"), ("TOLLGATE_DATA_DIR", "/srv/tg")], Surface::Serve).unwrap();
+    assert_eq!(pg.store, StoreSetting::Sql(SqlTarget::Postgres("postgres://h/db".into())));
+    assert_eq!(read(&[("TOLLGATE_STORE", "d1")], Surface::Worker).unwrap().store, StoreSetting::D1);
+    assert_eq!(read(&[], Surface::Worker).unwrap().store, StoreSetting::DurableObjects);
+    let refused = |pairs: &[(&str, &str)], surface| read(pairs, surface).unwrap_err().message().to_owned();
+    assert!(refused(&[("TOLLGATE_STORE", "d1")], Surface::Serve).starts_with("TOLLGATE_STORE names a store"));
+    assert!(refused(&[("TOLLGATE_STORE", "sqlite:x.db")], Surface::Worker).starts_with("TOLLGATE_STORE names a store"));
+    assert!(refused(&[("TOLLGATE_DATA_DIR", "/x")], Surface::Worker).contains("tollgate serve only"));
+    assert!(refused(&[("TOLLGATE_DATA_DIR", "/srv/tg?mode=ro")], Surface::Serve).starts_with("TOLLGATE_DATA_DIR is not a directory"));
 }
 
 #[test]

@@ -7,6 +7,8 @@
 #![allow(clippy::disallowed_methods)] // store adapters keep deadlines and pick versions: outside the engine
 
 #[cfg(feature = "worker")]
+pub mod d1;
+#[cfg(feature = "worker")]
 pub mod durable;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod js;
@@ -16,6 +18,8 @@ pub mod memory;
 // Natively the Redis store; in wasm32 its codec, under the npm package's Redis store.
 #[cfg(any(all(feature = "redis", not(target_arch = "wasm32")), all(feature = "wasm", target_arch = "wasm32")))]
 pub mod redis;
+#[cfg(any(all(any(feature = "sqlite", feature = "postgres", feature = "mysql"), not(target_arch = "wasm32")), feature = "worker"))]
+pub mod sql;
 
 use crate::crypto::CryptoDriver;
 use crate::engine::error::{Error, ErrorCode};

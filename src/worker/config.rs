@@ -89,6 +89,7 @@ mod tests {
     fn the_binding_names_are_the_tables() {
         assert_eq!(setting("kv").unwrap().env, KV_BINDING);
         assert_eq!(setting("users").unwrap().env, DO_BINDING);
+        assert_eq!(setting("db").unwrap().env, crate::store::d1::D1_BINDING);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, ScheduleContext, ScheduledEvent};
 
 use super::config::{WorkerConfig, DO_BINDING, KV_BINDING};
 use super::route::{self, Target};
@@ -22,6 +22,7 @@ use crate::http::{HttpApi, HttpRequest, HttpResponse, Route, MAX_BODY_BYTES};
 use crate::manager::SessionManager;
 use crate::platform::SystemClock;
 use crate::settings::{Raw, Source, StoreSetting};
+use crate::store::d1::{D1Store, D1_BINDING};
 use crate::store::kv::KvStore;
 use crate::store::{Caps, CommitResult, Store, StoreError};
 
@@ -30,6 +31,7 @@ use crate::store::{Caps, CommitResult, Store, StoreError};
 enum Gateway {
     Kv(HttpApi<KvStore>),
     Durable(HttpApi<NoStore>),
+    D1(HttpApi<D1Store>),
 }
 
 thread_local! {
@@ -108,6 +110,12 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
             }
             Gateway::Durable(service_from(&config, NoStore).await?)
         }
+        StoreSetting::D1 => {
+            let db = env.d1(D1_BINDING).map_err(|_| {
+                Error::new(ErrorCode::ConfigInvalid, format!("TOLLGATE_STORE is \"d1\" but the Worker has no D1 binding {D1_BINDING}"))
+            })?;
+            Gateway::D1(service_from(&config, D1Store::open(db, Arc::new(SystemClock)).await?).await?)
+        }
         // Settings::read takes only the Worker's stores for the Worker.
         _ => return Err(Error::new(ErrorCode::ConfigInvalid, "TOLLGATE_STORE names a store the Worker does not have")),
     };
@@ -135,6 +143,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     };
     let resp = match &*gateway {
         Gateway::Kv(service) => service.handle(req).await,
+        Gateway::D1(service) => service.handle(req).await,
         Gateway::Durable(local) => {
             // Parsed once: the route picks the object, and the Worker answers with it when local.
             let route = Route::of(&req);
@@ -149,6 +158,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         }
     };
     into_response(resp)
+}
+
+/// The cron trigger: the D1 store's expired rows are deleted here (KV expires
+/// its own entries; each Durable Object sweeps itself with an alarm).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let swept = match gateway(&env).await {
+        Ok(g) => match &*g {
+            Gateway::D1(service) => service.sessions().store().sweep().await.map_err(Error::from),
+            Gateway::Kv(_) | Gateway::Durable(_) => return,
+        },
+        Err(e) => Err(e),
+    };
+    match swept {
+        Ok(removed) => worker::console_log!("tollgate: swept {removed} expired D1 rows"),
+        Err(e) => worker::console_error!("tollgate: the D1 sweep failed: {e}"),
+    }
 }
 
 /// Sends the request to `user`'s Durable Object and answers with its response.

@@ -11,6 +11,7 @@ const broken = [
   ['a short secret', { TOLLGATE_SECRET: 'too-short' }, 'TOLLGATE_SECRET must be at least 32 bytes'],
   ['an unknown store', { TOLLGATE_STORE: 'redis' }, 'TOLLGATE_STORE is not a store'],
   ['a store of tollgate serve', { TOLLGATE_STORE: 'memory' }, 'TOLLGATE_STORE names a store'],
+  ['a SQL store of tollgate serve', { TOLLGATE_STORE: 'sqlite:/tmp/sessions.db' }, 'TOLLGATE_STORE names a store'],
   ['a malformed duration', { TOLLGATE_ACCESS_TTL: 'too-short' }, 'TOLLGATE_ACCESS_TTL is not a duration'],
   ['a renamed variable', { TOLLGATE_ACCESS_TTL_S: '60' }, 'TOLLGATE_ACCESS_TTL_S is no longer a setting: use TOLLGATE_ACCESS_TTL'],
   ['an unknown variable', { TOLLGATE_SECRETS: SECRET }, 'TOLLGATE_SECRETS is not a setting'],

@@ -1,6 +1,6 @@
 // Runs the built Worker (js/worker/build, from scripts/build-worker.sh) in
-// workerd through miniflare, with real local KV and SQLite-backed Durable Object
-// bindings, and talks to it over HTTP.
+// workerd through miniflare, with real local KV, SQLite-backed Durable Object
+// and D1 bindings, and talks to it over HTTP.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -35,6 +35,8 @@ export async function startWorker({ store, vars = {}, build = buildDir }) {
     kvPersist: join(persist, 'kv'),
     durableObjects: { TOLLGATE_USERS: { className: 'UserSessions', useSQLite: true } },
     durableObjectsPersist: join(persist, 'do'),
+    d1Databases: ['TOLLGATE_DB'],
+    d1Persist: join(persist, 'd1'),
     bindings: {
       TOLLGATE_STORE: store,
       TOLLGATE_SECRET: SECRET,
@@ -113,6 +115,17 @@ export function doSnapshot(persist) {
     }
   };
   walk(root);
+  return out.sort();
+}
+
+/** Every row of the D1 store's tables, sorted (values as hex). */
+export async function d1Snapshot(mf) {
+  const db = await mf.getD1Database('TOLLGATE_DB');
+  const out = [];
+  for (const table of ['tollgate_kv', 'tollgate_versions']) {
+    const { results } = await db.prepare(`SELECT * FROM ${table}`).all();
+    for (const row of results) out.push(JSON.stringify([table, row]));
+  }
   return out.sort();
 }
 
