@@ -154,9 +154,15 @@ pub async fn retry_gate(tag: &str) -> RetryGate {
 }
 
 /// The retry gates of one thread (wasm): a flag per stripe and the wakers of what waits for it.
+///
+/// In a Worker one isolate serves many requests at once, and workerd cancels a request that
+/// waits for something only another request can do (it counts it as hung), so the gates there
+/// belong to one request: [`request_scope`] marks what a request polls, and its operations
+/// queue only behind each other. Requests meet each other's writes as conflicts, like processes.
 #[cfg(target_arch = "wasm32")]
 mod local_gate {
     use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
     use std::rc::Rc;
     use std::task::{Poll, Waker};
 
@@ -167,23 +173,42 @@ mod local_gate {
     }
 
     thread_local! {
-        static STRIPES: Vec<Rc<Stripe>> = (0..256).map(|_| Rc::default()).collect();
+        /// The request being polled (0: none, as in the npm package).
+        pub(super) static SCOPE: Cell<u64> = const { Cell::new(0) };
+        static NEXT_SCOPE: Cell<u64> = const { Cell::new(1) };
+        static STRIPES: RefCell<HashMap<(u64, usize), Rc<Stripe>>> = RefCell::new(HashMap::new());
     }
 
-    pub struct Held(Rc<Stripe>);
+    pub(super) fn new_scope() -> u64 {
+        NEXT_SCOPE.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        })
+    }
+
+    pub struct Held {
+        stripe: Rc<Stripe>,
+        key: (u64, usize),
+    }
 
     impl Drop for Held {
         fn drop(&mut self) {
-            self.0.held.set(false);
+            self.stripe.held.set(false);
             // Every waiter checks again and one takes the gate: a waiter dropped while
             // waiting (a cancelled request) can never strand the others.
-            let waiting = std::mem::take(&mut *self.0.waiting.borrow_mut());
+            let waiting = std::mem::take(&mut *self.stripe.waiting.borrow_mut());
+            if waiting.is_empty() {
+                // Nobody queues here: forget the stripe, so finished requests leave nothing behind.
+                STRIPES.with(|s| s.borrow_mut().remove(&self.key));
+            }
             waiting.into_iter().for_each(Waker::wake);
         }
     }
 
     pub async fn lock(stripe: usize) -> Held {
-        let stripe = STRIPES.with(|s| s[stripe].clone());
+        let key = (SCOPE.with(Cell::get), stripe);
+        let stripe = STRIPES.with(|s| s.borrow_mut().entry(key).or_default().clone());
         std::future::poll_fn(|cx| {
             if stripe.held.replace(true) {
                 stripe.waiting.borrow_mut().push(cx.waker().clone());
@@ -193,6 +218,25 @@ mod local_gate {
             }
         })
         .await;
-        Held(stripe)
+        // A stripe forgotten while this waited is made again for the next comer; this one
+        // still serves everyone who queued on it.
+        STRIPES.with(|s| s.borrow_mut().entry(key).or_insert_with(|| stripe.clone()).clone());
+        Held { stripe, key }
     }
+}
+
+/// Runs `request` as one request of a Worker: the retry gates it waits for are its own
+/// (see `local_gate`). The scope is set while `request` is polled, so every future it
+/// polls, however deeply joined, sees it.
+#[cfg(target_arch = "wasm32")]
+pub async fn request_scope<F: std::future::Future>(request: F) -> F::Output {
+    let scope = local_gate::new_scope();
+    let mut request = std::pin::pin!(request);
+    std::future::poll_fn(|cx| {
+        let outer = local_gate::SCOPE.with(|s| s.replace(scope));
+        let polled = request.as_mut().poll(cx);
+        local_gate::SCOPE.with(|s| s.set(outer));
+        polled
+    })
+    .await
 }

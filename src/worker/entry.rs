@@ -126,6 +126,10 @@ async fn gateway(env: &Env) -> Result<Rc<Gateway>, Error> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    crate::platform::request_scope(handle(req, env)).await
+}
+
+async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     #[cfg(feature = "conformance")]
     if let Some(resp) = crate::conformance::workerd::worker_route(&req, &env).await {
         return resp;

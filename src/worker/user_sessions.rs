@@ -70,6 +70,27 @@ mod imp {
         }
 
         async fn fetch(&self, req: Request) -> worker::Result<Response> {
+            crate::platform::request_scope(self.handle(req)).await
+        }
+
+        async fn alarm(&self) -> worker::Result<Response> {
+            let next = match self.service.borrow().as_ref() {
+                Some(s) => s.sessions().store().sweep(),
+                // A fresh instance (after eviction): open the store without a user check.
+                None => DurableStore::open(&self.state, "").and_then(|s| s.sweep()),
+            };
+            // With nothing left, only the version counter stays (one row): kept, so a
+            // version is never handed out twice.
+            if let Some(at) = next.map_err(|e| worker::Error::RustError(e.to_string()))? {
+                let in_ms = at.saturating_sub(SystemClock.now_ms()).max(1000);
+                self.state.storage().set_alarm(std::time::Duration::from_millis(in_ms)).await?;
+            }
+            Response::ok("swept")
+        }
+    }
+
+    impl UserSessions {
+        async fn handle(&self, req: Request) -> worker::Result<Response> {
             #[cfg(feature = "conformance")]
             if let Some(resp) = crate::conformance::workerd::object_route(&req, &self.state).await {
                 return resp;
@@ -93,21 +114,6 @@ mod imp {
                 let _ = self.schedule_sweep().await;
             }
             into_response(resp)
-        }
-
-        async fn alarm(&self) -> worker::Result<Response> {
-            let next = match self.service.borrow().as_ref() {
-                Some(s) => s.sessions().store().sweep(),
-                // A fresh instance (after eviction): open the store without a user check.
-                None => DurableStore::open(&self.state, "").and_then(|s| s.sweep()),
-            };
-            // With nothing left, only the version counter stays (one row): kept, so a
-            // version is never handed out twice.
-            if let Some(at) = next.map_err(|e| worker::Error::RustError(e.to_string()))? {
-                let in_ms = at.saturating_sub(SystemClock.now_ms()).max(1000);
-                self.state.storage().set_alarm(std::time::Duration::from_millis(in_ms)).await?;
-            }
-            Response::ok("swept")
         }
     }
 }
