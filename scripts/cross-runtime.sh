@@ -27,27 +27,13 @@ for port in "$SINGLE_PORT" "${CLUSTER_PORTS[@]}"; do
   fi
 done
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-  log "installing redis-server redis-tools"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
+source scripts/lib/redis-servers.sh
+install_redis
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cross.XXXXXX")"
 PIDFILES=()
 stop_all() {
-  local pids=() pf pid
-  for pf in "${PIDFILES[@]}"; do
-    [ -f "$pf" ] || continue
-    pid="$(cat "$pf" 2>/dev/null || true)"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null && pids+=("$pid")
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-  done
+  stop_pidfiles
   rm -rf "$WORK"
 }
 trap stop_all EXIT

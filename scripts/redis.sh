@@ -34,17 +34,7 @@ TLS_PORT=16378
 
 log() { printf '[redis.sh] %s\n' "$*" >&2; }
 
-install_redis() {
-  if command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null \
-    && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null && command -v openssl >/dev/null; then
-    return
-  fi
-  log "installing redis-server redis-sentinel redis-tools openssl"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-sentinel redis-tools openssl >/dev/null
-}
+source "$ROOT/scripts/lib/redis-servers.sh"
 
 for port in "$SINGLE_PORT" "$TLS_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT"; do
   if (exec 3<>"/dev/tcp/$BIND/$port") 2>/dev/null; then
@@ -58,17 +48,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-redis.XXXXXX")"
 PIDFILES=()
 
 stop_all() {
-  local pids=() pf pid
-  for pf in "${PIDFILES[@]}"; do
-    [ -f "$pf" ] || continue
-    pid="$(cat "$pf" 2>/dev/null || true)"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null && pids+=("$pid")
-  done
-  # Wait (bounded) for each to exit, then force the stragglers.
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-  done
+  stop_pidfiles
   if [ "${KEEP_REDIS_LOGS:-}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap stop_all EXIT
