@@ -197,11 +197,12 @@ mod local_gate {
             self.stripe.held.set(false);
             // Every waiter checks again and one takes the gate: a waiter dropped while
             // waiting (a cancelled request) can never strand the others.
-            let waiting = std::mem::take(&mut *self.stripe.waiting.borrow_mut());
-            if waiting.is_empty() {
-                // Nobody queues here: forget the stripe, so finished requests leave nothing behind.
+            // Nobody else has this stripe (only the map and this guard do): forget it, so
+            // finished requests leave nothing behind.
+            if Rc::strong_count(&self.stripe) == 2 {
                 STRIPES.with(|s| s.borrow_mut().remove(&self.key));
             }
+            let waiting = std::mem::take(&mut *self.stripe.waiting.borrow_mut());
             waiting.into_iter().for_each(Waker::wake);
         }
     }
@@ -218,9 +219,6 @@ mod local_gate {
             }
         })
         .await;
-        // A stripe forgotten while this waited is made again for the next comer; this one
-        // still serves everyone who queued on it.
-        STRIPES.with(|s| s.borrow_mut().entry(key).or_insert_with(|| stripe.clone()).clone());
         Held { stripe, key }
     }
 }
