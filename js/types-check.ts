@@ -2,6 +2,7 @@
 // user's code meets them. Lines marked @ts-expect-error must stay errors.
 import { createManager, type TollgateError, type TollgateStore, type Tokens, type Verified, type SessionInfo } from 'tollgate';
 import { redisStore } from 'tollgate/redis-store';
+import * as bare from 'tollgate/init';
 
 const store: TollgateStore = {
   async get(keys) {
@@ -103,3 +104,15 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+// init() from any realm: a compiled module, bytes, or a promise of either.
+declare const compiled: WebAssembly.Module;
+declare const bytes: Uint8Array;
+async function initialise(): Promise<void> {
+  await bare.init(compiled);
+  await bare.init(bytes.buffer);
+  await bare.init(Promise.resolve(bytes));
+  const m: import('tollgate').TollgateManager = await bare.createManager({ secret: 'a secret of at least thirty-two bytes!!' });
+  void m;
+}
+void initialise;
