@@ -96,3 +96,24 @@ addEventListener('fetch', (event) => event.respondWith(honoScenario(${JSON.strin
   const res = await rt.dispatchFetch('https://app.example/');
   passed(await res.json(), /^edge-runtime/);
 });
+
+test("pkg/README's Hono example runs as written", async () => {
+  const readme = readFileSync(join(pkgDir, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Hono and Express'));
+  const start = section.indexOf('```js\n') + 6;
+  const example = section.slice(start, section.indexOf('\n```', start));
+  // The app's own authentication stands in as the x-user header.
+  const prelude = `process.env.SESSION_SECRET = ${JSON.stringify(SECRET)};\nconst checkPassword = async (c) => c.req.header('x-user');\n`;
+  const file = join(work, 'readme-hono.mjs');
+  (await import('node:fs')).writeFileSync(file, `${prelude}${example}\nexport { app };\n`);
+  const { app } = await import(file);
+  const login = await app.fetch(new Request('https://app.example/login', { method: 'POST', headers: { 'x-user': 'readme', 'sec-fetch-site': 'same-origin' } }));
+  assert.equal(login.status, 200);
+  const { access_token: token } = await login.json();
+  const me = await app.fetch(new Request('https://app.example/me', { headers: { authorization: `Bearer ${token}` } }));
+  assert.equal((await me.json()).sub, 'readme');
+  const feed = await app.fetch(new Request('https://app.example/feed', { headers: { authorization: `Bearer ${token}` } }));
+  assert.equal(await feed.text(), 'readme');
+  const refresh = await app.fetch(new Request('https://app.example/auth/refresh', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', cookie: login.headers.getSetCookie()[0].split(';')[0] } }));
+  assert.equal(refresh.status, 200);
+});
