@@ -2,6 +2,7 @@
 // user's code meets them. Lines marked @ts-expect-error must stay errors.
 import { createManager, type TollgateError, type TollgateStore, type Tokens, type Verified, type SessionInfo } from 'tollgate';
 import { redisStore } from 'tollgate/redis-store';
+import * as bare from 'tollgate/init';
 
 const store: TollgateStore = {
   async get(keys) {
@@ -103,3 +104,63 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+// init() from any realm: a compiled module, bytes, or a promise of either.
+declare const compiled: WebAssembly.Module;
+declare const bytes: Uint8Array;
+async function initialise(): Promise<void> {
+  await bare.init(compiled);
+  await bare.init(bytes.buffer);
+  await bare.init(Promise.resolve(bytes));
+  const m: import('tollgate').TollgateManager = await bare.createManager({ secret: 'a secret of at least thirty-two bytes!!' });
+  void m;
+}
+void initialise;
+
+// The framework adapters, generic over the app's claims and metadata.
+import { Hono } from 'hono';
+import express from 'express';
+import { tollgate as honoSessions } from 'tollgate/hono';
+import { tollgate as expressSessions } from 'tollgate/express';
+
+type AppClaims = { role: 'admin' | 'reader' };
+type AppMetadata = { device: string };
+
+async function adapters(m: import('tollgate').TollgateManager): Promise<void> {
+  const auth = honoSessions<AppClaims, AppMetadata>(m, { accessCookie: '__Host-tg_access', sameSite: 'lax', allowedOrigins: ['https://app.example'] });
+  const app = new Hono();
+  app.get('/me', auth.requireSession(), (c) => {
+    const { claims, session } = c.get('tollgate');
+    const role: 'admin' | 'reader' = claims.role;
+    const device: string = session.metadata.device;
+    return c.json({ sub: claims.sub, role, device });
+  });
+  app.get('/fast', auth.requireSession({ mode: 'stateless' }), (c) => {
+    const v = c.get('tollgate');
+    const none: null = v.session;
+    return c.json({ sub: v.claims.sub, none });
+  });
+  app.post('/login', (c) => auth.signIn(c, 'user-1', { claims: { role: 'reader' }, metadata: { device: 'phone' } }));
+  app.post('/auth/refresh', auth.refresh);
+  app.post('/auth/sign-out', auth.signOut);
+  app.post('/auth/sign-out-everywhere', auth.signOutEverywhere);
+  // @ts-expect-error: the claims are the app's type
+  app.post('/bad', (c) => auth.signIn(c, 'user-1', { claims: { role: 'owner' } }));
+  // @ts-expect-error: a refresh cookie needs the __Host- or __Secure- prefix
+  honoSessions(m, { refreshCookie: 'refresh' });
+
+  const sessions = expressSessions<AppClaims, AppMetadata>(m, { trustedProxy: 'x-forwarded-for:1' });
+  const server = express();
+  server.get('/me', sessions.requireSession(), (req, res) => {
+    const { claims, session } = sessions.verified(req);
+    const role: 'admin' | 'reader' = claims.role;
+    res.json({ role, device: session?.metadata.device ?? null, raw: req.tollgate?.claims.sub });
+  });
+  server.post('/login', (req, res) => sessions.signIn(req, res, 'user-1', { metadata: { device: 'laptop' } }));
+  server.post('/auth/refresh', sessions.refresh);
+  server.post('/auth/sign-out', sessions.signOut);
+  server.use(sessions.errorHandler);
+  // @ts-expect-error: mode is 'strict' or 'stateless'
+  sessions.requireSession({ mode: 'lenient' });
+}
+void adapters;

@@ -208,3 +208,18 @@ export declare class TollgateManager {
 
 /** Builds a manager: imports the keys once and picks the store. */
 export declare function createManager(config: TollgateConfig): Promise<TollgateManager>;
+
+/**
+ * What `init()` instantiates tollgate_bg.wasm from: a compiled module (from any
+ * realm: a `?module` import, a binding, a vm context's host), its bytes, a
+ * Response or a URL to fetch.
+ */
+export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | URL | string;
+
+/**
+ * Instantiates the wasm module from `source`, once for the whole package; later
+ * calls answer the first one's result. Optional with `tollgate` (each runtime's
+ * entry finds the module by itself on the first createManager()); required
+ * first with `tollgate/init`. A failed init may be retried.
+ */
+export declare function init(source: WasmSource | Promise<WasmSource>): Promise<void>;

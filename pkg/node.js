@@ -1,8 +1,7 @@
-// Node 20+ (and Deno): the module is read from the package folder and compiled synchronously.
+// Node 20+ (and Deno): the module is read from the package folder.
 import { readFileSync } from 'node:fs';
-import { initSync } from './tollgate.js';
 import { entry } from './api.js';
 
-export const { createManager, TollgateManager } = entry(() =>
-  initSync({ module: readFileSync(new URL('./tollgate_bg.wasm', import.meta.url)) }),
+export const { init, createManager, TollgateManager } = entry(() =>
+  readFileSync(new URL('./tollgate_bg.wasm', import.meta.url)),
 );

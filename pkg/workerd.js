@@ -1,6 +1,7 @@
 // Cloudflare Workers (wrangler, workerd): a .wasm import is a compiled WebAssembly.Module.
+// Without `?module`: wrangler's bundler takes both forms, but workerd loading the
+// package unbundled (Miniflare's module rules) looks for a file named `...wasm?module`.
 import wasmModule from './tollgate_bg.wasm';
-import { initSync } from './tollgate.js';
 import { entry } from './api.js';
 
-export const { createManager, TollgateManager } = entry(() => initSync({ module: wasmModule }));
+export const { init, createManager, TollgateManager } = entry(() => wasmModule);

@@ -8,7 +8,9 @@
 #      folder, its types checked there (tsc), the conformance suite run there on
 #      stores written in JS (through a test build of the wasm with the `conformance`
 #      feature, never packed), and the node:test suites, with a redis-server of our
-#      own on 127.0.0.1 (installed with apt if missing)
+#      own on 127.0.0.1 (installed with apt if missing); among them the package
+#      in workerd (Miniflare) and in the Vercel Edge emulator (npm edge-runtime,
+#      bundled by esbuild with the edge-light condition, cross-realm init)
 #   5. the bench against jose (SKIP_BENCH=1 skips it; BENCH_MS shortens it)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,8 +16,10 @@ const entry = (name) => pathToFileURL(join(pkgDir, name)).href;
 test('package.json points each runtime at an entry that exists', async () => {
   const pkg = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8'));
   const exp = pkg.exports['.'];
-  assert.deepEqual(Object.keys(exp), ['types', 'workerd', 'deno', 'node', 'default']);
+  // Order matters: a bundler takes the first condition it knows.
+  assert.deepEqual(Object.keys(exp), ['types', 'workerd', 'edge-light', 'deno', 'node', 'default']);
   for (const file of [...Object.values(exp), pkg.main, pkg.types]) await readFile(join(pkgDir, file));
+  for (const file of Object.values(pkg.exports['./init'])) await readFile(join(pkgDir, file));
   await readFile(join(pkgDir, 'tollgate_bg.wasm'));
 });
 
@@ -52,4 +54,20 @@ test('workerd entry: the .wasm import is a compiled module', () => {
     console.log((await m.verify(t.accessToken)).claims.sub);`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(out.trim(), 'worker-user');
+});
+
+test('init(bytes) before createManager: the entry then loads nothing itself', () => {
+  // In a child process: the wasm is instantiated once per process.
+  const script = `
+    import { readFileSync } from 'node:fs';
+    const { init, createManager } = await import(${JSON.stringify(entry('init.js'))});
+    await init(readFileSync(${JSON.stringify(join(pkgDir, 'tollgate_bg.wasm'))}));
+    await init(new Uint8Array(0)); // later calls answer the first one's result
+    const web = await import(${JSON.stringify(entry('web.js'))});
+    globalThis.fetch = () => { throw new Error('fetched'); };
+    const m = await web.createManager({ secret: ${JSON.stringify(SECRET)}, kid: 'h1' });
+    const t = await m.issue('init-user');
+    console.log((await m.verify(t.accessToken)).claims.sub, typeof createManager);`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(out.trim(), 'init-user function');
 });
