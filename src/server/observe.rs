@@ -34,7 +34,8 @@ impl RequestRecord {
     /// Records the answer on the span and writes the request's log line.
     pub fn finish(self, resp: &HttpResponse) {
         let code = (resp.status >= 400).then(|| error_code(&resp.body)).flatten();
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // Milliseconds to the microsecond.
+        let duration_ms = self.started.elapsed().as_micros() as f64 / 1000.0;
         #[cfg(feature = "otel")]
         let trace_id = (!self.span.is_disabled()).then(|| super::otel::trace_id(&self.span)).flatten();
         #[cfg(not(feature = "otel"))]
