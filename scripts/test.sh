@@ -34,6 +34,9 @@ step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh
       its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
 SKIP_BENCH=1 bash scripts/test-js.sh
 
+step "Packaging: cargo package (built), npm pack's file list, a static musl binary that serves, the systemd unit"
+bash scripts/package.sh
+
 step "Rust and Node on one Redis, a single server and a Cluster: each step of a session done by the other runtime"
 bash scripts/cross-runtime.sh
 
