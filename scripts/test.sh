@@ -10,13 +10,13 @@ step "Rust: core, memory store conformance suite, doc tests, the Worker's config
 conformance_log=$(mktemp)
 trap 'rm -f "$conformance_log"' EXIT
 tests=0
-TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,worker || tests=$?
+TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,otel,worker || tests=$?
 bash scripts/conformance-summary.sh "$conformance_log"
 [ "$tests" = 0 ]
 
 step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
-cargo clippy --locked --all-targets --features server,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
+cargo clippy --locked --all-targets --features server,otel,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
 
 step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
 bash scripts/audit.sh
@@ -33,6 +33,9 @@ bash scripts/sql.sh
 step "WebAssembly and npm: the core imports nothing from env (check-wasm-core.sh), the package is built,
       its wasm-bindgen tests pass, and the packed tarball is used from Node (jose interop, JS store over Redis)"
 SKIP_BENCH=1 bash scripts/test-js.sh
+
+step "Packaging: cargo package (built), npm pack's file list, a static musl binary that serves, the systemd unit"
+bash scripts/package.sh
 
 step "Rust and Node on one Redis, a single server and a Cluster: each step of a session done by the other runtime"
 bash scripts/cross-runtime.sh

@@ -84,7 +84,8 @@ impl<S: Store> SessionManager<S> {
 
     async fn run<O: Operation>(&self, name: &'static str, op: O) -> Result<O::Output, Error> {
         let watch = Stopwatch::start();
-        let span = tracing::debug_span!("tollgate", op = name);
+        // `otel.name`: the span's name when traces are exported (feature `otel` of `tollgate serve`).
+        let span = tracing::debug_span!("tollgate", op = name, otel.name = name);
         let mut conflicts = 0;
         let result = drive_counting(op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
         if conflicts > 0 {
@@ -124,6 +125,7 @@ impl<S: Store> SessionManager<S> {
         if mode == VerifyMode::Stateless {
             // The HMAC fast path: one pass, no allocation of the operation.
             let watch = Stopwatch::start();
+            let _span = tracing::debug_span!("tollgate", op = "verify_stateless", otel.name = "verify_stateless").entered();
             if let Some(r) = jwt::verify_hmac(access_token, &self.rules.keys, &self.rules.policy.claims, now) {
                 let r = r.map(|claims| Verified { claims, session: None });
                 self.observe("verify_stateless", &r, &watch);

@@ -319,6 +319,8 @@ fn json_logs_are_one_object_per_line_without_secrets() {
     let t = create(&s, "jay");
     let sid = t["session"]["sid"].as_str().unwrap().to_owned();
     assert_eq!(call(&s, "DELETE", &format!("/v1/sessions/{sid}?user=jay"), &[("X-Api-Key", API_KEY)], b"").0, 200);
+    let bearer = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    assert_eq!(call(&s, "GET", "/v1/users/jay/sessions", &[("Authorization", &bearer), ("Cookie", "sid=cookie-secret")], b"").0, 401);
     serve_process::signal(&s, "TERM");
     assert!(s.child.wait().unwrap().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -328,7 +330,23 @@ fn json_logs_are_one_object_per_line_without_secrets() {
     let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
     assert!(messages.contains(&"tollgate serving") && messages.contains(&"drained: every connection closed"), "{messages:?}");
     assert!(lines.iter().any(|l| l["fields"]["event"] == "session_revoked"), "{log}");
-    for secret in [SECRET, API_KEY, t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap()] {
+    // One line per request: method, route pattern, status, error code, duration; no trace id without traces.
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["target"] == "tollgate::request").map(|l| &l["fields"]).collect();
+    let seen: Vec<(&str, &str, u64, Option<&str>)> = requests
+        .iter()
+        .map(|r| (r["method"].as_str().unwrap(), r["route"].as_str().unwrap(), r["status"].as_u64().unwrap(), r["code"].as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v1/sessions", 201, None),
+            ("DELETE", "/v1/sessions/{sid}", 200, None),
+            ("GET", "/v1/users/{user}/sessions", 401, Some("session_revoked")),
+        ],
+        "{log}"
+    );
+    assert!(requests.iter().all(|r| r["duration_ms"].as_f64().is_some() && r.get("trace_id").is_none()), "{log}");
+    for secret in [SECRET, API_KEY, t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap(), "cookie-secret"] {
         assert!(!log.contains(secret), "a secret in the log: {log}");
     }
 }

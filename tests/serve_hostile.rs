@@ -107,6 +107,69 @@ fn two_thousand_idle_connections_under_ulimit_1024_leave_healthz_answering() {
     assert_eq!(read_response(&mut kept).0, 200);
 }
 
+/// How many files `pid` has open now.
+fn open_files_of(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0)
+}
+
+/// The connection cap leaves room under the open-files limit, so accept errors are
+/// forced here: the limit of the running server is lowered below what its cap
+/// assumed (`prlimit`), then more clients connect than it has files left. It logs
+/// each failed accept (EMFILE), keeps running, and answers once the clients leave.
+#[test]
+fn out_of_files_accept_errors_are_logged_and_the_server_recovers() {
+    use rustix::process::{prlimit, Pid, Resource, Rlimit};
+    raise_own_open_files_limit();
+    let log_path = std::env::temp_dir().join(format!("tollgate-emfile-{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let vars = [("TOLLGATE_HEADER_TIMEOUT", "60s".into()), ("TOLLGATE_IDLE_TIMEOUT", "60s".into()), ("TOLLGATE_LOG", "info".into())];
+    let mut server = start_limited(&vars, 1024, log);
+    assert!(healthy(&server.addr, Duration::from_secs(2)));
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = Pid::from_raw(server.pid() as i32).unwrap();
+    let room = 8;
+    let files = open_files_of(server.pid()) + room;
+    prlimit(Some(pid), Resource::Nofile, Rlimit { current: Some(files), maximum: Some(1024) }).expect("prlimit lowers the server's limit");
+
+    // The kernel completes these handshakes; the server can take only `room` of them.
+    let clients: Vec<TcpStream> = (0..room * 4).map(|_| TcpStream::connect(&server.addr).unwrap()).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut log_text = String::new();
+    while Instant::now() < deadline && !log_text.contains("accept failed") {
+        std::thread::sleep(Duration::from_millis(100));
+        log_text = std::fs::read_to_string(&log_path).unwrap();
+    }
+    let failed = log_text.lines().filter(|l| l.contains("accept failed")).collect::<Vec<_>>();
+    assert!(!failed.is_empty(), "no accept error was logged:\n{log_text}");
+    assert!(
+        failed[0].contains("Too many open files") && failed[0].contains("retry_in=100ms"),
+        "EMFILE, retried after a pause: {}",
+        failed[0]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.child.try_wait().unwrap().is_none(), "the server exited on EMFILE");
+    let retries = std::fs::read_to_string(&log_path).unwrap().matches("accept failed").count();
+
+    drop(clients);
+    let recovered = Instant::now();
+    let answered = (0..50).any(|_| {
+        let up = healthy(&server.addr, Duration::from_secs(1));
+        if !up {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        up
+    });
+    assert!(answered, "/healthz did not answer after the clients left");
+    eprintln!(
+        "EMFILE: {retries} accept errors logged in ~0.5 s (one per pause), /healthz answered {:?} after the clients left",
+        recovered.elapsed()
+    );
+    assert!(retries < 30, "accept errors are paced by the pause, not a busy loop: {retries}");
+    let _ = std::fs::remove_file(&log_path);
+    signal(&server, "TERM");
+    exits_cleanly(&mut server, Duration::from_secs(5));
+}
+
 #[test]
 fn five_hundred_slow_header_senders_are_closed_within_the_header_timeout() {
     raise_own_open_files_limit();

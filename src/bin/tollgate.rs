@@ -9,8 +9,13 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use tollgate::engine::b64;
 use tollgate::engine::keys::Alg;
+#[cfg(feature = "otel")]
+use tollgate::server::otel::Traces;
 use tollgate::settings::{LogFormat, Settings, Source, SqlTarget, StoreSetting, Surface, SETTINGS};
 use tollgate::ErrorCode;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 /// The settings `tollgate serve` reads, in table order.
 fn serve_settings() -> impl Iterator<Item = &'static tollgate::settings::Setting> {
@@ -101,24 +106,56 @@ fn config_file(path: &Path) -> Result<Source, tollgate::Error> {
 }
 
 fn serve(matches: &ArgMatches) {
-    let settings = settings(matches).unwrap_or_else(|e| {
+    let fail = |e: tollgate::Error, status: i32| -> ! {
         eprintln!("tollgate: {e}");
-        std::process::exit(2)
-    });
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| {
-        eprintln!("tollgate: {}", settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"));
-        std::process::exit(2)
-    });
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match settings.serve.log_format {
-        LogFormat::Json => logs.json().with_current_span(true).init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
+        std::process::exit(status)
+    };
+    let settings = settings(matches).unwrap_or_else(|e| fail(e, 2));
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| fail(settings.refuse("log", "is not a log filter, e.g. info or info,tollgate=debug"), 2));
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    if let Err(e) = rt.block_on(tollgate::server::serve(settings)) {
-        eprintln!("tollgate: {e}");
-        std::process::exit(1);
+    let traces = traces(&settings, rt.handle()).unwrap_or_else(|e| fail(e, 2));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match settings.serve.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).with_filter(filter).boxed(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).with_filter(filter).boxed(),
+    };
+    let layers: Vec<_> = std::iter::once(logs).chain(traces.as_ref().map(Traces::layer)).collect();
+    tracing_subscriber::registry().with(layers).init();
+    let served = rt.block_on(tollgate::server::serve(settings));
+    // The spans still waiting are sent while the runtime still runs.
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
+    if let Err(e) = served {
+        fail(e, 1);
+    }
+}
+
+/// The OTLP trace pipeline `otlp_endpoint` asks for (feature `otel`).
+#[cfg(feature = "otel")]
+fn traces(settings: &Settings, runtime: &tokio::runtime::Handle) -> Result<Option<Traces>, tollgate::Error> {
+    settings.serve.otlp_endpoint.as_deref().map(|endpoint| Traces::start(endpoint, runtime.clone())).transpose()
+}
+
+#[cfg(not(feature = "otel"))]
+fn traces(settings: &Settings, _: &tokio::runtime::Handle) -> Result<Option<Traces>, tollgate::Error> {
+    match settings.serve.otlp_endpoint {
+        Some(_) => Err(settings.refuse("otlp_endpoint", "is set, but this tollgate was built without the `otel` feature")),
+        None => Ok(None),
+    }
+}
+
+/// Without the `otel` feature there is never a trace pipeline.
+#[cfg(not(feature = "otel"))]
+enum Traces {}
+
+#[cfg(not(feature = "otel"))]
+impl Traces {
+    fn layer(&self) -> Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> {
+        match *self {}
+    }
+    fn shutdown(self) {}
 }
 
 /// A new key for `alg`, as TOLLGATE_SECRET (HS*) or TOLLGATE_SIGNING_KEY (PEM) takes it.

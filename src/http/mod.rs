@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::engine::error::{Error, ErrorCode};
-use crate::engine::ops::VerifyMode;
+use crate::engine::ops::{Verified, VerifyMode};
 use crate::manager::SessionManager;
 use crate::store::Store;
 
@@ -259,7 +259,7 @@ impl<S: Store> HttpApi<S> {
                 let body: VerifyBody = json_body(req)?;
                 let mode = self.verify_mode(body.mode.as_deref())?;
                 let v = self.sessions.verify(&body.token, mode).await?;
-                Ok(HttpResponse::json(200, &json!({ "claims": v.claims.to_json(), "session": v.session })))
+                Ok(verified(&v))
             }
             Route::Refresh => {
                 let body: RefreshBody = json_body(req)?;
@@ -350,6 +350,27 @@ impl<S: Store> HttpApi<S> {
         let v = self.sessions.verify(token, VerifyMode::Strict).await?;
         Ok(Caller::User { sub: v.claims.sub, sid: v.claims.sid })
     }
+}
+
+/// `{"claims": {..}, "session": {..} | null}`. The claims are the token's payload as
+/// it arrived: the verify checked that it is one JSON object, so it is copied, not
+/// parsed into a map and written again.
+fn verified(v: &Verified) -> HttpResponse {
+    let payload = v.claims.payload();
+    if payload.trim_ascii_start().first() != Some(&b'{') {
+        return HttpResponse::json(200, &json!({ "claims": v.claims.to_json(), "session": v.session }));
+    }
+    let mut body = Vec::with_capacity(payload.len() + 160);
+    body.extend_from_slice(b"{\"claims\":");
+    body.extend_from_slice(payload);
+    body.extend_from_slice(b",\"session\":");
+    if serde_json::to_writer(&mut body, &v.session).is_err() {
+        return HttpResponse::json(200, &json!({ "claims": v.claims.to_json(), "session": v.session }));
+    }
+    body.push(b'}');
+    let mut resp = HttpResponse::json(200, &Value::Null);
+    resp.body = body;
+    resp
 }
 
 fn forbidden() -> Error {

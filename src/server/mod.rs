@@ -5,6 +5,9 @@
 //! and SIGINT stop accepting and let requests in flight finish.
 
 pub mod conn;
+mod observe;
+#[cfg(feature = "otel")]
+pub mod otel;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,12 +27,14 @@ use crate::crypto::native::load_keys;
 use crate::crypto::CryptoDriver;
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::policy::Rules;
-use crate::http::{HttpApi, HttpRequest, HttpResponse, MetricsAccess, MAX_BODY_BYTES};
+use crate::http::{HttpApi, HttpRequest, HttpResponse, MetricsAccess, Route, MAX_BODY_BYTES};
 #[cfg(feature = "redis")]
 use crate::settings::RedisTarget;
 use crate::settings::{Settings, SqlTarget, StoreSetting};
 use crate::{MemoryStore, SessionManager, Store, SystemClock};
 use conn::{Connections, Limits, Watched};
+use observe::RequestRecord;
+use tracing::Instrument;
 
 /// Runs `tollgate serve` until SIGTERM or SIGINT, then drains. Prints
 /// `tollgate listening on http://ADDR` (and the admin listener's line) once bound.
@@ -253,16 +258,35 @@ async fn accept_loop<S: Store + 'static>(
     }
 }
 
-/// The response to one request: its body is read within the body deadline and the size limit.
+/// The response to one request: its body is read within the body deadline and the size
+/// limit, inside the request's span; its log line is written once it is answered.
 async fn answer<S: Store>(api: &HttpApi<S>, face: Face, req: Request<Incoming>, limits: &Limits) -> Response<Full<Bytes>> {
-    let req = match read_request(req, limits).await {
-        Ok(req) => req,
-        Err(refused) => return closing(from_http(refused)),
-    };
-    from_http(match face {
-        Face::Service => api.handle(req).await,
-        Face::Admin => api.handle_admin(req).await,
-    })
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = HttpRequest::new(parts.method.as_str(), path_and_query, headers, Vec::new());
+    let route = Route::of(&request);
+    let record = RequestRecord::start(&request.method, route.as_ref().ok().map(Route::pattern), &parts.headers);
+    let (resp, refused) = async {
+        match read_body(&parts.headers, body, limits).await {
+            Ok(body) => request.body = body,
+            Err(refused) => return (refused, true),
+        }
+        let resp = match face {
+            Face::Service => api.handle_route(route, request).await,
+            Face::Admin => api.handle_admin(request).await,
+        };
+        (resp, false)
+    }
+    .instrument(record.span().clone())
+    .await;
+    record.finish(&resp);
+    // A refused body is never read to its end: the connection closes after the answer.
+    if refused {
+        closing(from_http(resp))
+    } else {
+        from_http(resp)
+    }
 }
 
 /// The response, and the connection closed after it (the rest of the body is never read).
@@ -271,26 +295,22 @@ fn closing(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn read_request(req: Request<Incoming>, limits: &Limits) -> Result<HttpRequest, HttpResponse> {
+async fn read_body(headers: &hyper::HeaderMap, body: Incoming, limits: &Limits) -> Result<Vec<u8>, HttpResponse> {
     let too_large = || HttpResponse::error(&Error::new(ErrorCode::PayloadTooLarge, "the request body exceeds 64 KiB; send a smaller body"));
-    let (parts, body) = req.into_parts();
-    let declared = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     // Reading stops past the limit instead of buffering whatever a client sends.
-    let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, MAX_BODY_BYTES + 1).collect()).await {
-        Ok(Ok(b)) => b.to_bytes().to_vec(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
-        Ok(Err(_)) => return Err(HttpResponse::error(&Error::new(ErrorCode::BadRequest, "the request body could not be read"))),
+    match tokio::time::timeout(limits.body_timeout, Limited::new(body, MAX_BODY_BYTES + 1).collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes().to_vec()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(HttpResponse::error(&Error::new(ErrorCode::BadRequest, "the request body could not be read"))),
         Err(_) => {
             let e = Error::new(ErrorCode::RequestTimeout, "the request body did not arrive within the body timeout; send it at once");
-            return Err(HttpResponse::error(&e));
+            Err(HttpResponse::error(&e))
         }
-    };
-    Ok(HttpRequest::new(parts.method.as_str(), path_and_query, headers, body))
+    }
 }
 
 fn from_http(r: HttpResponse) -> Response<Full<Bytes>> {
