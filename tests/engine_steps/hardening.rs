@@ -3,6 +3,7 @@
 
 use super::*;
 use tollgate::engine::record::{session_key, SessionRecord};
+use tollgate::engine::refresh_key::RefreshKey;
 
 fn refresh(rules: &Rules, store: &mut FakeStore, crypto: &JwtCrypto, token: &str, now: u64, seed: u8) -> Result<Tokens, Error> {
     run(ops::Refresh::new(rules, token, now, entropy(seed)), store, crypto, now)
@@ -53,7 +54,7 @@ fn a_wrong_secret_gets_one_answer_for_live_revoked_and_expired_sessions() {
 /// The session's record as the store holds it.
 fn stored_record(store: &FakeStore, t: &Tokens) -> SessionRecord {
     let key = session_key(&t.session.user, &t.session.sid);
-    SessionRecord::decode(&store.data[&key].0).unwrap()
+    SessionRecord::open(&store.data[&key].0, &RefreshKey::derive(SECRET), &t.session.user, &t.session.sid).unwrap()
 }
 
 #[test]

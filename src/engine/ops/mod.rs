@@ -203,7 +203,7 @@ pub(crate) fn put_record(rules: &Rules, record: &SessionRecord, expect: Expect) 
     let retention = rules.policy.access_ttl_ms + rules.policy.claims.leeway_ms;
     WriteOp::Put {
         key: record::session_key(&record.user, &record.sid),
-        value: Bytes::from(record.encode()),
+        value: Bytes::from(record.seal(&rules.refresh_key)),
         expect,
         expires_at: record.expires_at().saturating_add(retention),
     }
@@ -254,13 +254,9 @@ pub(crate) fn tombstone_for(user: &str, entry: &IndexEntry, now: u64) -> Session
     tombstone(record, now)
 }
 
-/// Decodes a record read from the store and checks it is the one asked for.
-pub(crate) fn decode_record(v: &Versioned, user: &str, sid: &str) -> Result<SessionRecord, Error> {
-    let r = SessionRecord::decode(&v.value)?;
-    if r.user != user || r.sid != sid {
-        return Err(Error::corrupt("session record"));
-    }
-    Ok(r)
+/// Decodes a record read from the store: its MAC must vouch for it under the key it is stored under.
+pub(crate) fn decode_record(rules: &Rules, v: &Versioned, user: &str, sid: &str) -> Result<SessionRecord, Error> {
+    SessionRecord::open(&v.value, &rules.refresh_key, user, sid)
 }
 
 pub(crate) fn done<T>(r: Result<T, Error>) -> Pending<T> {

@@ -126,7 +126,7 @@ impl<'c> Refresh<'c> {
         let Some(mut v) = values(reply, 1) else { return unexpected() };
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
         let t = self.token();
-        let mut record = match decode_record(&slot, &t.user, &t.sid) {
+        let mut record = match decode_record(self.rules, &slot, &t.user, &t.sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };

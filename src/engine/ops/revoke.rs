@@ -48,7 +48,7 @@ impl<'c> Revoke<'c> {
         let Some(mut v) = values(reply, 2) else { return unexpected() };
         let index_slot = v.pop().flatten();
         let Some(record_slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let record = match decode_record(&record_slot, &self.user, &self.sid) {
+        let record = match decode_record(self.rules, &record_slot, &self.user, &self.sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };

@@ -129,7 +129,7 @@ impl<'c> Verify<'c> {
     fn on_session(&mut self, reply: Reply, user: String, sid: String) -> Pending<Verified> {
         let Some(mut v) = values(reply, 1) else { return unexpected() };
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let mut record = match decode_record(&slot, &user, &sid) {
+        let mut record = match decode_record(self.rules, &slot, &user, &sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
