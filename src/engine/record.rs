@@ -50,6 +50,17 @@ pub fn user_cache_key(user: &str) -> String {
     format!("c:{{{}}}", user_tag(user))
 }
 
+/// Marks one session revoked. Only revocations write it (never a refresh or a touch), so
+/// on a store whose reads may be stale (Workers KV) a write made from an old view of
+/// the record cannot undo a revocation: the marker is read beside the record.
+pub fn revoked_key(user: &str, sid: &str) -> String {
+    format!("r:{{{}}}:{sid}", user_tag(user))
+}
+/// Marks every session of the user created up to a time revoked (revoke-all), but one it keeps.
+pub fn revoked_all_key(user: &str) -> String {
+    format!("ra:{{{}}}", user_tag(user))
+}
+
 /// The part of a key a Redis Cluster would hash: between the first `{` and the
 /// next `}` when non-empty, else the whole key.
 pub fn hash_tag(key: &str) -> &str {
@@ -240,6 +251,60 @@ impl UserIndex {
     /// When the store may reclaim the index: after the last absolute expiry.
     pub fn expires_at(&self) -> u64 {
         self.sessions.iter().map(|e| e.absolute_expires_at).max().unwrap_or(0)
+    }
+}
+
+/// The value under [`revoked_key`]: when the session was revoked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RevokedSession {
+    pub v: u8,
+    pub at: u64,
+}
+
+impl RevokedSession {
+    pub fn new(at: u64) -> Self {
+        RevokedSession { v: FORMAT, at }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let r: RevokedSession = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("revocation"))?;
+        if r.v != FORMAT {
+            return Err(Error::corrupt("revocation"));
+        }
+        Ok(r)
+    }
+}
+
+/// The value under [`revoked_all_key`]: sessions created before `before` are revoked,
+/// except `keep` (revoke-all "but the current one"). One created in the very
+/// millisecond of the revoke-all is left to its tombstone (the index lists it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RevokedAll {
+    pub v: u8,
+    pub before: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
+}
+
+impl RevokedAll {
+    pub fn new(before: u64, keep: Option<String>) -> Self {
+        RevokedAll { v: FORMAT, before, keep }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let r: RevokedAll = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("revocation"))?;
+        if r.v != FORMAT {
+            return Err(Error::corrupt("revocation"));
+        }
+        Ok(r)
+    }
+    /// Whether this revoke-all covers the session `sid` created at `created_at`.
+    pub fn revokes(&self, sid: &str, created_at: u64) -> bool {
+        created_at < self.before && self.keep.as_deref() != Some(sid)
     }
 }
 
