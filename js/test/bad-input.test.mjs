@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createManager } from 'tollgate';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
+import { mapData, mapStore } from './map-store.mjs';
 
 const config = (extra = {}) => ({ secret: SECRET, kid: 'h1', ...extra });
 const wrongTypes = [undefined, null, 42, 0, NaN, true, {}, [], () => 'x', Symbol('s'), 10n, new Date(0), new Uint8Array(4)];
@@ -382,5 +383,32 @@ describe('bad input', () => {
         p.catch(() => {});
       }
     });
+  });
+});
+
+// Issue 11, finding 7: stored records carry a MAC, so write access to the store cannot mint tokens.
+describe('a record altered in the store', () => {
+  test('altered, or another session\'s copied over it: store_corrupt, nothing signed', async () => {
+    const data = mapData();
+    const m = await createManager(config({ store: mapStore(data) }));
+    const who = user('mac');
+    const t = await m.issue(who, { metadata: { device: 'phone' } });
+    const other = await m.issue(who);
+    const keyOf = (sid) => [...data.entries.keys()].find((k) => k.startsWith('s:') && k.endsWith(`:${sid}`));
+    const key = keyOf(t.session.sid);
+    const genuine = data.entries.get(key).value.slice();
+
+    const altered = genuine.slice();
+    const at = Buffer.from(altered).indexOf('phone');
+    assert.ok(at > 0);
+    altered[at] = 'P'.charCodeAt(0);
+    for (const bytes of [altered, data.entries.get(keyOf(other.session.sid)).value.slice(), genuine.subarray(0, 40)]) {
+      data.entries.get(key).value = bytes;
+      await rejectsWith(m.refresh(t.refreshToken), 'store_corrupt');
+      await rejectsWith(m.verify(t.accessToken, 'strict'), 'store_corrupt');
+    }
+    data.entries.get(key).value = genuine;
+    await m.verify(t.accessToken, 'strict');
+    await m.refresh(t.refreshToken);
   });
 });
