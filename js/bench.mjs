@@ -76,7 +76,7 @@ async function compare(name, tollgateFn, joseFn, goal) {
 async function asymmetric(alg) {
   const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
   const pem = await jose.exportPKCS8(privateKey);
-  const m = await createManager({ signingKey: pem, alg, kid: 'k1', issuer: ISS });
+  const m = await createManager({ signingKey: pem, alg, kid: 'k1', issuer: ISS, refreshSecret: 'bench-refresh-secret-of-32-bytes-or-more' });
   const { accessToken } = await m.issue('bench-user');
   // jose gets the public key as an imported CryptoKey, as a server verifying tokens would hold it.
   const verifyKey = await jose.importJWK({ ...(await jose.exportJWK(publicKey)), alg }, alg);

@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   const m = await createManager({
     signingKey: '-----BEGIN PRIVATE KEY-----...',
     alg: 'ES256',
+    refreshSecret: 'a refresh secret of thirty-two bytes+',
     kid: 'k2',
     verifyKeys: [
       { kid: 'k1', secret: 'a secret of at least thirty-two bytes!!' },
@@ -85,6 +86,8 @@ async function main(): Promise<void> {
   await createManager({ keys: { kid: 'k', secret: 's' } });
   // @ts-expect-error: a secret or a signing key, not both
   await createManager({ secret: 's', signingKey: '-----BEGIN PRIVATE KEY-----...' });
+  // @ts-expect-error: a signing key needs a refresh secret (it has no secret to derive one from)
+  await createManager({ signingKey: '-----BEGIN PRIVATE KEY-----...', alg: 'ES256' });
   // @ts-expect-error: a secret signs with HMAC only
   await createManager({ secret: 's', alg: 'ES256' });
   // @ts-expect-error: a verify key needs its material

@@ -129,8 +129,20 @@ interface SettingsBase {
 /** Signs with an HMAC secret, or with a private key (PKCS#8 PEM or JWK) for an asymmetric algorithm. */
 export type TollgateConfig = SettingsBase &
   (
-    | { /** HMAC signing secret: 32+ bytes for HS256 (48 HS384, 64 HS512). */ secret: string; signingKey?: undefined; alg?: 'HS256' | 'HS384' | 'HS512' }
-    | { secret?: undefined; /** A PKCS#8 PEM, or a private JWK. */ signingKey: string | JsonWebKey; alg?: Algorithm }
+    | {
+        /** HMAC signing secret: 32+ bytes for HS256 (48 HS384, 64 HS512). */ secret: string;
+        signingKey?: undefined;
+        alg?: 'HS256' | 'HS384' | 'HS512';
+        /** Authenticates stored sessions (default: derived from `secret`); when rotating `secret`, set it to the old one. */
+        refreshSecret?: string;
+      }
+    | {
+        secret?: undefined;
+        /** A PKCS#8 PEM, or a private JWK. */ signingKey: string | JsonWebKey;
+        alg?: Algorithm;
+        /** 32+ bytes that authenticate stored sessions (a store writer cannot mint tokens); keep it across key rotations. */
+        refreshSecret: string;
+      }
   );
 
 export interface SessionInfo {

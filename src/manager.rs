@@ -154,7 +154,7 @@ impl<S: Store> SessionManager<S> {
 
     /// The user's live sessions, oldest first.
     pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        self.run("list", ops::ListSessions::new(user, self.now())).await
+        self.run("list", ops::ListSessions::new(&self.rules, user, self.now())).await
     }
 
     /// Replaces a live session's metadata.

@@ -102,6 +102,13 @@ fn policy() -> Policy {
     p
 }
 
+/// With an asymmetric signing key the refresh key cannot come from a secret: it is set.
+fn asymmetric_policy() -> Policy {
+    let mut p = policy();
+    p.refresh_secret = Some(tollgate::engine::refresh_key::RefreshSecret(b"core-steps-refresh-secret-of-32-bytes!".to_vec()));
+    p
+}
+
 fn issue(rules: &Rules, store: &mut FakeStore, crypto: &JwtCrypto, user: &str, now: u64, seed: u8) -> Tokens {
     run(ops::Issue::new(rules, user, Map::new(), json!({"d": 1}), now, entropy(seed)), store, crypto, now).unwrap()
 }
@@ -208,7 +215,7 @@ fn wrong_replies_are_errors_not_panics() {
     op.handle(Reply::Store(StoreReply::Values(vec![])));
     assert!(matches!(op.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::Internal));
     // Polling twice without a reply.
-    let mut op = ops::ListSessions::new("erin", T0);
+    let mut op = ops::ListSessions::new(&rules, "erin", T0);
     let _ = op.poll();
     assert!(matches!(op.poll(), Step::Done(Err(e)) if e.code() == ErrorCode::Internal));
 }
@@ -223,7 +230,7 @@ fn garbage_in_the_store_is_store_corrupt() {
     let err = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0).unwrap_err();
     assert_eq!(err.code(), ErrorCode::StoreCorrupt);
     store.data.insert("i:{u:frank}".into(), (Bytes::from_static(b"[1,2]"), 99, u64::MAX));
-    let err = run(ops::ListSessions::new("frank", T0), &mut store, &crypto, T0).unwrap_err();
+    let err = run(ops::ListSessions::new(&rules, "frank", T0), &mut store, &crypto, T0).unwrap_err();
     assert_eq!(err.code(), ErrorCode::StoreCorrupt);
 }
 
@@ -277,7 +284,10 @@ fn key_file(name: &str) -> String {
 #[test]
 fn es256_signing_and_verifying_are_effects() {
     let (keys, crypto) = load_keys(&[KeySpec::pem("ec1", Alg::ES256, key_file("es256.pem"))]).unwrap();
-    let rules = Rules::new(keys, policy()).unwrap();
+    let err = Rules::new(keys.clone(), policy()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid, "no secret to derive the refresh key from: refresh_secret is required");
+    assert!(err.message().starts_with("refresh_secret is required"), "{err}");
+    let rules = Rules::new(keys, asymmetric_policy()).unwrap();
     let mut op = ops::Issue::new(&rules, "ivy", Map::new(), json!({}), T0, entropy(13));
     let _ = op.poll();
     op.handle(Reply::Store(StoreReply::Values(vec![None])));
@@ -369,11 +379,11 @@ fn private_jwks_sign_and_must_match_their_public_half() {
     let mut jwk = public.clone();
     jwk["d"] = Value::String(d.clone());
     let (set, crypto) = load_keys(&[KeySpec::jwk("ec1", Alg::ES256, jwk)]).unwrap();
-    let rules = Rules::new(set, policy()).unwrap();
+    let rules = Rules::new(set, asymmetric_policy()).unwrap();
     let mut store = FakeStore::default();
     let t = run(ops::Issue::new(&rules, "jo", Map::new(), json!({}), T0, entropy(14)), &mut store, &crypto, T0).unwrap();
     // The PEM-loaded driver verifies what the JWK-loaded one signed.
-    let core_pem = Rules::new(keys, policy()).unwrap();
+    let core_pem = Rules::new(keys, asymmetric_policy()).unwrap();
     assert!(verify(&core_pem, &mut store, &pem_crypto, &t.access_token, VerifyMode::Stateless, T0).is_ok());
     // A d that does not belong to x/y is refused.
     let mut wrong = public;
@@ -447,7 +457,7 @@ fn tokens_from_jsonwebtoken_verify_and_ours_verify_there() {
     // ES256 both ways, through the JWKS.
     let (keys, ec_crypto) = load_keys(&[KeySpec::pem("ec1", Alg::ES256, key_file("es256.pem"))]).unwrap();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys.jwks()["keys"][0].clone()).unwrap();
-    let ec_core = Rules::new(keys, policy()).unwrap();
+    let ec_core = Rules::new(keys, asymmetric_policy()).unwrap();
     let t = issue(&ec_core, &mut store, &ec_crypto, "mia", T0, 16);
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["aud-test"]);

@@ -64,6 +64,12 @@ async fn serve_on_sentinel_and_cluster() {
 /// Key rotation by rolling restart, as an operator does it: a second serve starts
 /// with a new signing key and the old one verify-only, traffic moves to it, the
 /// first one gets SIGTERM and drains. Clients verify and refresh throughout; none fails.
+///
+/// The recipe: the refresh secret (which authenticates the stored sessions) stays the
+/// same across the rotation. Here both keys are asymmetric, so it is set on both; when
+/// an HMAC `secret` is rotated, set `TOLLGATE_REFRESH_SECRET` to the old secret on the
+/// new service (unset, it derives from the signing secret, and every stored session
+/// would read as `store_corrupt`).
 #[test]
 #[ignore]
 fn rotating_the_signing_key_signs_no_one_out() {
@@ -74,6 +80,7 @@ fn rotating_the_signing_key_signs_no_one_out() {
             ("TOLLGATE_STORE", redis_env::var("TG_TEST_REDIS_URL")),
             ("TOLLGATE_REDIS_PREFIX", format!("tgrotate{}:", unique_suffix())),
             ("TOLLGATE_SECRET", String::new()),
+            ("TOLLGATE_REFRESH_SECRET", "the-refresh-secret-both-services-share-32+".into()),
         ];
         vars.extend(extra);
         vars

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tollgate::engine::record::{index_key, session_key, SessionRecord, UserIndex};
+use tollgate::engine::refresh_key::RefreshKey;
 use tollgate::engine::step::{Versioned, WriteOp};
 use tollgate::http::{HttpApi, HttpRequest};
 use tollgate::store::CommitResult;
@@ -67,9 +68,9 @@ async fn finding_9_a_wrong_secret_gets_one_answer_for_live_revoked_and_expired()
     assert!(e.sessions.refresh(&live.refresh_token).await.is_ok());
 }
 
-/// The session's record as the store holds it.
+/// The session's record as the store holds it (sealed under the key `SECRET` implies).
 fn stored_record(store: &MemoryStore, user: &str, sid: &str) -> SessionRecord {
-    SessionRecord::decode(&store.get_one(&session_key(user, sid)).unwrap().value).unwrap()
+    SessionRecord::open(&store.get_one(&session_key(user, sid)).unwrap().value, &RefreshKey::derive(SECRET), user, sid).unwrap()
 }
 
 #[tokio::test]
@@ -309,4 +310,128 @@ async fn finding_10_a_retry_after_a_lost_reply_gets_the_same_successor_within_th
     clock.advance(s.rules().policy.refresh_grace_ms + 1);
     assert_eq!(s.refresh(&t0.refresh_token).await.unwrap_err().code(), ErrorCode::RefreshTokenReused);
     assert!(s.list("zed").await.unwrap().is_empty());
+}
+
+// ---- Finding 7: write access to the store does not mint tokens ----------------------
+
+/// Writes `value` under `key` as a store writer would (no expectation).
+fn write_raw(store: &MemoryStore, key: &str, value: Vec<u8>) {
+    let put = WriteOp::Put { key: key.to_owned(), value: value.into(), expect: tollgate::engine::step::Expect::Any, expires_at: u64::MAX };
+    assert_eq!(store.commit_now(&[put]), CommitResult::Committed);
+}
+
+/// Every operation that reads the record, each answering `store_corrupt` and writing nothing.
+async fn every_reader_refuses(e: &Env, user: &str, t: &tollgate::Tokens) {
+    let before = e.store.snapshot();
+    let codes = vec![
+        e.sessions.refresh(&t.refresh_token).await.map(drop).map_err(|e| e.code()),
+        e.sessions.verify(&t.access_token, VerifyMode::Strict).await.map(drop).map_err(|e| e.code()),
+        e.sessions.revoke(user, &t.session.sid).await.map(drop).map_err(|e| e.code()),
+        e.sessions.list(user).await.map(drop).map_err(|e| e.code()),
+        e.sessions.update_metadata(user, &t.session.sid, json!({"x": 1})).await.map(drop).map_err(|e| e.code()),
+    ];
+    assert_eq!(codes, vec![Err(ErrorCode::StoreCorrupt); 5], "refresh, strict verify, revoke, list, metadata update");
+    assert_eq!(e.store.snapshot(), before, "nothing was written");
+    // Stateless verification reads no record: the token itself is still good.
+    e.sessions.verify(&t.access_token, VerifyMode::Stateless).await.unwrap();
+}
+
+#[tokio::test]
+async fn finding_7_a_record_forged_by_a_store_writer_is_store_corrupt_and_never_signed() {
+    let e = env(|b| b);
+    let t = e.sessions.issue("mal", Map::new(), json!(null)).await.unwrap();
+    let key = session_key("mal", &t.session.sid);
+    // The writer knows everything in the record but the refresh key: it writes the
+    // claims it wants and the hash of a refresh secret it chose.
+    let mut forged = stored_record(&e.store, "mal", &t.session.sid);
+    forged.claims.insert("role".into(), json!("admin"));
+    let chosen = [9u8; 32];
+    forged.refresh_hash = tollgate::engine::token::hash_secret(&chosen);
+    let forged_token = tollgate::engine::token::RefreshToken::format("tgr", "mal", &t.session.sid, &chosen);
+
+    // Sealed under a key of the writer's own, or with no MAC at all (the format before MACs).
+    let mut unsealed = serde_json::to_vec(&forged).unwrap();
+    for bytes in [forged.seal(&RefreshKey::derive(b"a-key-the-store-writer-made-up-itself")), std::mem::take(&mut unsealed)] {
+        write_raw(&e.store, &key, bytes);
+        let err = e.sessions.refresh(&forged_token).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StoreCorrupt, "{err}");
+        every_reader_refuses(&e, "mal", &t).await;
+    }
+}
+
+#[tokio::test]
+async fn finding_7_an_altered_or_moved_record_is_store_corrupt() {
+    let e = env(|b| b);
+    let t = e.sessions.issue("amy", Map::new(), json!({"device": "phone"})).await.unwrap();
+    let other = e.sessions.issue("amy", Map::new(), json!(null)).await.unwrap();
+    let bob = e.sessions.issue("bob", Map::new(), json!(null)).await.unwrap();
+    let key = session_key("amy", &t.session.sid);
+    let good = e.store.get_one(&key).unwrap().value.to_vec();
+
+    // One changed byte of the JSON (the metadata), the MAC kept.
+    let mut altered = good.clone();
+    let at = altered.windows(5).position(|w| w == b"phone").unwrap();
+    altered[at] = b'P';
+    write_raw(&e.store, &key, altered);
+    every_reader_refuses(&e, "amy", &t).await;
+
+    // A valid record of another session of the same user, or of another user, copied here.
+    for source in [session_key("amy", &other.session.sid), session_key("bob", &bob.session.sid)] {
+        write_raw(&e.store, &key, e.store.get_one(&source).unwrap().value.to_vec());
+        every_reader_refuses(&e, "amy", &t).await;
+    }
+
+    // Truncated and mangled forms never panic.
+    let mut shapes: Vec<Vec<u8>> = (0..good.len().min(40)).map(|n| good[..n].to_vec()).collect();
+    shapes.extend([vec![2], vec![2; 33], vec![2; 34], vec![0xff; 80], b"{}".to_vec(), b"null".to_vec(), good[..good.len() - 1].to_vec()]);
+    for bytes in shapes {
+        write_raw(&e.store, &key, bytes.clone());
+        let err = e.sessions.refresh(&t.refresh_token).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StoreCorrupt, "{bytes:?}");
+    }
+
+    // The genuine bytes put back: everything works again.
+    write_raw(&e.store, &key, good);
+    e.sessions.verify(&t.access_token, VerifyMode::Strict).await.unwrap();
+    e.sessions.refresh(&t.refresh_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn finding_7_the_refresh_key_comes_from_refresh_secret_and_survives_a_signing_key_rotation() {
+    const NEW_SECRET: &[u8] = b"the-next-signing-secret-of-32-bytes-or-more";
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = MemoryStore::with_clock(clock.clone());
+    let manager = |b: ConfigBuilder| SessionManager::new(b.build().unwrap(), store.clone()).unwrap().with_clock(clock.clone());
+
+    // The rotation recipe: the new signing secret signs, the old one verifies, and
+    // refresh_secret is the old secret, so the records it sealed stay readable.
+    let old = manager(Config::builder().secret(SECRET.to_vec()));
+    let t = old.issue("rio", Map::new(), json!(null)).await.unwrap();
+    let old_key = tollgate::KeySpec::secret("k1", tollgate::Alg::HS256, SECRET.to_vec());
+    let rotated =
+        manager(Config::builder().secret(NEW_SECRET.to_vec()).kid("k2").verify_key(old_key.clone()).refresh_secret(SECRET.to_vec()));
+    rotated.verify(&t.access_token, VerifyMode::Strict).await.unwrap();
+    let t2 = rotated.refresh(&t.refresh_token).await.unwrap();
+    old.verify(&t2.access_token, VerifyMode::Stateless).await.unwrap_err();
+    old.refresh(&t2.refresh_token).await.unwrap();
+
+    // Without it, the stored sessions read as store_corrupt: nothing under the old key is trusted.
+    let forgot = manager(Config::builder().secret(NEW_SECRET.to_vec()).kid("k2").verify_key(old_key));
+    let err = forgot.verify(&t.access_token, VerifyMode::Strict).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StoreCorrupt);
+
+    // A refresh_secret too short is refused by name.
+    let err = Config::builder().secret(SECRET.to_vec()).refresh_secret(b"short".to_vec()).build().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid);
+    assert!(err.message().starts_with("refresh_secret must be at least 32 bytes"), "{err}");
+    assert!(!format!("{:?}", Config::builder().refresh_secret(b"a-refresh-secret-nobody-may-see!!".to_vec())).contains("nobody"));
+
+    // An asymmetric signing key has no secret to derive from: refresh_secret is required.
+    let pem = tollgate::crypto::KeyMaterial::Pem(include_str!("keys/es256.pem").to_owned());
+    let err = Config::builder().signing_key(pem.clone()).build().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid);
+    assert!(err.message().starts_with("refresh_secret is required when signing_key is asymmetric"), "{err}");
+    let es = manager(Config::builder().signing_key(pem).refresh_secret(b"a-refresh-secret-for-es256-keys-32+".to_vec()));
+    let t = es.issue("rio", Map::new(), json!(null)).await.unwrap();
+    es.refresh(&t.refresh_token).await.unwrap();
 }

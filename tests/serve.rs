@@ -77,6 +77,9 @@ fn a_verify_without_a_mode_is_strict_unless_the_settings_say_stateless() {
     assert_eq!((st, &v["session"]), (200, &Value::Null), "{v}");
 }
 
+/// The refresh secret of services with an asymmetric signing key (which has no secret to derive one from).
+const REFRESH_SECRET: &str = "serve-test-refresh-secret-of-32-bytes-or-more";
+
 #[test]
 fn several_keys_every_algorithm_and_audience_lists() {
     const OLD_SECRET: &str = "the-previous-hs512-secret-of-sixty-four-bytes-0123456789abcdefgh";
@@ -87,11 +90,13 @@ fn several_keys_every_algorithm_and_audience_lists() {
         ("TOLLGATE_KID", "2026-old".into()),
         ("TOLLGATE_AUDIENCE", "web".into()),
     ]);
-    // After rotation: an ES256 signing key, the old key kept for verification, two audiences.
+    // After rotation: an ES256 signing key, the old key kept for verification, two audiences,
+    // and the refresh secret set to the old secret (the stored sessions' MACs derive from it).
     let verify_keys = json!([{ "kid": "2026-old", "alg": "HS512", "secret": OLD_SECRET }]).to_string();
     let new = start(&[
         ("TOLLGATE_SECRET", String::new()),
         ("TOLLGATE_SIGNING_KEY", include_str!("keys/es256.pem").into()),
+        ("TOLLGATE_REFRESH_SECRET", OLD_SECRET.into()),
         ("TOLLGATE_KID", "2026-new".into()),
         ("TOLLGATE_VERIFY_KEYS", verify_keys),
         ("TOLLGATE_AUDIENCE", "api, web".into()),
@@ -121,7 +126,12 @@ fn several_keys_every_algorithm_and_audience_lists() {
     assert_eq!((st, v["error"]["code"].as_str()), (401, Some("token_invalid")), "{v}");
 
     for (alg, pem) in [("EdDSA", include_str!("keys/ed25519.pem")), ("RS256", include_str!("keys/rs256.pem"))] {
-        let s = start(&[("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", pem.into()), ("TOLLGATE_ALG", alg.into())]);
+        let s = start(&[
+            ("TOLLGATE_SECRET", String::new()),
+            ("TOLLGATE_SIGNING_KEY", pem.into()),
+            ("TOLLGATE_ALG", alg.into()),
+            ("TOLLGATE_REFRESH_SECRET", REFRESH_SECRET.into()),
+        ]);
         let t = create(&s, "ann");
         let header = tollgate::engine::b64::decode(t["access_token"].as_str().unwrap().split('.').next().unwrap()).unwrap();
         assert_eq!(serde_json::from_slice::<Value>(&header).unwrap()["alg"], alg);
@@ -148,7 +158,19 @@ fn unknown_and_malformed_settings_stop_the_start_naming_them() {
         (vec![("TOLLGATE_SECRET", "short".into())], "TOLLGATE_SECRET must be at least 32 bytes for HS256"),
         (vec![("TOLLGATE_SECRET", String::new())], "TOLLGATE_SECRET is not set"),
         (vec![("TOLLGATE_IDLE_TTL", "40d".into())], "TOLLGATE_IDLE_TTL cannot exceed TOLLGATE_ABSOLUTE_TTL"),
-        (vec![("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", garbage_pem)], "TOLLGATE_SIGNING_KEY is not usable"),
+        (
+            vec![
+                ("TOLLGATE_SECRET", String::new()),
+                ("TOLLGATE_SIGNING_KEY", garbage_pem),
+                ("TOLLGATE_REFRESH_SECRET", REFRESH_SECRET.into()),
+            ],
+            "TOLLGATE_SIGNING_KEY is not usable",
+        ),
+        (
+            vec![("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", include_str!("keys/es256.pem").into())],
+            "TOLLGATE_REFRESH_SECRET is required when TOLLGATE_SIGNING_KEY is asymmetric",
+        ),
+        (vec![("TOLLGATE_REFRESH_SECRET", hidden[..20].into())], "TOLLGATE_REFRESH_SECRET must be at least 32 bytes"),
         (vec![("TOLLGATE_LOG", "[[[".into())], "TOLLGATE_LOG is not a log filter"),
         (vec![("TOLLGATE_LISTEN", "localhost".into())], "TOLLGATE_LISTEN is not an IP address and port"),
         (vec![("TOLLGATE_STORE", "d1".into())], "TOLLGATE_STORE names a store this surface does not have"),
@@ -274,7 +296,12 @@ fn keygen_makes_a_key_of_every_algorithm_that_serve_signs_with() {
             vec![("TOLLGATE_SECRET", key.trim().to_owned()), ("TOLLGATE_ALG", alg.as_str().into())]
         } else {
             assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
-            vec![("TOLLGATE_SECRET", String::new()), ("TOLLGATE_SIGNING_KEY", key.clone()), ("TOLLGATE_ALG", alg.as_str().into())]
+            vec![
+                ("TOLLGATE_SECRET", String::new()),
+                ("TOLLGATE_SIGNING_KEY", key.clone()),
+                ("TOLLGATE_ALG", alg.as_str().into()),
+                ("TOLLGATE_REFRESH_SECRET", REFRESH_SECRET.into()),
+            ]
         };
         let s = start(&vars);
         let t = create(&s, "kim");

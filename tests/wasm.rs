@@ -71,7 +71,7 @@ fn hs_config(extra: &[(&str, JsValue)]) -> JsValue {
 
 /// A configuration that signs with `pem` (a PKCS#8 PEM) under `alg`.
 fn pem_config(kid: &str, alg: &str, pem: &str) -> JsValue {
-    config(&[("signingKey", s(pem)), ("alg", s(alg)), ("kid", s(kid))])
+    config(&[("signingKey", s(pem)), ("alg", s(alg)), ("kid", s(kid)), ("refreshSecret", s("wasm-test-refresh-secret-of-32-bytes!"))])
 }
 
 async fn manager(config: JsValue) -> TollgateManager {
@@ -195,6 +195,8 @@ async fn bad_configurations_are_coded() {
     assert_eq!(config_error(pem_config("k", "EdDSA", ES256_PEM)).await, "config_invalid");
     // A public key cannot be the signing key.
     assert_eq!(config_error(pem_config("k", "RS256", RS256_PUB_PEM)).await, "config_invalid");
+    // An asymmetric signing key without refreshSecret (nothing to derive the record MAC key from).
+    assert_eq!(config_error(config(&[("signingKey", s(ES256_PEM)), ("alg", s("ES256"))])).await, "config_invalid");
     assert_eq!(config_error(hs_config(&[("store", js(r#"{"get":1}"#))])).await, "config_invalid");
 }
 

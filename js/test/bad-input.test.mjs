@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createManager } from 'tollgate';
 import { SECRET, rejectsWith, user } from './helpers.mjs';
+import { mapData, mapStore } from './map-store.mjs';
 
 const config = (extra = {}) => ({ secret: SECRET, kid: 'h1', ...extra });
 const wrongTypes = [undefined, null, 42, 0, NaN, true, {}, [], () => 'x', Symbol('s'), 10n, new Date(0), new Uint8Array(4)];
@@ -30,7 +31,7 @@ describe('bad input', () => {
       config({ kid: 'has space' }),
       config({ alg: 'none' }),
       config({ alg: 'ES256' }),
-      { signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----', alg: 'ES256' },
+      { signingKey: '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----', alg: 'ES256', refreshSecret: 'js-test-refresh-secret-of-32-bytes-or-more' },
       { signingKey: huge, alg: 'ES256' },
       { signingKey: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } },
       { signingKey: 'not a jwk' },
@@ -79,7 +80,9 @@ describe('bad input', () => {
       [{ secret: hidden, verifyKeys: hidden }, 'verifyKeys is not a JSON array'],
       [{ secret: hidden, verifyKeys: [{ kid: 'k0', alg: 'HS256', secret: 'short' }] }, 'verifyKeys key #1 must be at least 32 bytes'],
       [{ signingKey: hidden }, 'signingKey is neither a PEM'],
-      [{ signingKey: `-----BEGIN PRIVATE KEY-----\n${hidden}\n-----END PRIVATE KEY-----`, alg: 'ES256' }, 'signingKey is not usable'],
+      [{ signingKey: `-----BEGIN PRIVATE KEY-----\n${hidden}\n-----END PRIVATE KEY-----`, alg: 'ES256', refreshSecret: 'js-test-refresh-secret-of-32-bytes-or-more' }, 'signingKey is not usable'],
+      [{ signingKey: `-----BEGIN PRIVATE KEY-----\n${hidden}\n-----END PRIVATE KEY-----`, alg: 'ES256' }, 'refreshSecret is required when signingKey is asymmetric'],
+      [{ secret: hidden, refreshSecret: 'short' }, 'refreshSecret must be at least 32 bytes'],
       [{ secret: 'short' }, 'secret must be at least 32 bytes for HS256'],
       [{ secret: hidden, idleTtl: '40d' }, 'idleTtl cannot exceed absoluteTtl'],
       [{}, 'secret is not set'],
@@ -380,5 +383,32 @@ describe('bad input', () => {
         p.catch(() => {});
       }
     });
+  });
+});
+
+// Issue 11, finding 7: stored records carry a MAC, so write access to the store cannot mint tokens.
+describe('a record altered in the store', () => {
+  test('altered, or another session\'s copied over it: store_corrupt, nothing signed', async () => {
+    const data = mapData();
+    const m = await createManager(config({ store: mapStore(data) }));
+    const who = user('mac');
+    const t = await m.issue(who, { metadata: { device: 'phone' } });
+    const other = await m.issue(who);
+    const keyOf = (sid) => [...data.entries.keys()].find((k) => k.startsWith('s:') && k.endsWith(`:${sid}`));
+    const key = keyOf(t.session.sid);
+    const genuine = data.entries.get(key).value.slice();
+
+    const altered = genuine.slice();
+    const at = Buffer.from(altered).indexOf('phone');
+    assert.ok(at > 0);
+    altered[at] = 'P'.charCodeAt(0);
+    for (const bytes of [altered, data.entries.get(keyOf(other.session.sid)).value.slice(), genuine.subarray(0, 40)]) {
+      data.entries.get(key).value = bytes;
+      await rejectsWith(m.refresh(t.refreshToken), 'store_corrupt');
+      await rejectsWith(m.verify(t.accessToken, 'strict'), 'store_corrupt');
+    }
+    data.entries.get(key).value = genuine;
+    await m.verify(t.accessToken, 'strict');
+    await m.refresh(t.refreshToken);
   });
 });

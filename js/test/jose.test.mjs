@@ -34,7 +34,7 @@ describe('jose interop', () => {
   for (const alg of ['ES256', 'EdDSA', 'RS256']) {
     test(`${alg}: both ways, and forgeries refused`, async () => {
       const k = await pair(alg);
-      const m = await createManager({ signingKey: k.pem, alg, kid: 'k1', issuer: ISS });
+      const m = await createManager({ signingKey: k.pem, alg, kid: 'k1', issuer: ISS, refreshSecret: 'js-test-refresh-secret-of-32-bytes-or-more' });
 
       // tollgate -> jose, through the JWKS.
       const t = await m.issue(user('amy'), { claims: { role: 'reader' } });
@@ -104,12 +104,12 @@ describe('jose interop', () => {
     for (const alg of ['ES256', 'EdDSA']) {
       const k = await pair(alg);
       const jwk = await jose.exportJWK(k.privateKey);
-      const m = await createManager({ signingKey: jwk, kid: 'j1', issuer: ISS });
+      const m = await createManager({ signingKey: jwk, kid: 'j1', issuer: ISS, refreshSecret: 'js-test-refresh-secret-of-32-bytes-or-more' });
       const t = await m.issue(user('cy'));
       await jose.jwtVerify(t.accessToken, k.publicKey, { issuer: ISS, algorithms: [alg] });
       // A JWK whose private part belongs to another key is refused at load.
       const other = await jose.exportJWK((await pair(alg)).privateKey);
-      await rejectsWith(createManager({ signingKey: { ...jwk, d: other.d }, kid: 'j1' }), 'config_invalid');
+      await rejectsWith(createManager({ signingKey: { ...jwk, d: other.d }, kid: 'j1', refreshSecret: 'js-test-refresh-secret-of-32-bytes-or-more' }), 'config_invalid');
     }
   });
 });

@@ -22,7 +22,7 @@ import { createManager } from './${entry}';
 const managers = new Map();
 async function manager(env, alg) {
   if (!managers.has(alg)) {
-    const key = alg === 'HS256' ? { kid: 'h1', secret: env.SECRET } : { kid: 'a1', alg, signingKey: env[alg] };
+    const key = alg === 'HS256' ? { kid: 'h1', secret: env.SECRET } : { kid: 'a1', alg, signingKey: env[alg], refreshSecret: env.SECRET };
     managers.set(alg, await createManager({ ...key, issuer: 'worker' }));
   }
   return managers.get(alg);

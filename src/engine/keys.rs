@@ -11,6 +11,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use super::b64;
 use super::error::Error;
+use super::refresh_key::RefreshKey;
 
 /// The JWS algorithms tollgate signs and verifies. `none` is not one of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,6 +135,8 @@ pub struct Key {
     public_jwk: Option<Map<String, Value>>,
     /// Precomputed base64url of this key's JWT header.
     pub(crate) header_b64: String,
+    /// The refresh key an HMAC secret implies when `refresh_secret` is not set.
+    pub(crate) refresh_key: Option<RefreshKey>,
 }
 
 impl std::fmt::Debug for Key {
@@ -148,7 +151,8 @@ impl Key {
     pub fn hmac(kid: impl Into<String>, alg: Alg, secret: &[u8]) -> Result<Key, Error> {
         let kid = check_kid(kid.into())?;
         let hmac = HmacKey::new(alg, secret)?;
-        Ok(Key { header_b64: header_b64(alg, &kid), kid, alg, hmac: Some(hmac), public_jwk: None })
+        let refresh_key = Some(RefreshKey::derive(secret));
+        Ok(Key { header_b64: header_b64(alg, &kid), kid, alg, hmac: Some(hmac), public_jwk: None, refresh_key })
     }
 
     /// An asymmetric key whose private or public half the crypto driver holds.
@@ -167,7 +171,7 @@ impl Key {
         jwk.insert("kid".into(), Value::String(kid.clone()));
         jwk.insert("alg".into(), Value::String(alg.as_str().into()));
         jwk.insert("use".into(), Value::String("sig".into()));
-        Ok(Key { header_b64: header_b64(alg, &kid), kid, alg, hmac: None, public_jwk: Some(jwk) })
+        Ok(Key { header_b64: header_b64(alg, &kid), kid, alg, hmac: None, public_jwk: Some(jwk), refresh_key: None })
     }
 
     /// An HMAC key from an `oct` JWK (`{"kty":"oct","k":"..."}`).
@@ -188,6 +192,10 @@ impl Key {
     }
     pub fn alg(&self) -> Alg {
         self.alg
+    }
+    /// The refresh key derived from this key's HMAC secret; `None` for asymmetric keys.
+    pub fn refresh_key(&self) -> Option<&RefreshKey> {
+        self.refresh_key.as_ref()
     }
 }
 

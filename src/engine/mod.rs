@@ -13,5 +13,6 @@ pub mod keys;
 pub mod ops;
 pub mod policy;
 pub mod record;
+pub mod refresh_key;
 pub mod step;
 pub mod token;

@@ -6,6 +6,7 @@ use super::error::Error;
 use super::jwt::ClaimsPolicy;
 use super::keys::KeySet;
 use super::ops::VerifyMode;
+use super::refresh_key::{RefreshKey, RefreshSecret, MIN_REFRESH_SECRET_LEN};
 
 /// What to do when a user already holds the maximum number of sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct Policy {
     /// The mode of a verify whose caller names none (HTTP `POST /v1/verify`
     /// without `mode`, JS `verify(token)`); Rust callers always name one.
     pub verify_mode: VerifyMode,
+    /// What the refresh key (the MAC key of stored records) derives from; `None`:
+    /// the HMAC signing secret. Required with an asymmetric signing key.
+    pub refresh_secret: Option<RefreshSecret>,
 }
 
 const MINUTE: u64 = 60_000;
@@ -69,6 +73,7 @@ impl Default for Policy {
             max_attempts: 16,
             user_cache_ttl_ms: 5 * MINUTE,
             verify_mode: VerifyMode::Strict,
+            refresh_secret: None,
         }
     }
 }
@@ -124,6 +129,9 @@ impl Policy {
         if self.max_attempts == 0 {
             return Err(InvalidSetting::new("max_attempts", "must be at least 1"));
         }
+        if self.refresh_secret.as_ref().is_some_and(|s| s.0.len() < MIN_REFRESH_SECRET_LEN) {
+            return Err(InvalidSetting::new("refresh_secret", "must be at least 32 bytes; `tollgate keygen` makes one"));
+        }
         if self.claims.max_token_bytes < 64 {
             return Err(InvalidSetting::new("max_token_bytes", "must be at least 64"));
         }
@@ -141,11 +149,28 @@ impl Policy {
 pub struct Rules {
     pub keys: KeySet,
     pub policy: Policy,
+    /// Authenticates stored records; derived from `policy.refresh_secret`, else the signing secret.
+    pub refresh_key: RefreshKey,
 }
 
 impl Rules {
     pub fn new(keys: KeySet, policy: Policy) -> Result<Rules, Error> {
         policy.validate()?;
-        Ok(Rules { keys, policy })
+        let refresh_key = match (&policy.refresh_secret, keys.signing_key().refresh_key()) {
+            (Some(secret), _) => RefreshKey::derive(&secret.0),
+            (None, Some(derived)) => derived.clone(),
+            (None, None) => return Err(Error::config(refresh_secret_required().message(|name| name))),
+        };
+        Ok(Rules { keys, policy, refresh_key })
     }
+}
+
+/// An asymmetric signing key has no secret to derive the refresh key from.
+pub fn refresh_secret_required() -> InvalidSetting {
+    InvalidSetting::with_other(
+        "refresh_secret",
+        "is required when {} is asymmetric: set it to 32 random bytes or more (`tollgate keygen` makes them) \
+         and keep it when the signing key changes; it authenticates stored sessions",
+        "signing_key",
+    )
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::b64;
 use super::error::Error;
+use super::refresh_key::{RefreshKey, TAG_LEN};
 use super::token::{Secret, SecretHash};
 
 /// The user id as written inside a key's `{...}`: no brace can end the tag early,
@@ -49,6 +50,17 @@ pub fn user_cache_key(user: &str) -> String {
     format!("c:{{{}}}", user_tag(user))
 }
 
+/// Marks one session revoked. Only revocations write it (never a refresh or a touch), so
+/// on a store whose reads may be stale (Workers KV) a write made from an old view of
+/// the record cannot undo a revocation: the marker is read beside the record.
+pub fn revoked_key(user: &str, sid: &str) -> String {
+    format!("r:{{{}}}:{sid}", user_tag(user))
+}
+/// Marks every session of the user created up to a time revoked (revoke-all), but one it keeps.
+pub fn revoked_all_key(user: &str) -> String {
+    format!("ra:{{{}}}", user_tag(user))
+}
+
 /// The part of a key a Redis Cluster would hash: between the first `{` and the
 /// next `}` when non-empty, else the whole key.
 pub fn hash_tag(key: &str) -> &str {
@@ -66,6 +78,13 @@ pub fn hash_tag(key: &str) -> &str {
 
 /// Format version of stored values; a reader refuses versions it does not know.
 const FORMAT: u8 = 1;
+
+/// The first byte of a session record as stored: format 2 is `[2][MAC, 32 bytes][JSON]`.
+/// Format 1 (bare JSON, no MAC; its first byte is `{`) is refused as `store_corrupt`:
+/// a record no key vouches for could have been written by anyone with store access.
+const SEALED_RECORD: u8 = 2;
+/// What a session record's MAC says it is (an index or a cache entry never passes for one).
+const SESSION_KIND: &str = "session";
 
 /// One rotation still inside the grace window: the hash of the retired secret, when
 /// it was retired, and its successor sealed under it (see [`super::token::seal_successor`]).
@@ -122,15 +141,37 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let r: SessionRecord = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("session record"))?;
-        if r.v != FORMAT {
-            return Err(Error::corrupt("session record"));
+    /// Reads a record stored under `user` and `sid`: its MAC under `key` must cover
+    /// these bytes and this identity, else `store_corrupt` (a forged, altered, moved
+    /// or unauthenticated record is never used, so it can never be signed).
+    pub fn open(bytes: &[u8], key: &RefreshKey, user: &str, sid: &str) -> Result<Self, Error> {
+        let corrupt = || Error::corrupt("session record");
+        let (tag, body) = match bytes.split_first() {
+            Some((&SEALED_RECORD, rest)) if rest.len() > TAG_LEN => rest.split_at(TAG_LEN),
+            Some((b'{', _)) => return Err(Error::corrupt("session record (written before records carried a MAC)")),
+            _ => return Err(corrupt()),
+        };
+        if !key.verify_record_tag(SESSION_KIND, user, sid, body, tag) {
+            tracing::warn!(target: "tollgate::security", event = "record_mac_invalid", user = %user, sid = %sid, "a stored session record failed its MAC check");
+            return Err(Error::corrupt(
+                "session record (its MAC does not verify: altered, forged, or written under another refresh_secret)",
+            ));
+        }
+        let r: SessionRecord = serde_json::from_slice(body).map_err(|_| corrupt())?;
+        if r.v != FORMAT || r.user != user || r.sid != sid {
+            return Err(corrupt());
         }
         Ok(r)
     }
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The stored form: the format byte, the MAC over the record's identity and JSON, the JSON.
+    pub fn seal(&self, key: &RefreshKey) -> Vec<u8> {
+        let body = serde_json::to_vec(self).unwrap_or_default();
+        let tag = key.record_tag(SESSION_KIND, &self.user, &self.sid, &body);
+        let mut out = Vec::with_capacity(1 + TAG_LEN + body.len());
+        out.push(SEALED_RECORD);
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&body);
+        out
     }
     pub fn new_format() -> u8 {
         FORMAT
@@ -210,6 +251,60 @@ impl UserIndex {
     /// When the store may reclaim the index: after the last absolute expiry.
     pub fn expires_at(&self) -> u64 {
         self.sessions.iter().map(|e| e.absolute_expires_at).max().unwrap_or(0)
+    }
+}
+
+/// The value under [`revoked_key`]: when the session was revoked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RevokedSession {
+    pub v: u8,
+    pub at: u64,
+}
+
+impl RevokedSession {
+    pub fn new(at: u64) -> Self {
+        RevokedSession { v: FORMAT, at }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let r: RevokedSession = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("revocation"))?;
+        if r.v != FORMAT {
+            return Err(Error::corrupt("revocation"));
+        }
+        Ok(r)
+    }
+}
+
+/// The value under [`revoked_all_key`]: sessions created before `before` are revoked,
+/// except `keep` (revoke-all "but the current one"). One created in the very
+/// millisecond of the revoke-all is left to its tombstone (the index lists it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RevokedAll {
+    pub v: u8,
+    pub before: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
+}
+
+impl RevokedAll {
+    pub fn new(before: u64, keep: Option<String>) -> Self {
+        RevokedAll { v: FORMAT, before, keep }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let r: RevokedAll = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("revocation"))?;
+        if r.v != FORMAT {
+            return Err(Error::corrupt("revocation"));
+        }
+        Ok(r)
+    }
+    /// Whether this revoke-all covers the session `sid` created at `created_at`.
+    pub fn revokes(&self, sid: &str, created_at: u64) -> bool {
+        created_at < self.before && self.keep.as_deref() != Some(sid)
     }
 }
 

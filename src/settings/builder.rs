@@ -8,7 +8,8 @@ use crate::crypto::{KeyMaterial, KeySpec};
 use crate::engine::error::Error;
 use crate::engine::keys::{kid_is_valid, Alg};
 use crate::engine::ops::VerifyMode;
-use crate::engine::policy::{InvalidSetting, LimitPolicy, Policy};
+use crate::engine::policy::{refresh_secret_required, InvalidSetting, LimitPolicy, Policy};
+use crate::engine::refresh_key::RefreshSecret;
 
 /// What a manager is built from: keys (the first signs) and the policy.
 #[derive(Clone, Debug)]
@@ -149,6 +150,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// The secret the refresh key derives from: the key that authenticates stored
+    /// sessions (so write access to the store cannot mint tokens). Default: the HMAC
+    /// signing secret; required with an asymmetric signing key. When rotating an HMAC
+    /// signing secret, set this to the old secret so stored sessions stay readable.
+    pub fn refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.0.policy.refresh_secret = Some(RefreshSecret(secret.into()));
+        self
+    }
+
     /// The configuration, or `config_invalid` naming the first unusable setting.
     pub fn build(self) -> Result<Config, Error> {
         self.check().map_err(|e| super::refusal(&e, super::Naming::Rust))
@@ -167,6 +177,9 @@ impl ConfigBuilder {
             keys.push(spec.clone());
         }
         draft.policy.check()?;
+        if draft.policy.refresh_secret.is_none() && !keys[0].alg.is_hmac() {
+            return Err(refresh_secret_required());
+        }
         Ok(Config { keys, policy: draft.policy })
     }
 }

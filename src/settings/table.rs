@@ -130,6 +130,20 @@ pub static SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "refresh_secret",
+        env: "TOLLGATE_REFRESH_SECRET",
+        js: Some("refreshSecret"),
+        rust: Some("refresh_secret"),
+        scope: Scope::Engine,
+        secret: true,
+        default: doc("derived from the signing secret"),
+        help: doc("32 bytes or more that stored sessions are authenticated with (a store writer cannot mint tokens). Required with a signing key; when rotating `secret`, set it to the old secret so sessions survive"),
+        apply: Some(|s, raw| {
+            let secret = parse::secret(raw)?;
+            engine(s, |b| b.refresh_secret(secret))
+        }),
+    },
+    Setting {
         name: "issuer",
         env: "TOLLGATE_ISSUER",
         js: Some("issuer"),

@@ -10,6 +10,7 @@ use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
 
 const SECRET: &str = "settings-test-secret-of-at-least-32-bytes";
+const REFRESH_SECRET: &str = "settings-test-refresh-secret-of-32-bytes";
 const API_KEY: &str = "settings-test-api-key-0123";
 const ES256_PEM: &str = include_str!("../../tests/keys/es256.pem");
 
@@ -35,7 +36,8 @@ fn fingerprint(c: &Config) -> String {
             format!("{} {} {material}", k.kid, k.alg.as_str())
         })
         .collect();
-    format!("{keys:?} {:?}", c.policy)
+    let refresh_secret = c.policy.refresh_secret.as_ref().map(|s| String::from_utf8_lossy(&s.0).into_owned());
+    format!("{keys:?} {:?} refresh secret {refresh_secret:?}", c.policy)
 }
 
 fn camel(snake: &str) -> String {
@@ -359,7 +361,7 @@ fn malformed_values_are_refused_by_name_without_their_value() {
 
 #[test]
 fn problems_found_while_building_name_the_settings_as_each_surface_spells_them() {
-    let cases: [(Value, &str, &str); 7] = [
+    let cases: [(Value, &str, &str); 9] = [
         (json!({}), "TOLLGATE_SECRET is not set: give it (`tollgate keygen` makes one), or TOLLGATE_SIGNING_KEY", "secret is not set"),
         (
             json!({ "secret": SECRET, "signing_key": ES256_PEM }),
@@ -372,6 +374,16 @@ fn problems_found_while_building_name_the_settings_as_each_surface_spells_them()
             "alg is asymmetric",
         ),
         (json!({ "secret": "short" }), "TOLLGATE_SECRET must be at least 32 bytes for HS256", "secret must be at least 32"),
+        (
+            json!({ "signing_key": ES256_PEM }),
+            "TOLLGATE_REFRESH_SECRET is required when TOLLGATE_SIGNING_KEY is asymmetric",
+            "refreshSecret is required when signingKey is asymmetric",
+        ),
+        (
+            json!({ "secret": SECRET, "refresh_secret": "short" }),
+            "TOLLGATE_REFRESH_SECRET must be at least 32 bytes",
+            "refreshSecret must be at least 32",
+        ),
         (json!({ "secret": SECRET, "alg": "HS512" }), "TOLLGATE_SECRET must be at least 64 bytes for HS512", "secret must be at least 64"),
         (
             json!({ "secret": SECRET, "idle_ttl": "31d" }),
@@ -417,6 +429,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         ("TOLLGATE_ALG", "HS512"),
         ("TOLLGATE_KID", "2026-11"),
         ("TOLLGATE_VERIFY_KEYS", verify_keys),
+        ("TOLLGATE_REFRESH_SECRET", "a-refresh-secret-of-at-least-32-bytes"),
         ("TOLLGATE_ISSUER", "https://auth.example"),
         ("TOLLGATE_AUDIENCE", "api,web"),
         ("TOLLGATE_LEEWAY", "5s"),
@@ -440,6 +453,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         "alg": "HS512",
         "kid": "2026-11",
         "verifyKeys": serde_json::from_str::<Value>(verify_keys).unwrap(),
+        "refreshSecret": "a-refresh-secret-of-at-least-32-bytes",
         "issuer": "https://auth.example",
         "audience": ["api", "web"],
         "leeway": 5,
@@ -480,13 +494,17 @@ fn the_same_settings_give_the_same_config_from_the_environment_and_from_js() {
         let config = Settings::read(&env(&without), Surface::Js).unwrap().config().unwrap_or_else(|e| panic!("without {name}: {e}"));
         assert_ne!(fingerprint(&config), all, "{name} changed nothing");
     }
-    let signing = Settings::read(&env(&[("TOLLGATE_SIGNING_KEY", ES256_PEM)]), Surface::Js).unwrap().config().unwrap();
+    let signing = Settings::read(&env(&[("TOLLGATE_SIGNING_KEY", ES256_PEM), ("TOLLGATE_REFRESH_SECRET", REFRESH_SECRET)]), Surface::Js)
+        .unwrap()
+        .config()
+        .unwrap();
     assert_eq!((signing.keys[0].alg, signing.keys[0].kid.as_str()), (Alg::ES256, "k1"));
 }
 
 #[test]
 fn a_key_that_does_not_load_is_named_by_its_setting() {
-    let settings = Settings::read(&env(&[("TOLLGATE_SIGNING_KEY", ES256_PEM)]), Surface::Js).unwrap();
+    let settings =
+        Settings::read(&env(&[("TOLLGATE_SIGNING_KEY", ES256_PEM), ("TOLLGATE_REFRESH_SECRET", REFRESH_SECRET)]), Surface::Js).unwrap();
     let config = settings.config().unwrap();
     let e = settings.key_refused(&config, crate::crypto::KeyError::at(0)(crate::Error::config("the key is not a valid ES256 key")));
     assert_eq!(e.message(), "TOLLGATE_SIGNING_KEY is not usable: the key is not a valid ES256 key");

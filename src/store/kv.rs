@@ -12,7 +12,12 @@
 //!   made it, but other locations may read the old value for up to about 60 s
 //!   (KV caches reads at the edge). A revoked session can pass strict
 //!   verification elsewhere for that long; a rotated refresh token may be
-//!   accepted elsewhere within it.
+//!   accepted elsewhere within it. A commit checks its expectations against
+//!   those same cached reads, so a refresh or touch made from a stale view
+//!   writes the live record over a tombstone; the engine keeps revocations in
+//!   markers no such write touches ([`crate::engine::record::revoked_key`],
+//!   [`crate::engine::record::revoked_all_key`]) and checks them on refresh and
+//!   strict verify, so revocation holds once the markers reach every location.
 //! - **One write per second per key.** The user index is written on every create
 //!   and revoke; bursts for one user may be rate-limited by KV (answered as
 //!   `store_unavailable`).

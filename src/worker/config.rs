@@ -76,6 +76,7 @@ mod tests {
 
     const SECRET: &str = "worker-test-secret-of-at-least-32-bytes";
     const API_KEY: &str = "a-service-key-0123456789";
+    const REFRESH: (&str, &str) = ("TOLLGATE_REFRESH_SECRET", "worker-test-refresh-secret-of-32-bytes");
 
     fn env(pairs: &[(&str, &str)]) -> Source {
         Source::env(pairs.iter().map(|(k, v)| (k.to_string(), Raw::Text(v.to_string()))))
@@ -141,13 +142,13 @@ mod tests {
     #[test]
     fn asymmetric_keys_come_from_a_pem_or_jwk() {
         let pem = include_str!("../../tests/keys/es256.pem");
-        let c = read(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_ALG", "ES256"), ("TOLLGATE_API_KEYS", API_KEY)]).unwrap();
+        let c = read(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_ALG", "ES256"), ("TOLLGATE_API_KEYS", API_KEY), REFRESH]).unwrap();
         assert!(matches!(c.config.keys[0].material, KeyMaterial::Pem(_)));
         assert!(!c.hmac_only());
-        let c = read(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_API_KEYS", API_KEY)]).unwrap();
+        let c = read(&[("TOLLGATE_SIGNING_KEY", pem), ("TOLLGATE_API_KEYS", API_KEY), REFRESH]).unwrap();
         assert_eq!(c.config.keys[0].alg, Alg::ES256, "ES256 by default with a signing key");
         let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"x","d":"d"}"#;
-        let c = read(&[("TOLLGATE_SIGNING_KEY", jwk), ("TOLLGATE_API_KEYS", API_KEY)]).unwrap();
+        let c = read(&[("TOLLGATE_SIGNING_KEY", jwk), ("TOLLGATE_API_KEYS", API_KEY), REFRESH]).unwrap();
         assert!(matches!(c.config.keys[0].material, KeyMaterial::Jwk(_)));
         assert_eq!(c.config.keys[0].alg, Alg::EdDSA, "a JWK's own algorithm by default");
     }

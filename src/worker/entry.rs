@@ -155,9 +155,13 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
                 // No store of its own to ask: each user's object holds its sessions, so loaded settings mean ready.
                 return into_response(HttpResponse::json(200, &serde_json::json!({ "status": "ready" })));
             }
-            match route.as_ref().map(|r| route::target(r, &req, local)) {
-                Ok(Target::User(user)) => return forward(&env, &user, req).await,
-                Ok(Target::Local) | Err(_) => local.handle_route(route, req).await,
+            let target = match &route {
+                Ok(r) => route::checked_target(r, &req, local).await,
+                Err(_) => Target::Local,
+            };
+            match target {
+                Target::User(user) => return forward(&env, &user, req).await,
+                Target::Local => local.handle_route(route, req).await,
             }
         }
     };

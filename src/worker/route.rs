@@ -2,13 +2,17 @@
 //! [`Route`] (parsed once, by the one route table in [`crate::http::route`]).
 //!
 //! With the Durable Object store every operation runs inside the object of the
-//! user it concerns, so the Worker must name that user before anything is
-//! verified. It reads the name from what the request carries, trusting none of
-//! it: the object runs the whole request through [`crate::http::HttpApi`] and
-//! checks every token and key itself. A forged name (a token's `sub`, a refresh
-//! token's locator) only wakes that user's object, which refuses the request
-//! when the token does not verify; service-only routes are not forwarded
-//! without a valid API key.
+//! user it concerns, so the Worker must name that user first. It reads the name
+//! from what the request carries and checks it before waking an object
+//! ([`checked_target`]): an access token must pass the stateless checks
+//! (signature, expiry, issuer, audience), a refresh token must be well formed,
+//! service-only routes need a valid API key. A request that fails is answered
+//! by the Worker, with the answer the object would give (the same handler
+//! refuses it before it needs a store), so forged requests wake no object. The
+//! object still runs the whole request through [`crate::http::HttpApi`] and
+//! checks everything itself. A well-formed refresh token carries no tag the
+//! Worker could check, so a made-up one still wakes the object it names, which
+//! refuses it without writing.
 //!
 //! | request | object |
 //! |---|---|
@@ -67,6 +71,33 @@ pub fn target<S: Store>(route: &Route, req: &HttpRequest, api: &HttpApi<S>) -> T
     match user {
         Some(u) if check_user_id(&u).is_ok() => Target::User(u),
         _ => Target::Local,
+    }
+}
+
+/// [`target`], with the access token the user was read from checked first: a token
+/// that fails the stateless checks (signature, expiry, issuer, audience) or names
+/// another user sends the request to [`Target::Local`], which answers it as the
+/// object would, without waking one.
+pub async fn checked_target<S: Store>(route: &Route, req: &HttpRequest, api: &HttpApi<S>) -> Target {
+    let target = target(route, req, api);
+    let Target::User(user) = &target else { return target };
+    let Some(token) = routing_token(route, req) else { return target };
+    match api.sessions().verify(&token, VerifyMode::Stateless).await {
+        Ok(v) if &v.claims.sub == user => target,
+        _ => Target::Local,
+    }
+}
+
+/// The access token a request is routed by, when it is routed by one (not by an API key).
+fn routing_token(route: &Route, req: &HttpRequest) -> Option<String> {
+    match route {
+        Route::Verify => json_body::<VerifyBody>(req).ok().map(|b| b.token),
+        Route::RevokeSession { .. } | Route::ListUserSessions { .. } | Route::RevokeUserSessions { .. }
+            if req.header("x-api-key").is_none() =>
+        {
+            bearer_token(req)?.ok().map(str::to_owned)
+        }
+        _ => None,
     }
 }
 
@@ -199,6 +230,66 @@ mod tests {
         ] {
             assert_eq!(target_of(m, p, &[GOOD], ""), Target::Local, "{m} {p}");
         }
+    }
+
+    const ISSUER: &str = "https://auth.test";
+
+    /// A token of the configuration `checked` routes with, `tweak`ed.
+    fn real_token(user: &str, tweak: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> String {
+        minted_at(user, None, tweak)
+    }
+
+    /// A token minted at `at` (unix ms; now when `None`).
+    fn minted_at(user: &str, at: Option<u64>, tweak: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> String {
+        let config = tweak(Config::builder().secret("worker-route-test-secret-of-32-bytes!").issuer(ISSUER)).build().unwrap();
+        let mut sessions = SessionManager::new(config, MemoryStore::new()).unwrap();
+        if let Some(at) = at {
+            sessions = sessions.with_clock(std::sync::Arc::new(crate::ManualClock::new(at)));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(sessions.issue(user, serde_json::Map::new(), Value::Null)).unwrap().access_token
+    }
+
+    fn checked(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Target {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let req = HttpRequest::new(method, path, headers, body.as_bytes().to_vec());
+        let Ok(route) = Route::of(&req) else { return Target::Local };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let config = Config::builder().secret("worker-route-test-secret-of-32-bytes!").issuer(ISSUER).build().unwrap();
+        let api = HttpApi::new(SessionManager::new(config, MemoryStore::new()).unwrap(), &[KEY]).unwrap();
+        rt.block_on(checked_target(&route, &req, &api))
+    }
+
+    #[test]
+    fn only_a_token_that_verifies_wakes_its_users_object() {
+        let good = real_token("gus", |b| b);
+        let other_key = real_token("gus", |b| b.secret("another-secret-another-secret-32+!"));
+        let expired = minted_at("gus", Some(1_000_000_000_000), |b| b); // in 2001
+        let other_issuer = real_token("gus", |b| b.issuer("https://elsewhere"));
+        // The signature kept, the payload changed to another user: the signature no longer matches.
+        let parts: Vec<&str> = good.split('.').collect();
+        let payload = String::from_utf8(b64::decode(parts[1]).unwrap()).unwrap().replace("\"gus\"", "\"eve\"");
+        let resigned = format!("{}.{}.{}", parts[0], b64::encode(payload.as_bytes()), parts[2]);
+
+        for (token, want) in [
+            (good.clone(), user("gus")),
+            (other_key, Target::Local),
+            (expired, Target::Local),
+            (other_issuer, Target::Local),
+            (resigned, Target::Local),
+            (jwt_with(r#"{"sub":"gus","sid":"AAAAAAAAAAAAAAAAAAAAAA"}"#), Target::Local),
+        ] {
+            let body = format!(r#"{{"token":"{token}","mode":"strict"}}"#);
+            assert_eq!(checked("POST", "/v1/verify", &[JSON], &body), want, "verify {token}");
+            let bearer = format!("Bearer {token}");
+            for (method, path) in
+                [("GET", "/v1/users/gus/sessions"), ("DELETE", "/v1/users/gus/sessions"), ("DELETE", "/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA")]
+            {
+                assert_eq!(checked(method, path, &[("authorization", &bearer)], ""), want, "{method} {path} {token}");
+            }
+        }
+        // Routed by a valid API key: no token to check.
+        assert_eq!(checked("GET", "/v1/users/gus/sessions", &[GOOD], ""), user("gus"));
     }
 
     #[test]

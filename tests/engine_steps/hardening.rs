@@ -3,6 +3,7 @@
 
 use super::*;
 use tollgate::engine::record::{session_key, SessionRecord};
+use tollgate::engine::refresh_key::RefreshKey;
 
 fn refresh(rules: &Rules, store: &mut FakeStore, crypto: &JwtCrypto, token: &str, now: u64, seed: u8) -> Result<Tokens, Error> {
     run(ops::Refresh::new(rules, token, now, entropy(seed)), store, crypto, now)
@@ -53,7 +54,7 @@ fn a_wrong_secret_gets_one_answer_for_live_revoked_and_expired_sessions() {
 /// The session's record as the store holds it.
 fn stored_record(store: &FakeStore, t: &Tokens) -> SessionRecord {
     let key = session_key(&t.session.user, &t.session.sid);
-    SessionRecord::decode(&store.data[&key].0).unwrap()
+    SessionRecord::open(&store.data[&key].0, &RefreshKey::derive(SECRET), &t.session.user, &t.session.sid).unwrap()
 }
 
 #[test]
@@ -162,4 +163,94 @@ fn an_evicted_session_tells_only_its_holder_that_it_was_revoked() {
     let evicted = seen(&refresh(&rules, &mut store, &crypto, &with_wrong_secret(&a.refresh_token), now, 73).unwrap_err());
     let alive = seen(&refresh(&rules, &mut store, &crypto, &with_wrong_secret(&live.refresh_token), now, 74).unwrap_err());
     assert_eq!(evicted, alive, "without the secret, evicted and live look the same");
+}
+
+// ---- Finding 1: a write from a stale view cannot undo a revocation -----------------
+
+/// Another location of an eventually consistent store (Workers KV): it reads, and
+/// checks commit expectations against, `view` (the store as it was a while ago,
+/// plus its own writes), and its writes land in the shared store.
+fn run_stale<O: Operation>(
+    mut op: O,
+    shared: &mut FakeStore,
+    view: &mut FakeStore,
+    crypto: &JwtCrypto,
+    now: u64,
+) -> Result<O::Output, Error> {
+    for _ in 0..1000 {
+        let reply = match op.poll() {
+            Step::Done(r) => return r,
+            Step::Store(StoreCmd::Get { keys }) => Reply::Store(view.answer(StoreCmd::Get { keys }, now)),
+            Step::Store(StoreCmd::Commit { ops }) => {
+                let answer = view.answer(StoreCmd::Commit { ops: ops.clone() }, now);
+                if answer == StoreReply::Committed {
+                    let blind = ops.into_iter().map(|op| match op {
+                        WriteOp::Put { key, value, expires_at, .. } => WriteOp::Put { key, value, expect: Expect::Any, expires_at },
+                        WriteOp::Delete { key, .. } => WriteOp::Delete { key, expect: Expect::Any },
+                    });
+                    assert_eq!(shared.answer(StoreCmd::Commit { ops: blind.collect() }, now), StoreReply::Committed);
+                }
+                Reply::Store(answer)
+            }
+            Step::Crypto(CryptoCmd::Sign { kid, message, .. }) => Reply::Signature(crypto.sign_now(&kid, &message)?),
+            Step::Crypto(CryptoCmd::VerifySignature { kid, message, signature, .. }) => {
+                Reply::Verified(crypto.verify_now(&kid, &message, &signature)?)
+            }
+        };
+        op.handle(reply);
+    }
+    panic!("operation did not finish in 1000 steps");
+}
+
+#[test]
+fn a_refresh_or_touch_from_a_stale_view_does_not_bring_a_revoked_session_back() {
+    let (rules, crypto) = hs_core(policy());
+    let mut store = FakeStore::default();
+    let t = issue(&rules, &mut store, &crypto, "yul", T0, 80);
+    let other = issue(&rules, &mut store, &crypto, "yul", T0, 81);
+    // Location B last read the store here; then location A revokes.
+    let mut stale = store.clone();
+    run(ops::Revoke::new(&rules, "yul", &t.session.sid, T0 + 1_000), &mut store, &crypto, T0 + 1_000).unwrap();
+
+    // B, still seeing the live record, refreshes it: its write lands over the tombstone.
+    let now = T0 + 2_000;
+    let revived = run_stale(ops::Refresh::new(&rules, &t.refresh_token, now, entropy(82)), &mut store, &mut stale, &crypto, now).unwrap();
+    // A touch from the stale view, too (a verify past the touch interval writes).
+    let later = T0 + rules.policy.touch_interval_ms + 3_000;
+    run_stale(ops::Verify::new(&rules, &revived.access_token, VerifyMode::Strict, later), &mut store, &mut stale, &crypto, later).unwrap();
+
+    // Everywhere else (and at B once its view catches up), the session stays revoked.
+    for token in [&t.access_token, &revived.access_token] {
+        let err = verify(&rules, &mut store, &crypto, token, VerifyMode::Strict, later).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::SessionRevoked);
+    }
+    let err = refresh(&rules, &mut store, &crypto, &revived.refresh_token, later, 83).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SessionRevoked);
+    verify(&rules, &mut store, &crypto, &other.access_token, VerifyMode::Strict, later).unwrap();
+}
+
+#[test]
+fn a_refresh_from_a_stale_view_does_not_undo_a_revoke_all() {
+    let (rules, crypto) = hs_core(policy());
+    let mut store = FakeStore::default();
+    let t = issue(&rules, &mut store, &crypto, "zia", T0, 90);
+    let kept = issue(&rules, &mut store, &crypto, "zia", T0, 91);
+    let mut stale = store.clone();
+    let at = T0 + 1_000;
+    let n = run(ops::RevokeAll::new(&rules, "zia", Some(&kept.session.sid), at), &mut store, &crypto, at).unwrap();
+    assert_eq!(n, 1);
+
+    let now = T0 + 2_000;
+    let revived = run_stale(ops::Refresh::new(&rules, &t.refresh_token, now, entropy(92)), &mut store, &mut stale, &crypto, now).unwrap();
+    let err = verify(&rules, &mut store, &crypto, &revived.access_token, VerifyMode::Strict, now).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SessionRevoked);
+    assert_eq!(refresh(&rules, &mut store, &crypto, &revived.refresh_token, now, 93).unwrap_err().code(), ErrorCode::SessionRevoked);
+    // The kept session, and a session created after the revoke-all, live on.
+    verify(&rules, &mut store, &crypto, &kept.access_token, VerifyMode::Strict, now).unwrap();
+    let fresh = issue(&rules, &mut store, &crypto, "zia", now, 94);
+    verify(&rules, &mut store, &crypto, &fresh.access_token, VerifyMode::Strict, now).unwrap();
+    // A later revoke-all that keeps nothing covers the one kept before.
+    run(ops::RevokeAll::new(&rules, "zia", None, now + 1), &mut store, &crypto, now + 1).unwrap();
+    let err = verify(&rules, &mut store, &crypto, &kept.access_token, VerifyMode::Strict, now + 1).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SessionRevoked);
 }

@@ -151,4 +151,4 @@ await run('durable');
 await run('kv');
 await kvOps();
 const pem = readFileSync(new URL('../../../tests/keys/es256.pem', import.meta.url), 'utf8');
-await run('durable', { TOLLGATE_SECRET: '', TOLLGATE_ALG: 'ES256', TOLLGATE_SIGNING_KEY: pem });
+await run('durable', { TOLLGATE_SECRET: '', TOLLGATE_ALG: 'ES256', TOLLGATE_SIGNING_KEY: pem, TOLLGATE_REFRESH_SECRET: 'bench-refresh-secret-of-32-bytes-or-more' });

@@ -12,6 +12,9 @@ import { API_KEY, code, startWorker } from './harness.mjs';
 const keys = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'tests', 'keys');
 const b64url = (s) => Buffer.from(s, 'base64url');
 
+/** With an asymmetric signing key there is no secret to derive the record MAC key from: it is set. */
+const REFRESH_SECRET = 'worker-test-refresh-secret-of-32-bytes';
+
 const cases = [
   { alg: 'ES256', pem: 'es256.pem', stores: ['durable', 'kv'], subtle: { name: 'ECDSA', namedCurve: 'P-256' }, params: { name: 'ECDSA', hash: 'SHA-256' } },
   { alg: 'EdDSA', pem: 'ed25519.pem', stores: ['durable'], subtle: { name: 'Ed25519' }, params: { name: 'Ed25519' } },
@@ -23,7 +26,7 @@ for (const c of cases) {
       let w;
       before(async () => {
         const pem = readFileSync(join(keys, c.pem), 'utf8');
-        w = await startWorker({ store, vars: { TOLLGATE_SECRET: '', TOLLGATE_ALG: c.alg, TOLLGATE_KID: 'sig-1', TOLLGATE_SIGNING_KEY: pem } });
+        w = await startWorker({ store, vars: { TOLLGATE_SECRET: '', TOLLGATE_ALG: c.alg, TOLLGATE_KID: 'sig-1', TOLLGATE_SIGNING_KEY: pem, TOLLGATE_REFRESH_SECRET: REFRESH_SECRET } });
       });
       after(async () => w?.stop());
 
@@ -93,6 +96,8 @@ describe('several keys, every kind of algorithm, audience lists', () => {
         TOLLGATE_SIGNING_KEY: pem('rs256.pem'),
         TOLLGATE_ALG: 'RS256',
         TOLLGATE_KID: 'new',
+        // The rotation recipe: the old HMAC secret stays the refresh secret, so the sessions it sealed stay readable.
+        TOLLGATE_REFRESH_SECRET: OLD_SECRET,
         TOLLGATE_VERIFY_KEYS: JSON.stringify(verifyKeys),
         TOLLGATE_AUDIENCE: 'api, web',
       },

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { Miniflare } from 'miniflare';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const buildDir = join(here, '..', 'build');
+/** Test-only Worker entries (see startWorker's `entry`). */
+export const entriesDir = join(here, 'entries');
 
 export const SECRET = 'worker-test-secret-of-at-least-32-bytes!';
 export const API_KEY = 'test-api-key-0123456789';
@@ -19,15 +21,27 @@ export const OTHER_API_KEY = 'previous-api-key-abcdef';
 
 /**
  * Starts the Worker (from `build`, the Worker build by default). `vars` are merged over the
- * defaults (store, secret, API keys). Answers { url, call, mf, persist, stop }.
+ * defaults (store, secret, API keys). `entry`: a test-only module (test/entries/) run as the
+ * Worker's main module in front of the build's, which it imports as './index.js'.
+ * Answers { url, call, mf, persist, stop }.
  */
-export async function startWorker({ store, vars = {}, build = buildDir }) {
+export async function startWorker({ store, vars = {}, build = buildDir, entry }) {
   const persist = mkdtempSync(join(tmpdir(), 'tollgate-worker-'));
+  let root = build;
+  let main = join(build, 'index.js');
+  if (entry) {
+    // A copy of the build with the entry beside it: the deployable build stays as it was built.
+    root = join(persist, 'build');
+    cpSync(build, root, { recursive: true });
+    main = join(root, 'test-entry.mjs');
+    copyFileSync(entry, main);
+  }
   const mf = new Miniflare({
     modules: true,
-    modulesRoot: build,
-    scriptPath: join(build, 'index.js'),
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    modulesRoot: root,
+    scriptPath: main,
+    // The entry imports the build's index.js, an ES module like every .js of the build.
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }, ...(entry ? [{ type: 'ESModule', include: ['**/*.js'] }] : [])],
     compatibilityDate: '2026-04-01',
     host: '127.0.0.1',
     port: 0,

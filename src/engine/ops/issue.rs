@@ -124,7 +124,7 @@ impl<'c> Issue<'c> {
         let mut dead = vec![false; index.sessions.len()];
         for (slot, &i) in v.into_iter().zip(&read) {
             let entry = &mut index.sessions[i];
-            match slot.as_ref().map(|s| (decode_record(s, &self.user, &entry.sid), s.version)) {
+            match slot.as_ref().map(|s| (decode_record(self.rules, s, &self.user, &entry.sid), s.version)) {
                 Some((Ok(r), version)) if r.check_live(self.now).is_ok() => {
                     entry.idle_hint = r.idle_expires_at;
                     self.candidates.push((r, version));
@@ -165,6 +165,7 @@ impl<'c> Issue<'c> {
                     None => put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any),
                 };
                 ops.push(op);
+                ops.push(put_revoked(rules, &self.user, &entry.sid, entry.absolute_expires_at, now));
                 self.evicted.push(entry.sid);
             }
         }

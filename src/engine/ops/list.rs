@@ -21,16 +21,17 @@ enum Phase {
     Done,
 }
 
-pub struct ListSessions {
+pub struct ListSessions<'c> {
+    rules: &'c Rules,
     user: String,
     now: u64,
     phase: Phase,
     pending: Pending<Vec<SessionInfo>>,
 }
 
-impl ListSessions {
-    pub fn new(user: &str, now: u64) -> Self {
-        let mut op = ListSessions { user: user.to_owned(), now, phase: Phase::ReadIndex, pending: Pending::Waiting };
+impl<'c> ListSessions<'c> {
+    pub fn new(rules: &'c Rules, user: &str, now: u64) -> Self {
+        let mut op = ListSessions { rules, user: user.to_owned(), now, phase: Phase::ReadIndex, pending: Pending::Waiting };
         op.pending = match check_user_id(user) {
             Ok(()) => Pending::Store(StoreCmd::Get { keys: vec![index_key(user)] }),
             Err(e) => done(Err(e)),
@@ -59,7 +60,7 @@ impl ListSessions {
         let mut keep = Vec::with_capacity(v.len());
         for (slot, entry) in v.iter().zip(&index.sessions) {
             if let Some(slot) = slot {
-                match decode_record(slot, &self.user, &entry.sid) {
+                match decode_record(self.rules, slot, &self.user, &entry.sid) {
                     Ok(r) if r.check_live(self.now).is_ok() => {
                         live.push(SessionInfo::from(&r));
                         keep.push(true);
@@ -84,7 +85,7 @@ impl ListSessions {
     }
 }
 
-impl Operation for ListSessions {
+impl Operation for ListSessions<'_> {
     type Output = Vec<SessionInfo>;
 
     fn poll(&mut self) -> Step<Vec<SessionInfo>> {

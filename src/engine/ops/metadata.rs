@@ -45,7 +45,7 @@ impl<'c> UpdateMetadata<'c> {
     fn on_read(&mut self, reply: Reply) -> Pending<SessionInfo> {
         let Some(mut v) = values(reply, 1) else { return unexpected() };
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let mut record = match decode_record(&slot, &self.user, &self.sid) {
+        let mut record = match decode_record(self.rules, &slot, &self.user, &self.sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use super::error::Error;
 use super::jwt::{self, Mint};
 use super::policy::Rules;
-use super::record::{self, IndexEntry, SessionRecord, UserIndex};
+use super::record::{self, IndexEntry, RevokedAll, RevokedSession, SessionRecord, UserIndex};
 pub(crate) use super::step::unexpected;
 use super::step::{CryptoCmd, Expect, Pending, Reply, StoreReply, Versioned, WriteOp};
 use super::token::{Secret, SECRET_LEN, SID_LEN};
@@ -200,12 +200,59 @@ pub(crate) fn expect_of(v: &Option<Versioned>) -> Expect {
 /// (access lifetime plus leeway past the session's end), so within that time the
 /// answer is `session_expired` or `session_revoked` on every store, not `session_not_found`.
 pub(crate) fn put_record(rules: &Rules, record: &SessionRecord, expect: Expect) -> WriteOp {
-    let retention = rules.policy.access_ttl_ms + rules.policy.claims.leeway_ms;
     WriteOp::Put {
         key: record::session_key(&record.user, &record.sid),
-        value: Bytes::from(record.encode()),
+        value: Bytes::from(record.seal(&rules.refresh_key)),
         expect,
-        expires_at: record.expires_at().saturating_add(retention),
+        expires_at: record.expires_at().saturating_add(retention(rules)),
+    }
+}
+
+/// How long past a session's end its record and markers are kept: while access tokens minted for it live.
+fn retention(rules: &Rules) -> u64 {
+    rules.policy.access_ttl_ms + rules.policy.claims.leeway_ms
+}
+
+/// The keys a refresh or a strict verify reads, in one round trip: the record and its
+/// two revocation markers.
+pub(crate) fn session_and_markers(user: &str, sid: &str) -> Vec<String> {
+    vec![record::session_key(user, sid), record::revoked_key(user, sid), record::revoked_all_key(user)]
+}
+
+/// `session_revoked` when a marker read beside the record revokes it. A write made
+/// from a stale view of the record (Workers KV) may bring a tombstone back to life;
+/// the markers, which no such write touches, still revoke it.
+pub(crate) fn check_markers(record: &SessionRecord, session: Option<&Versioned>, all: Option<&Versioned>) -> Result<(), Error> {
+    if let Some(v) = session {
+        RevokedSession::decode(&v.value)?;
+        return Err(Error::session_revoked());
+    }
+    if let Some(v) = all {
+        if RevokedAll::decode(&v.value)?.revokes(&record.sid, record.created_at) {
+            return Err(Error::session_revoked());
+        }
+    }
+    Ok(())
+}
+
+/// The marker of one revoked session, kept while the session could have lived
+/// (`absolute_expires_at` as it was before the tombstone).
+pub(crate) fn put_revoked(rules: &Rules, user: &str, sid: &str, absolute_expires_at: u64, now: u64) -> WriteOp {
+    WriteOp::Put {
+        key: record::revoked_key(user, sid),
+        value: Bytes::from(RevokedSession::new(now).encode()),
+        expect: Expect::Any,
+        expires_at: absolute_expires_at.max(now).saturating_add(retention(rules)),
+    }
+}
+
+/// The revoke-all marker, kept until every session it covers has ended.
+pub(crate) fn put_revoked_all(rules: &Rules, user: &str, marker: &RevokedAll) -> WriteOp {
+    WriteOp::Put {
+        key: record::revoked_all_key(user),
+        value: Bytes::from(marker.encode()),
+        expect: Expect::Any,
+        expires_at: marker.before.saturating_add(rules.policy.absolute_ttl_ms).saturating_add(retention(rules)),
     }
 }
 
@@ -254,13 +301,9 @@ pub(crate) fn tombstone_for(user: &str, entry: &IndexEntry, now: u64) -> Session
     tombstone(record, now)
 }
 
-/// Decodes a record read from the store and checks it is the one asked for.
-pub(crate) fn decode_record(v: &Versioned, user: &str, sid: &str) -> Result<SessionRecord, Error> {
-    let r = SessionRecord::decode(&v.value)?;
-    if r.user != user || r.sid != sid {
-        return Err(Error::corrupt("session record"));
-    }
-    Ok(r)
+/// Decodes a record read from the store: its MAC must vouch for it under the key it is stored under.
+pub(crate) fn decode_record(rules: &Rules, v: &Versioned, user: &str, sid: &str) -> Result<SessionRecord, Error> {
+    SessionRecord::open(&v.value, &rules.refresh_key, user, sid)
 }
 
 pub(crate) fn done<T>(r: Result<T, Error>) -> Pending<T> {

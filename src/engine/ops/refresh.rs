@@ -16,7 +16,7 @@
 
 use super::*;
 use crate::engine::error::ErrorCode;
-use crate::engine::record::{index_key, retired_form, session_key, Rotation, SessionRecord, UserIndex};
+use crate::engine::record::{index_key, retired_form, Rotation, SessionRecord, UserIndex};
 use crate::engine::step::{Operation, Reply, Step, StoreCmd};
 use crate::engine::token::{hash_secret, hashes_equal, seal_successor, RefreshToken};
 
@@ -91,7 +91,7 @@ impl<'c> Refresh<'c> {
     fn read(&mut self) -> Pending<Tokens> {
         self.phase = Phase::ReadSession;
         let t = self.token();
-        Pending::Store(StoreCmd::Get { keys: vec![session_key(&t.user, &t.sid)] })
+        Pending::Store(StoreCmd::Get { keys: session_and_markers(&t.user, &t.sid) })
     }
 
     fn classify(&self, record: &SessionRecord) -> Match {
@@ -123,10 +123,11 @@ impl<'c> Refresh<'c> {
     }
 
     fn on_session(&mut self, reply: Reply) -> Pending<Tokens> {
-        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(mut v) = values(reply, 3) else { return unexpected() };
+        let (all, marker) = (v.pop().flatten(), v.pop().flatten());
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
         let t = self.token();
-        let mut record = match decode_record(&slot, &t.user, &t.sid) {
+        let mut record = match decode_record(self.rules, &slot, &t.user, &t.sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
@@ -135,7 +136,7 @@ impl<'c> Refresh<'c> {
         if matches!(matched, Match::Unknown) {
             return done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again")));
         }
-        if let Err(e) = record.check_live(self.now) {
+        if let Err(e) = check_markers(&record, marker.as_ref(), all.as_ref()).and_then(|()| record.check_live(self.now)) {
             return done(Err(e));
         }
         let (rules, now) = (self.rules, self.now);
@@ -224,10 +225,11 @@ impl<'c> Refresh<'c> {
         index.sessions.retain(|e| e.sid != record.sid);
         index.prune_certain(self.now);
         let user = record.user.clone();
+        let marker = put_revoked(self.rules, &user, &record.sid, record.absolute_expires_at, self.now);
         let dead = tombstone(record, self.now);
         self.phase = Phase::CommittingRevoke;
         Pending::Store(StoreCmd::Commit {
-            ops: vec![put_record(self.rules, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot))],
+            ops: vec![put_record(self.rules, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot)), marker],
         })
     }
 

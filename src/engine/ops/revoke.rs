@@ -7,7 +7,7 @@
 //! Round trips: one read and one commit.
 
 use super::*;
-use crate::engine::record::{index_key, session_key, UserIndex};
+use crate::engine::record::{index_key, revoked_all_key, session_key, RevokedAll, UserIndex};
 use crate::engine::step::{Operation, Reply, Step, StoreCmd};
 use crate::engine::token::{check_sid, check_user_id};
 
@@ -48,7 +48,7 @@ impl<'c> Revoke<'c> {
         let Some(mut v) = values(reply, 2) else { return unexpected() };
         let index_slot = v.pop().flatten();
         let Some(record_slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let record = match decode_record(&record_slot, &self.user, &self.sid) {
+        let record = match decode_record(self.rules, &record_slot, &self.user, &self.sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
@@ -61,12 +61,14 @@ impl<'c> Revoke<'c> {
         };
         index.sessions.retain(|e| e.sid != self.sid);
         index.prune_certain(self.now);
+        let marker = put_revoked(self.rules, &self.user, &self.sid, record.absolute_expires_at, self.now);
         let dead = tombstone(record, self.now);
         self.committing = true;
         Pending::Store(StoreCmd::Commit {
             ops: vec![
                 put_record(self.rules, &dead, Expect::Version(record_slot.version)),
                 put_index(&self.user, &index, expect_of(&index_slot)),
+                marker,
             ],
         })
     }
@@ -129,11 +131,15 @@ impl<'c> RevokeAll<'c> {
 
     fn read(&mut self) -> Pending<usize> {
         self.committing = false;
-        Pending::Store(StoreCmd::Get { keys: vec![index_key(&self.user)] })
+        Pending::Store(StoreCmd::Get { keys: vec![index_key(&self.user), revoked_all_key(&self.user)] })
     }
 
     fn on_read(&mut self, reply: Reply) -> Pending<usize> {
-        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(mut v) = values(reply, 2) else { return unexpected() };
+        let earlier = match v.pop().flatten().map(|m| RevokedAll::decode(&m.value)).transpose() {
+            Ok(m) => m,
+            Err(e) => return done(Err(e)),
+        };
         let slot = v.pop().flatten();
         let mut index = match UserIndex::decode(slot.as_ref().map(|s| &s.value[..])) {
             Ok(i) => i,
@@ -141,11 +147,13 @@ impl<'c> RevokeAll<'c> {
         };
         index.prune_certain(self.now);
         let (kept, gone): (Vec<_>, Vec<_>) = index.sessions.drain(..).partition(|e| Some(&e.sid) == self.keep.as_ref());
-        if gone.is_empty() && slot.is_none() {
-            return done(Ok(0));
-        }
+        // The marker covers every session created until now, whether the index (perhaps a
+        // stale view of it) lists it or not. It keeps a session only if one is kept and
+        // no earlier revoke-all revoked it.
+        let keep = kept.first().filter(|e| !earlier.as_ref().is_some_and(|m| m.revokes(&e.sid, e.created_at))).map(|e| e.sid.clone());
         let mut ops: Vec<WriteOp> =
             gone.iter().map(|e| put_record(self.rules, &tombstone_for(&self.user, e, self.now), Expect::Any)).collect();
+        ops.push(put_revoked_all(self.rules, &self.user, &RevokedAll::new(self.now, keep)));
         self.revoked = gone.len();
         index.sessions = kept;
         ops.push(put_index(&self.user, &index, expect_of(&slot)));

@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::engine::jwt::AccessClaims;
-use crate::engine::record::session_key;
 use crate::engine::step::{Operation, Reply, Step, StoreCmd};
 use crate::engine::token::check_sid;
 
@@ -121,19 +120,20 @@ impl<'c> Verify<'c> {
     }
 
     fn read(&mut self, user: String, sid: String) -> Pending<Verified> {
-        let keys = vec![session_key(&user, &sid)];
+        let keys = session_and_markers(&user, &sid);
         self.phase = Phase::ReadSession { user, sid };
         Pending::Store(StoreCmd::Get { keys })
     }
 
     fn on_session(&mut self, reply: Reply, user: String, sid: String) -> Pending<Verified> {
-        let Some(mut v) = values(reply, 1) else { return unexpected() };
+        let Some(mut v) = values(reply, 3) else { return unexpected() };
+        let (all, marker) = (v.pop().flatten(), v.pop().flatten());
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let mut record = match decode_record(&slot, &user, &sid) {
+        let mut record = match decode_record(self.rules, &slot, &user, &sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
-        if let Err(e) = record.check_live(self.now) {
+        if let Err(e) = check_markers(&record, marker.as_ref(), all.as_ref()).and_then(|()| record.check_live(self.now)) {
             return done(Err(e));
         }
         let policy = &self.rules.policy;
