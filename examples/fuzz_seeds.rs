@@ -14,6 +14,9 @@ use tollgate::VerifyMode;
 
 use fixtures::{encode_request, manager, runtime, API_KEY, CONFIG_ENV, CONFIG_JSON, CONFIG_TOML, KEYS};
 
+/// A seed request: method, target, headers, body.
+type Request<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, String);
+
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let dir = dir.join(target);
     std::fs::create_dir_all(&dir).unwrap();
@@ -80,7 +83,7 @@ fn main() {
     let refresh = created["refresh_token"].as_str().unwrap().to_owned();
     let sid = created["session"]["sid"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {access}");
-    let requests: Vec<(&str, String, Vec<(&str, &str)>, String)> = vec![
+    let requests: Vec<Request> = vec![
         ("POST", "/v1/sessions".into(), vec![key, json_type], r#"{"user":"bob","claims":{"n":1},"metadata":null}"#.into()),
         ("POST", "/v1/verify".into(), vec![key, json_type], format!(r#"{{"token":"{access}","mode":"strict"}}"#)),
         ("POST", "/v1/verify".into(), vec![key, json_type], format!(r#"{{"token":"{access}","mode":"stateless"}}"#)),
