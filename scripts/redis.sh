@@ -228,6 +228,7 @@ conformance() {
   "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored || failed=1
   "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls:: || failed=1
   "${CARGO[@]}" test --locked --features redis --test redis_eviction -- --ignored || failed=1
+  PROPTEST_CASES="${PROPTEST_CASES:-64}" "${CARGO[@]}" test --locked --features redis --test session_model -- --ignored || failed=1
   bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG" || failed=1
   [ "$failed" = 0 ]
 }
