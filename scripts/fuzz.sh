@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cargo-fuzz targets (fuzz/fuzz_targets): JWT verify, refresh-token parsing, record decoding,
 # HTTP request -> route -> response, the configuration readers. Each runs for FUZZ_SECONDS
-# (15 by default: the CI slice), from seeds written by examples/fuzz_seeds.rs (real tokens,
+# (10 by default: the CI slice), from seeds written by examples/fuzz_seeds.rs (real tokens,
 # records, requests, settings) plus what earlier runs found in fuzz/corpus/. A crash fails the
 # script; its input is kept in fuzz/artifacts/<target>/. Longer by hand:
 #   FUZZ_SECONDS=300 bash scripts/fuzz.sh [target...]
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_VERSION=0.13.2
-SECONDS_PER_TARGET="${FUZZ_SECONDS:-15}"
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-10}"
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jwt_verify refresh_token record_decode http_request config_sources)
 
