@@ -144,6 +144,7 @@ pub mod codec;
 mod calls;
 #[cfg(not(target_arch = "wasm32"))]
 mod config;
+#[cfg(not(target_arch = "wasm32"))]
 mod eviction;
 #[cfg(not(target_arch = "wasm32"))]
 mod sentinel;
@@ -152,6 +153,7 @@ mod store;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use config::{RedisConfig, RedisServerConfig, ReplicaAcks};
+#[cfg(not(target_arch = "wasm32"))]
 pub use eviction::EvictionPolicyCheck;
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::{RedisStats, RedisStore};
