@@ -144,8 +144,31 @@ fn bench_asymmetric_verify(c: &mut Criterion) {
         g.bench_function(format!("{name}_jsonwebtoken_decode"), |b| {
             b.iter(|| jsonwebtoken::decode::<PeerClaims>(black_box(&t.access_token), &key, &validation).unwrap())
         });
+        let (input, sig) = t.access_token.rsplit_once('.').unwrap();
+        let sig = tollgate::engine::b64::decode(sig).unwrap();
+        g.bench_function(format!("{name}_driver_verify"), |b| {
+            b.iter(|| assert!(crypto.verify_now("k1", black_box(input.as_bytes()), black_box(&sig)).unwrap()))
+        });
+        if alg == Alg::ES256 {
+            // jsonwebtoken's `rust_crypto` backend (tollgate's native driver before issue 11):
+            // on each verify it parses the SEC1 point and checks with p256.
+            use p256::ecdsa::signature::Verifier;
+            let coord = |c: &str| tollgate::engine::b64::decode(&jwk_member(&rules, c)).unwrap();
+            let point = [&[4u8][..], &coord("x"), &coord("y")].concat();
+            g.bench_function("es256_rust_crypto_verify", |b| {
+                b.iter(|| {
+                    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(black_box(&point)).unwrap();
+                    let sig = p256::ecdsa::Signature::from_slice(black_box(&sig)).unwrap();
+                    key.verify(input.as_bytes(), &sig).unwrap()
+                })
+            });
+        }
     }
     g.finish();
+}
+
+fn jwk_member(rules: &Rules, name: &str) -> String {
+    rules.keys.jwks()["keys"][0][name].as_str().unwrap().to_owned()
 }
 
 fn bench_operations(c: &mut Criterion) {
@@ -255,6 +278,12 @@ fn print_ratios() {
         rate("asymmetric_verify", "es256_tollgate_stateless"),
         rate("asymmetric_verify", "es256_jsonwebtoken_decode"),
         "jsonwebtoken::decode",
+    );
+    line(
+        "ES256 signature check (aws-lc-rs)",
+        rate("asymmetric_verify", "es256_driver_verify"),
+        rate("asymmetric_verify", "es256_rust_crypto_verify"),
+        "same with rust_crypto (p256)",
     );
     line(
         "EdDSA verify",

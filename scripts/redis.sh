@@ -17,6 +17,8 @@
 #   single    16379 (password protected); 16378 TLS only, with a CA made for the run
 #   sentinel  master 16380, replica 16381, sentinels 26380 26381 26382 (master name `mymaster`)
 #   cluster   17100-17105: three masters, three replicas
+#   evicting  16391: maxmemory-policy volatile-lru (the eviction check refuses it), with a user
+#             whose ACL forbids CONFIG
 # The fault tests start and kill their own server on 16390.
 set -euo pipefail
 
@@ -30,13 +32,14 @@ REPLICA_PORT=16381
 SENTINEL_PORTS=(26380 26381 26382)
 CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
 FAULT_PORT=16390
+EVICTING_PORT=16391
 TLS_PORT=16378
 
 log() { printf '[redis.sh] %s\n' "$*" >&2; }
 
 source "$ROOT/scripts/lib/redis-servers.sh"
 
-for port in "$SINGLE_PORT" "$TLS_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT"; do
+for port in "$SINGLE_PORT" "$TLS_PORT" "$MASTER_PORT" "$REPLICA_PORT" "${SENTINEL_PORTS[@]}" "${CLUSTER_PORTS[@]}" "$FAULT_PORT" "$EVICTING_PORT"; do
   if (exec 3<>"/dev/tcp/$BIND/$port") 2>/dev/null; then
     echo "port $port on $BIND is in use; stop what runs there first" >&2
     exit 1
@@ -80,6 +83,12 @@ wait_ping() { # port [password]
 start_single() {
   start_server "$SINGLE_PORT" --requirepass "$SINGLE_PASSWORD"
   wait_ping "$SINGLE_PORT" "$SINGLE_PASSWORD"
+}
+
+start_evicting() { # a server that may evict keys, and a user that may not read its CONFIG
+  start_server "$EVICTING_PORT" --maxmemory 64mb --maxmemory-policy volatile-lru
+  wait_ping "$EVICTING_PORT"
+  redis-cli -h "$BIND" -p "$EVICTING_PORT" acl setuser noconfig on '>noconfig-password' '~*' '&*' +@all -config >/dev/null
 }
 
 start_tls() { # a TLS-only server with a CA made here
@@ -187,6 +196,8 @@ export TG_TEST_REDIS_FAULT_PORT="$FAULT_PORT"
 export TG_TEST_REDIS_WORKDIR="$WORK"
 export TG_TEST_REDIS_TLS_URL="rediss://$BIND:$TLS_PORT"
 export TG_TEST_REDIS_TLS_CA="$WORK/tls/ca.crt"
+export TG_TEST_REDIS_EVICTING_URL="redis://$BIND:$EVICTING_PORT/0"
+export TG_TEST_REDIS_NOCONFIG_URL="redis://noconfig:noconfig-password@$BIND:$EVICTING_PORT/0"
 
 cd "$ROOT"
 CARGO=(nice -n 10 cargo)
@@ -198,6 +209,7 @@ case "$MODE" in
     start_tls
     start_sentinel
     start_cluster
+    start_evicting
     log "ready"
     ;;
   bench|cost)
@@ -215,6 +227,8 @@ conformance() {
   local failed=0
   "${CARGO[@]}" test --locked --features redis --test redis_store -- --ignored || failed=1
   "${CARGO[@]}" test --locked --features redis-tls --test redis_store -- --ignored tls:: || failed=1
+  "${CARGO[@]}" test --locked --features redis --test redis_eviction -- --ignored || failed=1
+  PROPTEST_CASES="${PROPTEST_CASES:-64}" "${CARGO[@]}" test --locked --features redis --test session_model -- --ignored || failed=1
   bash scripts/conformance-summary.sh "$TG_TEST_CONFORMANCE_LOG" || failed=1
   [ "$failed" = 0 ]
 }

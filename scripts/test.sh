@@ -21,6 +21,9 @@ cargo clippy --locked --all-targets --features server,otel,redis-tls,worker,sqli
 step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
 bash scripts/audit.sh
 
+step "Fuzzing (cargo-fuzz, nightly): JWT verify, refresh tokens, records, HTTP, configuration; FUZZ_SECONDS each"
+bash scripts/fuzz.sh
+
 step "Redis: conformance suite on one server, Sentinel and Cluster, then fault tests (real servers on loopback)"
 bash scripts/redis.sh
 

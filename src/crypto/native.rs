@@ -1,4 +1,4 @@
-//! The native crypto driver: jsonwebtoken 11 (RustCrypto) signs and verifies
+//! The native crypto driver: jsonwebtoken 11 on its aws-lc-rs backend signs and verifies
 //! asymmetric signatures and parses PEM and JWK keys.
 
 use std::collections::HashMap;
@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::{no_key, CryptoDriver, KeyError, KeyMaterial, KeySpec};
 use crate::engine::b64;
 use crate::engine::error::{Error, ErrorCode};
-use crate::engine::keys::{Alg, Key, KeySet};
+use crate::engine::jwt::es256_to_low_s;
+use crate::engine::keys::{rsa_too_small, Alg, Key, KeySet, MIN_RSA_BITS};
 
 struct NativeKey {
     alg: Algorithm,
@@ -92,6 +93,12 @@ fn public_map(jwk: &Jwk) -> Result<Map<String, Value>, Error> {
 type Loaded = (Option<EncodingKey>, DecodingKey, Map<String, Value>);
 
 fn from_pem(alg: Alg, pem: &[u8]) -> Result<Loaded, Error> {
+    // aws-lc refuses a small RSA key with no reason given: measure it first to say why.
+    if alg == Alg::RS256 {
+        if let Some(bits) = pem_rsa_modulus_bits(pem).filter(|&bits| bits < MIN_RSA_BITS) {
+            return Err(rsa_too_small(bits));
+        }
+    }
     let private = match alg {
         Alg::ES256 => EncodingKey::from_ec_pem(pem),
         Alg::EdDSA => EncodingKey::from_ed_pem(pem),
@@ -113,6 +120,49 @@ fn from_pem(alg: Alg, pem: &[u8]) -> Result<Loaded, Error> {
     .map_err(|_| Error::config(format!("the PEM is neither a PKCS#8 private key nor a public key for {}", alg.as_str())))?;
     let jwk = Jwk::from_decoding_key(&dec, Some(jwt_alg(alg))).map_err(bad_key(alg))?;
     Ok((None, dec, public_map(&jwk)?))
+}
+
+/// The modulus size of an RSA key in a PEM (PKCS#8, PKCS#1, SPKI): the first INTEGER longer
+/// than 64 bytes found walking the DER, which is `n` in each of those layouts.
+fn pem_rsa_modulus_bits(pem: &[u8]) -> Option<usize> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(pem).ok()?;
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).ok()?;
+    let n = first_big_integer(&der, 0)?;
+    let n = &n[n.iter().position(|&b| b != 0)?..];
+    Some((n.len() - 1) * 8 + (8 - n[0].leading_zeros() as usize))
+}
+
+/// Walks DER elements (into SEQUENCE, OCTET STRING and BIT STRING) for an INTEGER over 64 bytes.
+fn first_big_integer(mut der: &[u8], depth: usize) -> Option<&[u8]> {
+    while depth < 6 && der.len() >= 2 {
+        let tag = der[0];
+        let (len, header): (usize, usize) = match der[1] {
+            l if l < 0x80 => (l as usize, 2),
+            0x81 => (*der.get(2)? as usize, 3),
+            0x82 => ((*der.get(2)? as usize) << 8 | *der.get(3)? as usize, 4),
+            _ => return None,
+        };
+        let content = der.get(header..header.checked_add(len)?)?;
+        match tag {
+            0x02 if len > 64 => return Some(content),
+            0x30 | 0x04 => {
+                if let Some(n) = first_big_integer(content, depth + 1) {
+                    return Some(n);
+                }
+            }
+            // A BIT STRING starts with its count of unused bits.
+            0x03 if !content.is_empty() => {
+                if let Some(n) = first_big_integer(&content[1..], depth + 1) {
+                    return Some(n);
+                }
+            }
+            _ => {}
+        }
+        der = &der[header + len..];
+    }
+    None
 }
 
 // PKCS#8 v1 prefixes for a bare private scalar (RFC 5208 with RFC 5915 / RFC 8410).
@@ -174,7 +224,11 @@ impl JwtCrypto {
         let key = self.keys.get(kid).ok_or_else(no_key)?;
         let enc = key.signing.as_ref().ok_or_else(no_key)?;
         let sig = jsonwebtoken::crypto::sign(message, enc, key.alg).map_err(driver_error)?;
-        b64::decode(&sig).map_err(|_| Error::new(ErrorCode::Internal, "the crypto driver returned a bad signature"))
+        let mut sig = b64::decode(&sig).map_err(|_| Error::new(ErrorCode::Internal, "the crypto driver returned a bad signature"))?;
+        if key.alg == Algorithm::ES256 {
+            es256_to_low_s(&mut sig);
+        }
+        Ok(sig)
     }
 
     pub fn verify_now(&self, kid: &str, message: &[u8], signature: &[u8]) -> Result<bool, Error> {

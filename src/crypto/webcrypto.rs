@@ -256,7 +256,12 @@ impl WebCrypto {
         if !sig.is_instance_of::<js_sys::ArrayBuffer>() {
             return Err(failed());
         }
-        Ok(Uint8Array::new(&sig).to_vec())
+        let mut sig = Uint8Array::new(&sig).to_vec();
+        if key.alg == Alg::ES256 {
+            // WebCrypto's ECDSA picks either S; the engine accepts low-S only.
+            crate::engine::jwt::es256_to_low_s(&mut sig);
+        }
+        Ok(sig)
     }
 
     async fn verify_with(&self, key: &WebKey, message: &[u8], signature: &[u8]) -> bool {

@@ -187,6 +187,7 @@ pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy)
     // Fast path: a header byte-identical to the one tollgate writes for a key is that
     // key's header (alg, typ, kid), so it needs no decoding or parsing.
     if let Some(key) = keys.keys().iter().find(|k| k.header_b64 == h) {
+        check_signature_form(key.alg(), &signature)?;
         return Ok(Parsed { signing_input, signature, key, payload_b64: p });
     }
     let mut header_bytes = Vec::with_capacity(h.len());
@@ -215,7 +216,53 @@ pub(crate) fn parse<'t>(token: &'t str, keys: &'t KeySet, policy: &ClaimsPolicy)
     if key.alg() != alg {
         return Err(invalid("the token's algorithm does not match its key"));
     }
+    check_signature_form(key.alg(), &signature)?;
     Ok(Parsed { signing_input, signature, key, payload_b64: p })
+}
+
+/// The order n of P-256 (FIPS 186-4, D.1.2.3), big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
+    0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+/// n / 2, rounded down: the largest S of a low-S signature.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b,
+    0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// ES256 signatures are accepted in low-S form only (S <= n/2): (r, S) and (r, n - S) both
+/// verify, and refusing one of them gives every token a single encoding (no malleable twin
+/// for a replay cache or a log to miss). Every signature tollgate makes is low-S
+/// ([`es256_to_low_s`]); a token another ECDSA signer made is refused half of the time.
+fn check_signature_form(alg: Alg, signature: &[u8]) -> Result<(), Error> {
+    if alg != Alg::ES256 {
+        return Ok(());
+    }
+    if signature.len() != 64 {
+        return Err(invalid("an ES256 signature is 64 bytes (r and S, big-endian)"));
+    }
+    if signature[32..] > P256_HALF_ORDER[..] {
+        return Err(invalid("the ES256 signature is not in low-S form (S > n/2); tollgate signs and accepts low-S only"));
+    }
+    Ok(())
+}
+
+/// Rewrites a raw ES256 signature (r || S) into low-S form: S becomes n - S when S > n/2.
+/// The crypto drivers call it on each signature they make (ECDSA signers pick either form).
+pub fn es256_to_low_s(signature: &mut [u8]) {
+    if signature.len() != 64 || signature[32..] <= P256_HALF_ORDER[..] {
+        return;
+    }
+    let s = &mut signature[32..];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let subtrahend = u16::from(s[i]) + borrow;
+        let minuend = u16::from(P256_ORDER[i]);
+        // 0x100 + minuend - subtrahend fits in u16; its low byte is the digit.
+        s[i] = (0x100 + minuend - subtrahend) as u8;
+        borrow = u16::from(minuend < subtrahend);
+    }
 }
 
 /// HMAC check for HS keys; `None` when the key is asymmetric and the driver must check.

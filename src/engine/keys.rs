@@ -167,6 +167,9 @@ impl Key {
                 return Err(Error::config("the public JWK of a key must not contain private members"));
             }
         }
+        if alg == Alg::RS256 {
+            check_rsa_size(&public_jwk)?;
+        }
         let mut jwk = public_jwk;
         jwk.insert("kid".into(), Value::String(kid.clone()));
         jwk.insert("alg".into(), Value::String(alg.as_str().into()));
@@ -197,6 +200,34 @@ impl Key {
     pub fn refresh_key(&self) -> Option<&RefreshKey> {
         self.refresh_key.as_ref()
     }
+}
+
+/// Smallest RSA modulus accepted, in bits (NIST SP 800-131A: 1024-bit RSA is disallowed).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The refusal of an RSA key of `bits` bits, saying what to do instead.
+pub fn rsa_too_small(bits: usize) -> Error {
+    Error::config(format!(
+        "the RS256 key has {bits} bits; RSA keys need at least {MIN_RSA_BITS}: generate one with `tollgate keygen --alg RS256`, or use ES256 or EdDSA"
+    ))
+}
+
+/// Refuses a public RSA JWK whose modulus `n` is shorter than [`MIN_RSA_BITS`].
+fn check_rsa_size(public_jwk: &Map<String, Value>) -> Result<(), Error> {
+    let n = public_jwk
+        .get("n")
+        .and_then(Value::as_str)
+        .and_then(|n| b64::decode(n).ok())
+        .ok_or_else(|| Error::config("an RSA public key needs a base64url modulus \"n\""))?;
+    let n = match n.iter().position(|&b| b != 0) {
+        Some(first) => &n[first..],
+        None => &[][..],
+    };
+    let bits = n.first().map_or(0, |&top| (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize));
+    if bits < MIN_RSA_BITS {
+        return Err(rsa_too_small(bits));
+    }
+    Ok(())
 }
 
 /// Whether `kid` can go into a JWT header as it is: 1 to 128 printable ASCII characters, no quotes or backslashes.

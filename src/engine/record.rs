@@ -82,9 +82,9 @@ const FORMAT: u8 = 1;
 /// The first byte of a session record as stored: format 2 is `[2][MAC, 32 bytes][JSON]`.
 /// Format 1 (bare JSON, no MAC; its first byte is `{`) is refused as `store_corrupt`:
 /// a record no key vouches for could have been written by anyone with store access.
-const SEALED_RECORD: u8 = 2;
+pub const SEALED_RECORD: u8 = 2;
 /// What a session record's MAC says it is (an index or a cache entry never passes for one).
-const SESSION_KIND: &str = "session";
+pub const SESSION_KIND: &str = "session";
 
 /// One rotation still inside the grace window: the hash of the retired secret, when
 /// it was retired, and its successor sealed under it (see [`super::token::seal_successor`]).

@@ -9,6 +9,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion,
 
 use super::calls::describe;
 use super::codec::{KeyPrefix, DEFAULT_PREFIX};
+use super::eviction::EvictionPolicyCheck;
 use crate::engine::error::{Error, ErrorCode};
 
 /// Where the servers are.
@@ -79,6 +80,7 @@ pub struct RedisConfig {
     pub(super) operation_timeout: Duration,
     pub(super) replica_acks: Option<ReplicaAcks>,
     pub(super) tls: Tls,
+    pub(super) eviction_check: EvictionPolicyCheck,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -103,6 +105,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("replica_acks", &self.replica_acks)
             .field("tls", &self.tls.on)
             .field("tls_root_ca", &self.tls.root_ca.is_some())
+            .field("eviction_check", &self.eviction_check)
             .finish()
     }
 }
@@ -154,6 +157,7 @@ impl RedisConfig {
             operation_timeout: Duration::from_secs(3),
             replica_acks,
             tls: Tls::default(),
+            eviction_check: EvictionPolicyCheck::default(),
         }
     }
 
@@ -202,6 +206,14 @@ impl RedisConfig {
     }
 
     /// The password of the data nodes (`AUTH`).
+    /// What to do at connect when a master's `maxmemory-policy` is not `noeviction` (and so
+    /// may evict session indexes): refuse (the default) or warn. A server that does not
+    /// answer `CONFIG GET` is warned about either way.
+    pub fn eviction_policy_check(mut self, check: EvictionPolicyCheck) -> Self {
+        self.eviction_check = check;
+        self
+    }
+
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
         self

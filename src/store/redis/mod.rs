@@ -11,6 +11,17 @@
 //!
 //! Needs Redis 6.2 or later (`SET .. PXAT`, RESP3).
 //!
+//! # Eviction: run Redis with `maxmemory-policy noeviction`
+//!
+//! Under any other policy (`volatile-*`, `allkeys-*`) Redis may drop keys when memory runs
+//! short, a user's session index among them: revoke-all then misses that user's sessions and
+//! the per-user limit undercounts. With `noeviction` a full Redis refuses writes instead
+//! (`store_unavailable`), and nothing stored is lost. [`RedisStore::connect`] reads
+//! `maxmemory-policy` (on every master of a Cluster) and refuses any other policy with
+//! `config_invalid` naming it, unless the configuration says
+//! [`EvictionPolicyCheck::Warn`]; a server that forbids `CONFIG GET` (some managed services)
+//! is warned about, not refused.
+//!
 //! # Format
 //!
 //! Keys, values, versions and the commit script are described once, for
@@ -134,12 +145,16 @@ mod calls;
 #[cfg(not(target_arch = "wasm32"))]
 mod config;
 #[cfg(not(target_arch = "wasm32"))]
+mod eviction;
+#[cfg(not(target_arch = "wasm32"))]
 mod sentinel;
 #[cfg(not(target_arch = "wasm32"))]
 mod store;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use config::{RedisConfig, RedisServerConfig, ReplicaAcks};
+#[cfg(not(target_arch = "wasm32"))]
+pub use eviction::EvictionPolicyCheck;
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::{RedisStats, RedisStore};
 

@@ -111,6 +111,7 @@ impl RedisStore {
         };
         let store = RedisStore { inner: Arc::new(Inner { calls: Calls::new(backend, config.operation_timeout), prefix, caps, name }) };
         store.ping().await?;
+        super::eviction::check(&store.inner.calls.backend, config.eviction_check, config.operation_timeout).await?;
         Ok(store)
     }
 
