@@ -109,7 +109,7 @@ fn main() {
         (CONFIG_JSON, "js", r#"{"secret":"fuzz-hs256-secret-of-at-least-32-bytes","accessTtl":"10m","idleTtl":86400,"issuer":"https://fuzz.example","audience":"fuzz","verifyMode":"stateless"}"#),
         (CONFIG_JSON, "snake", r#"{"secret":"fuzz-hs256-secret-of-at-least-32-bytes","api_keys":"fuzz-api-key-0123456789","access_ttl":"10m","store":"memory","max_sessions_per_user":3,"on_limit":"refuse"}"#),
         (CONFIG_TOML, "toml", "secret = \"fuzz-hs256-secret-of-at-least-32-bytes\"\napi_keys = \"fuzz-api-key-0123456789\"\naccess_ttl = \"15m\"\nrefresh_grace = 10\nstore = \"memory\"\n"),
-        (CONFIG_TOML, "toml-es256", &format!("signing_key = '''{}'''\nalg = \"ES256\"\nkid = \"ec1\"\napi_keys = \"fuzz-api-key-0123456789\"\n", KEYS[1].1)),
+        (CONFIG_TOML, "toml-es256", &format!("signing_key = '''{}'''\nalg = \"ES256\"\nkid = \"ec1\"\nrefresh_secret = \"fuzz-refresh-secret-0123456789-abcdef\"\napi_keys = \"fuzz-api-key-0123456789\"\n", KEYS[1].1)),
     ];
     for (reader, name, text) in configs {
         write(dir, "config_sources", name, &[&[reader][..], text.as_bytes()].concat());

@@ -28,7 +28,11 @@ pub const KEYS: [(Alg, &str); 4] = [
 pub fn manager(choice: u8) -> SessionManager<MemoryStore> {
     let (alg, pem) = KEYS[choice as usize % KEYS.len()];
     let mut b = Config::builder().issuer(ISSUER).audience("fuzz").kid(format!("k{}", choice as usize % KEYS.len()));
-    b = if alg == Alg::HS256 { b.secret(HS_SECRET.to_vec()) } else { b.signing_key(KeyMaterial::Pem(pem.into())).alg(alg) };
+    b = if alg == Alg::HS256 {
+        b.secret(HS_SECRET.to_vec())
+    } else {
+        b.signing_key(KeyMaterial::Pem(pem.into())).alg(alg).refresh_secret(HS_SECRET.to_vec())
+    };
     for (i, (other, pem)) in KEYS.iter().enumerate() {
         if i == choice as usize % KEYS.len() {
             continue;

@@ -258,7 +258,7 @@ impl WebCrypto {
         }
         let mut sig = Uint8Array::new(&sig).to_vec();
         if key.alg == Alg::ES256 {
-            // WebCrypto's ECDSA picks either S; the engine accepts low-S only.
+            // WebCrypto's ECDSA picks either S; tollgate's own signatures are low-S, one encoding per token.
             crate::engine::jwt::es256_to_low_s(&mut sig);
         }
         Ok(sig)

@@ -231,19 +231,16 @@ const P256_HALF_ORDER: [u8; 32] = [
     0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 ];
 
-/// ES256 signatures are accepted in low-S form only (S <= n/2): (r, S) and (r, n - S) both
-/// verify, and refusing one of them gives every token a single encoding (no malleable twin
-/// for a replay cache or a log to miss). Every signature tollgate makes is low-S
-/// ([`es256_to_low_s`]); a token another ECDSA signer made is refused half of the time.
+/// ES256 signatures are 64 bytes (r || S). Both S and n - S verify (ECDSA is malleable), and
+/// both are accepted: RFC 7518 asks for no form, common signers (jsonwebtoken, jose,
+/// WebCrypto) make either, and refusing one would refuse half of their tokens. The twin
+/// grants nothing: tollgate never identifies an access token by its signature bytes (strict
+/// verify checks the session the `sid` claim names, revocation is per session), so a
+/// rewritten signature carries the same claims to the same checks. Every signature tollgate
+/// makes is low-S anyway ([`es256_to_low_s`]), so its own tokens have one encoding.
 fn check_signature_form(alg: Alg, signature: &[u8]) -> Result<(), Error> {
-    if alg != Alg::ES256 {
-        return Ok(());
-    }
-    if signature.len() != 64 {
+    if alg == Alg::ES256 && signature.len() != 64 {
         return Err(invalid("an ES256 signature is 64 bytes (r and S, big-endian)"));
-    }
-    if signature[32..] > P256_HALF_ORDER[..] {
-        return Err(invalid("the ES256 signature is not in low-S form (S > n/2); tollgate signs and accepts low-S only"));
     }
     Ok(())
 }
