@@ -25,6 +25,7 @@ async fn a_server_that_may_evict_is_refused_by_default_naming_its_policy() {
 #[tokio::test]
 #[ignore = "needs the Redis servers of scripts/redis.sh"]
 async fn warn_connects_to_a_server_that_may_evict() {
+    let _only_me = EVICTING_SERVER.lock().await;
     let store = RedisStore::connect(evicting().eviction_policy_check(EvictionPolicyCheck::Warn)).await.unwrap();
     let config = tollgate::Config::builder().secret(b"eviction-test-secret-of-32-bytes-or-more".to_vec()).build().unwrap();
     let sessions = SessionManager::new(config, store).unwrap();
@@ -73,4 +74,39 @@ async fn one_evicting_master_of_a_cluster_is_enough_to_refuse() {
     assert_eq!(e.code(), ErrorCode::ConfigInvalid, "{e}");
     assert!(e.message().contains("allkeys-lfu"), "{e}");
     redis_env::connect(redis_env::cluster_config()).await;
+}
+
+/// The tests that change the evicting server's memory limit run one at a time.
+static EVICTING_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+#[ignore = "needs the Redis servers of scripts/redis.sh"]
+async fn evictions_are_detectable_through_the_store() {
+    let _only_me = EVICTING_SERVER.lock().await;
+    // A server that never evicts says 0.
+    let single = redis_env::connect(redis_env::single_config()).await;
+    assert_eq!(single.evicted_keys().await, Some(0));
+
+    // Make the evicting server evict: keys with a TTL, then a memory limit below what they use.
+    let url = redis_env::var("TG_TEST_REDIS_EVICTING_URL");
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let store = RedisStore::connect(evicting().eviction_policy_check(EvictionPolicyCheck::Warn)).await.unwrap();
+    let before = store.evicted_keys().await.expect("the server reports evicted_keys");
+    let filler = "x".repeat(1024);
+    for i in 0..2000 {
+        let _: () =
+            redis::cmd("SET").arg(format!("eviction-filler:{i}")).arg(&filler).arg("EX").arg(600).query_async(&mut conn).await.unwrap();
+    }
+    let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await.unwrap();
+    let used: u64 = info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap();
+    let limit: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(used - 512 * 1024).query_async(&mut conn).await.unwrap();
+    let written = redis::cmd("SET").arg("eviction-filler:last").arg(&filler).arg("EX").arg(600).query_async::<()>(&mut conn).await;
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(&limit[1]).query_async(&mut conn).await.unwrap();
+    written.unwrap();
+    let after = store.evicted_keys().await.unwrap();
+    for i in 0..2000 {
+        let _: () = redis::cmd("DEL").arg(format!("eviction-filler:{i}")).query_async(&mut conn).await.unwrap();
+    }
+    assert!(after > before, "Redis evicted keys ({before} before, {after} after) and the store reports it");
 }

@@ -54,7 +54,7 @@ pub(super) struct Calls {
     pub(super) backend: Backend,
     pub(super) counters: Counters,
     script_sha: String,
-    operation_timeout: Duration,
+    pub(super) operation_timeout: Duration,
 }
 
 pub(super) fn unavailable(what: &str, e: &RedisError) -> StoreError {

@@ -105,6 +105,55 @@ pub(super) async fn check(backend: &Backend, mode: EvictionPolicyCheck, timeout:
     }
 }
 
+/// The keys Redis has evicted since it started (INFO `evicted_keys`), summed over every
+/// master; `None` when a server will not say. Any count above zero means tollgate's keys may
+/// be among them: an index that lost entries (revoke-all and the limit miss sessions) or a
+/// revocation marker (see `docs/store-format.md`).
+pub(super) async fn evicted_keys(backend: &Backend, timeout: Duration) -> Option<u64> {
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("stats");
+    let ask = async {
+        match backend {
+            Backend::Single(conn) => cmd.query_async::<Value>(&mut conn.clone()).await,
+            Backend::Sentinel(s) => cmd.query_async::<Value>(&mut s.current().reads.clone()).await,
+            Backend::Cluster(conn) => {
+                let route = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::Special)));
+                conn.clone().route_command(cmd, route).await
+            }
+        }
+    };
+    let reply = tokio::time::timeout(timeout, ask).await.ok()?.ok()?;
+    let mut counts = Vec::new();
+    evicted_counts(&reply, &mut counts);
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
+/// Every `evicted_keys:<n>` line of the INFO texts in a reply (one text per master).
+fn evicted_counts(reply: &Value, out: &mut Vec<u64>) {
+    let mut scan = |text: &str| out.extend(text.lines().filter_map(|l| l.strip_prefix("evicted_keys:")?.trim().parse::<u64>().ok()));
+    match reply {
+        Value::BulkString(b) => scan(&String::from_utf8_lossy(b)),
+        Value::SimpleString(s) => scan(s),
+        Value::VerbatimString { text, .. } => scan(text),
+        Value::Array(items) | Value::Set(items) => items.iter().for_each(|v| evicted_counts(v, out)),
+        Value::Map(pairs) => pairs.iter().for_each(|(_, v)| evicted_counts(v, out)),
+        _ => {}
+    }
+}
+
+/// Logs a warning when Redis has already evicted keys: whatever the policy is now, data
+/// tollgate relies on may be gone (the loss is detectable, not silent).
+pub(super) async fn warn_if_evicted(backend: &Backend, timeout: Duration) {
+    if let Some(count) = evicted_keys(backend, timeout).await.filter(|&n| n > 0) {
+        tracing::warn!(
+            target: "tollgate::redis",
+            evicted_keys = count,
+            "Redis has evicted keys since it started (INFO evicted_keys); tollgate's session indexes or revocation \
+             markers may be among them: run Redis with `maxmemory-policy noeviction`, and revoke-all affected users"
+        );
+    }
+}
+
 /// A policy that could not be read: a warning, never a refusal.
 fn unknown(why: &str) -> Result<(), Error> {
     tracing::warn!(
@@ -118,6 +167,17 @@ fn unknown(why: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evicted_counts_are_read_from_every_master() {
+        let info = |n: u64| {
+            Value::BulkString(format!("# Stats\r\ntotal_connections_received:3\r\nevicted_keys:{n}\r\nexpired_keys:9\r\n").into_bytes())
+        };
+        let mut out = Vec::new();
+        evicted_counts(&info(4), &mut out);
+        evicted_counts(&Value::Map(vec![(bulk("127.0.0.1:7000"), info(0)), (bulk("127.0.0.1:7001"), info(7))]), &mut out);
+        assert_eq!(out, vec![4, 0, 7]);
+    }
 
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())

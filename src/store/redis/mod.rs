@@ -20,7 +20,8 @@
 //! `maxmemory-policy` (on every master of a Cluster) and refuses any other policy with
 //! `config_invalid` naming it, unless the configuration says
 //! [`EvictionPolicyCheck::Warn`]; a server that forbids `CONFIG GET` (some managed services)
-//! is warned about, not refused.
+//! is warned about, not refused. A loss is detectable: [`RedisStore::evicted_keys`] reads
+//! Redis's `evicted_keys` count for monitoring, and connect logs a warning when it is above 0.
 //!
 //! # Format
 //!

@@ -112,6 +112,7 @@ impl RedisStore {
         let store = RedisStore { inner: Arc::new(Inner { calls: Calls::new(backend, config.operation_timeout), prefix, caps, name }) };
         store.ping().await?;
         super::eviction::check(&store.inner.calls.backend, config.eviction_check, config.operation_timeout).await?;
+        super::eviction::warn_if_evicted(&store.inner.calls.backend, config.operation_timeout).await;
         Ok(store)
     }
 
@@ -125,6 +126,15 @@ impl RedisStore {
         // A read of a key no one writes: the same path as every read.
         self.inner.calls.call(Request::get([self.inner.prefix.key("ping")])).await?;
         Ok(())
+    }
+
+    /// The keys Redis has evicted since it started, summed over every master (INFO
+    /// `evicted_keys`), or `None` when the server will not say. Above zero, tollgate's
+    /// indexes or revocation markers may have been lost: poll it from monitoring; under
+    /// `maxmemory-policy noeviction` it stays 0. Connect logs a warning when it is not.
+    pub async fn evicted_keys(&self) -> Option<u64> {
+        let calls = &self.inner.calls;
+        super::eviction::evicted_keys(&calls.backend, calls.operation_timeout).await
     }
 
     pub fn key_prefix(&self) -> &str {
