@@ -55,10 +55,13 @@ fn op() -> impl Strategy<Value = Op> {
 /// How a session ended, in the model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ended {
-    /// Revoked (one session, reuse, or the limit): the tombstone keeps the current token's hash.
+    /// Revoked (one session, revoke-all, reuse, or the limit): the tombstone keeps the
+    /// current token's hash, so its holder is told `session_revoked`.
     Revoked { at: u64 },
-    /// Revoked by revoke-all, which writes tombstones from the index alone (no token hash).
-    RevokedAll { at: u64 },
+    /// Already expired when revoke-all ran: no tombstone is written (the index no longer
+    /// lists it), but the user's revoke-all marker covers it, so it answers `session_revoked`
+    /// until its record is reclaimed at its own expiry.
+    CoveredByMarker,
 }
 
 #[derive(Debug)]
@@ -85,12 +88,14 @@ impl ModelSession {
     /// When the store drops the record: its end plus the access lifetime (leeway is 0).
     fn reclaimed(&self) -> u64 {
         match self.ended {
-            Some(Ended::Revoked { at } | Ended::RevokedAll { at }) => at + ACCESS_TTL,
-            None => self.expires() + ACCESS_TTL,
+            Some(Ended::Revoked { at }) => at + ACCESS_TTL,
+            Some(Ended::CoveredByMarker) | None => self.expires() + ACCESS_TTL,
         }
     }
+    /// A tombstone is written unless there is one already (a session only the marker
+    /// covers still has its live-looking record, which a revoke turns into a tombstone).
     fn revoke(&mut self, at: u64) {
-        if self.ended.is_none() {
+        if matches!(self.ended, None | Some(Ended::CoveredByMarker)) {
             self.ended = Some(Ended::Revoked { at });
             self.recent.clear();
             self.retired.clear();
@@ -156,15 +161,15 @@ fn expect_refresh(m: &Model, s: &ModelSession, pos: usize) -> RefreshAnswer {
     }
     let current = s.chain.len() - 1;
     // The secret first: a token the record does not know is invalid whatever the session's state.
-    let known = match s.ended {
-        Some(Ended::RevokedAll { .. }) => None,
-        _ if pos == current => Some(RefreshAnswer::Rotate),
-        _ => match s.recent.iter().find(|(p, _)| *p == pos) {
+    let known = if pos == current {
+        Some(RefreshAnswer::Rotate)
+    } else {
+        match s.recent.iter().find(|(p, _)| *p == pos) {
             Some((_, at)) if m.now.abs_diff(*at) <= GRACE => Some(RefreshAnswer::Head),
             Some(_) => Some(RefreshAnswer::Reuse),
             None if s.retired.contains(&pos) => Some(RefreshAnswer::Reuse),
             None => None,
-        },
+        }
     };
     let Some(known) = known else { return RefreshAnswer::Fail(ErrorCode::TokenInvalid) };
     if s.ended.is_some() {
@@ -325,7 +330,10 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                 let got = h.sessions.revoke_all(&h.users[user as usize], None).await;
                 check(got.as_ref().ok() == Some(&live.len()), || at(&format!("revoke-all answered {got:?}, model Ok({})", live.len())))?;
                 for i in live {
-                    m.sessions[i].ended = Some(Ended::RevokedAll { at: m.now });
+                    m.sessions[i].revoke(m.now);
+                }
+                for s in m.sessions.iter_mut().filter(|s| s.user == user && s.ended.is_none()) {
+                    s.ended = Some(Ended::CoveredByMarker);
                 }
             }
         }

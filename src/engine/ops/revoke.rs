@@ -99,6 +99,11 @@ impl Operation for Revoke<'_> {
 }
 
 /// Revokes every live session of a user, except `keep` when given. Answers how many were revoked.
+///
+/// Round trips: the index and the revoke-all marker, then the records of the sessions it
+/// revokes (so each tombstone keeps its session's refresh hash: the holder of a revoked
+/// session's token is told `session_revoked`, as after a single revoke, while anyone else
+/// still gets `token_invalid`), then one commit.
 pub struct RevokeAll<'c> {
     rules: &'c Rules,
     user: String,
@@ -106,8 +111,20 @@ pub struct RevokeAll<'c> {
     now: u64,
     attempts: Attempts,
     revoked: usize,
-    committing: bool,
+    phase: Phase,
     pending: Pending<usize>,
+}
+
+enum Phase {
+    Index,
+    /// The index and marker were read; the records of `gone` are being read.
+    Records {
+        index: UserIndex,
+        slot: Option<Versioned>,
+        marker: RevokedAll,
+        gone: Vec<IndexEntry>,
+    },
+    Commit,
 }
 
 impl<'c> RevokeAll<'c> {
@@ -119,7 +136,7 @@ impl<'c> RevokeAll<'c> {
             now,
             attempts: Attempts::new(rules),
             revoked: 0,
-            committing: false,
+            phase: Phase::Index,
             pending: Pending::Waiting,
         };
         op.pending = match check_user_id(user) {
@@ -130,11 +147,11 @@ impl<'c> RevokeAll<'c> {
     }
 
     fn read(&mut self) -> Pending<usize> {
-        self.committing = false;
+        self.phase = Phase::Index;
         Pending::Store(StoreCmd::Get { keys: vec![index_key(&self.user), revoked_all_key(&self.user)] })
     }
 
-    fn on_read(&mut self, reply: Reply) -> Pending<usize> {
+    fn on_index(&mut self, reply: Reply) -> Pending<usize> {
         let Some(mut v) = values(reply, 2) else { return unexpected() };
         let earlier = match v.pop().flatten().map(|m| RevokedAll::decode(&m.value)).transpose() {
             Ok(m) => m,
@@ -151,13 +168,41 @@ impl<'c> RevokeAll<'c> {
         // stale view of it) lists it or not. It keeps a session only if one is kept and
         // no earlier revoke-all revoked it.
         let keep = kept.first().filter(|e| !earlier.as_ref().is_some_and(|m| m.revokes(&e.sid, e.created_at))).map(|e| e.sid.clone());
-        let mut ops: Vec<WriteOp> =
-            gone.iter().map(|e| put_record(self.rules, &tombstone_for(&self.user, e, self.now), Expect::Any)).collect();
-        ops.push(put_revoked_all(self.rules, &self.user, &RevokedAll::new(self.now, keep)));
-        self.revoked = gone.len();
+        let marker = RevokedAll::new(self.now, keep);
         index.sessions = kept;
+        if gone.is_empty() {
+            self.revoked = 0;
+            return self.commit(index, slot, marker, Vec::new());
+        }
+        let keys = gone.iter().map(|e| session_key(&self.user, &e.sid)).collect();
+        self.phase = Phase::Records { index, slot, marker, gone };
+        Pending::Store(StoreCmd::Get { keys })
+    }
+
+    fn on_records(&mut self, reply: Reply) -> Pending<usize> {
+        let Phase::Records { index, slot, marker, gone } = std::mem::replace(&mut self.phase, Phase::Index) else {
+            return unexpected();
+        };
+        let Some(records) = values(reply, gone.len()) else { return unexpected() };
+        let mut ops = Vec::with_capacity(gone.len() + 2);
+        for (entry, record_slot) in gone.iter().zip(records) {
+            // A record that reads back keeps its refresh hash in the tombstone; one that is
+            // missing or does not open is known only from the index. Already revoked: as is.
+            let dead = match record_slot.as_ref().map(|s| decode_record(self.rules, s, &self.user, &entry.sid)) {
+                Some(Ok(record)) if record.revoked_at.is_some() => continue,
+                Some(Ok(record)) => tombstone(record, self.now),
+                _ => tombstone_for(&self.user, entry, self.now),
+            };
+            ops.push(put_record(self.rules, &dead, Expect::Any));
+        }
+        self.revoked = gone.len();
+        self.commit(index, slot, marker, ops)
+    }
+
+    fn commit(&mut self, index: UserIndex, slot: Option<Versioned>, marker: RevokedAll, mut ops: Vec<WriteOp>) -> Pending<usize> {
+        ops.push(put_revoked_all(self.rules, &self.user, &marker));
         ops.push(put_index(&self.user, &index, expect_of(&slot)));
-        self.committing = true;
+        self.phase = Phase::Commit;
         Pending::Store(StoreCmd::Commit { ops })
     }
 }
@@ -170,10 +215,10 @@ impl Operation for RevokeAll<'_> {
     }
 
     fn handle(&mut self, reply: Reply) {
-        self.pending = if !self.committing {
-            self.on_read(reply)
-        } else {
-            match commit_outcome(&reply) {
+        self.pending = match self.phase {
+            Phase::Index => self.on_index(reply),
+            Phase::Records { .. } => self.on_records(reply),
+            Phase::Commit => match commit_outcome(&reply) {
                 CommitOutcome::Committed => {
                     tracing::info!(target: "tollgate::security", event = "sessions_revoked", user = %self.user, count = self.revoked, "user sessions revoked");
                     done(Ok(self.revoked))
@@ -181,7 +226,7 @@ impl Operation for RevokeAll<'_> {
                 CommitOutcome::Conflict if self.attempts.retry() => self.read(),
                 CommitOutcome::Conflict => done(Err(Error::conflict())),
                 CommitOutcome::Unexpected => unexpected(),
-            }
+            },
         };
     }
 }
