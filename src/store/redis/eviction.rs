@@ -58,10 +58,8 @@ fn policies(reply: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Asks the master (every master of a cluster) for its policy.
-async fn ask(backend: &Backend) -> Result<Value, redis::RedisError> {
-    let mut cmd = redis::cmd("CONFIG");
-    cmd.arg("GET").arg("maxmemory-policy");
+/// Sends `cmd` to the master (to every master of a cluster, answered one reply per node).
+async fn ask(backend: &Backend, cmd: redis::Cmd) -> Result<Value, redis::RedisError> {
     match backend {
         Backend::Single(conn) => cmd.query_async(&mut conn.clone()).await,
         Backend::Sentinel(s) => cmd.query_async(&mut s.current().reads.clone()).await,
@@ -75,7 +73,9 @@ async fn ask(backend: &Backend) -> Result<Value, redis::RedisError> {
 /// Refuses or warns when a master may evict keys. A server that will not say (a managed
 /// Redis without `CONFIG`, an ACL without `config|get`) is warned about, never refused.
 pub(super) async fn check(backend: &Backend, mode: EvictionPolicyCheck, timeout: Duration) -> Result<(), Error> {
-    let reply = match tokio::time::timeout(timeout, ask(backend)).await {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("GET").arg("maxmemory-policy");
+    let reply = match tokio::time::timeout(timeout, ask(backend, cmd)).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(e)) => return unknown(&describe(&e)),
         Err(_) => return unknown("timed out"),
@@ -112,17 +112,7 @@ pub(super) async fn check(backend: &Backend, mode: EvictionPolicyCheck, timeout:
 pub(super) async fn evicted_keys(backend: &Backend, timeout: Duration) -> Option<u64> {
     let mut cmd = redis::cmd("INFO");
     cmd.arg("stats");
-    let ask = async {
-        match backend {
-            Backend::Single(conn) => cmd.query_async::<Value>(&mut conn.clone()).await,
-            Backend::Sentinel(s) => cmd.query_async::<Value>(&mut s.current().reads.clone()).await,
-            Backend::Cluster(conn) => {
-                let route = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::Special)));
-                conn.clone().route_command(cmd, route).await
-            }
-        }
-    };
-    let reply = tokio::time::timeout(timeout, ask).await.ok()?.ok()?;
+    let reply = tokio::time::timeout(timeout, ask(backend, cmd)).await.ok()?.ok()?;
     let mut counts = Vec::new();
     evicted_counts(&reply, &mut counts);
     (!counts.is_empty()).then(|| counts.iter().sum())
