@@ -19,7 +19,7 @@ step() { printf '\n== %s\n' "$*"; }
 work=$(mktemp -d)
 groups=()
 cleanup() {
-  # Each app runs in its own process group (setsid), led by the pid we started.
+  # Each app runs in its own process group (set -m below), led by the pid we started.
   for pid in "${groups[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null || true
   done
@@ -56,11 +56,14 @@ cp examples/hono-app/*.mjs examples/hono-app/package.json examples/hono-app/pack
 TOLLGATE_SECRET=$(head -c 48 /dev/urandom | base64 -w0)
 export TOLLGATE_SECRET
 
+# Background jobs get their own process group, led by the job's pid: stopping an app
+# stops what it started (workerd under Miniflare, the binary under cargo run).
+set -m
 # start NAME PORT COMMAND...: runs COMMAND with PORT in its own process group, waits until GET / answers.
 start() {
   local name=$1 p=$2
   shift 2
-  PORT=$p setsid "$@" >"$work/$name.log" 2>&1 &
+  PORT=$p "$@" >"$work/$name.log" 2>&1 &
   local pid=$!
   groups+=("$pid")
   for _ in $(seq 1 600); do
@@ -95,10 +98,12 @@ else
 fi
 
 failed=()
+own=$((port + 10)) # the test's own servers: another site's page and a relay, two ports per app
 for entry in "${apps[@]}"; do
   read -r name p <<<"$entry"
   step "login page in headless Chromium: $name"
-  if ! node js/e2e/login-page.mjs "http://127.0.0.1:$p" "$name"; then
+  own=$((own + 2))
+  if ! node js/e2e/login-page.mjs "http://127.0.0.1:$p" "$name" "$own"; then
     failed+=("$name")
     echo "--- $name's log"
     cat "$work/$name.log"

@@ -1,16 +1,19 @@
 // The example apps' login page (examples/web/index.html) in headless Chromium
 // (Debian's /usr/bin/chromium, driven by playwright-core), against one running
-// app: `node login-page.mjs <base URL> [label]`. scripts/e2e.sh starts each app
-// (Hono in Node, Hono in workerd, axum) and runs this once per app.
+// app: `node login-page.mjs <base URL> [label] [port]`. scripts/e2e.sh starts each
+// app (Hono in Node, Hono in workerd, axum) and runs this once per app. The test's
+// own two servers (another site's page, a relay) listen on `port` and `port + 1`
+// of the app's host (any free ports without it).
 //
 // One line per check says what it saw; exits 1 when any check fails.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { chromium } from 'playwright-core';
 import { user } from '../test/helpers.mjs';
 
 const base = new URL(process.argv[2] ?? process.env.TG_E2E_URL ?? '');
 const label = process.argv[3] ?? base.host;
+const ownPort = Number(process.argv[4] ?? 0);
 const origin = base.origin;
 const REFRESH_COOKIE = '__Host-tg_refresh';
 const PASSWORD = 'demo-password';
@@ -19,6 +22,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 const results = [];
+// Failure messages may quote a response: tokens never reach the output.
+const redact = (text) => text.replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '<access token>').replace(/\b[a-z0-9]{1,16}_[\w-]+\.[\w-]+/g, '<refresh token>');
 async function check(name, body) {
   try {
     const saw = await body();
@@ -26,7 +31,7 @@ async function check(name, body) {
     console.log(`[${label}] ok   ${name}: ${saw}`);
   } catch (err) {
     results.push(false);
-    console.log(`[${label}] FAIL ${name}: ${err.message.split('\n').join(' ')}`);
+    console.log(`[${label}] FAIL ${name}: ${redact(err.message).split('\n').join(' ')}`);
   }
 }
 
@@ -37,10 +42,10 @@ async function settled(page, state) {
 }
 
 /** Opens the page in `context` and waits for the on-load refresh to settle. */
-async function open(context, state) {
+async function open(context, state, pageOrigin = origin) {
   const page = await context.newPage();
-  const restore = page.waitForResponse((r) => r.url() === `${origin}/auth/refresh`);
-  await page.goto(origin);
+  const restore = page.waitForResponse((r) => r.url() === `${pageOrigin}/auth/refresh`);
+  await page.goto(pageOrigin);
   const res = await restore;
   return { page, status: await settled(page, state), restore: res };
 }
@@ -59,7 +64,7 @@ async function signIn(context, name, password = PASSWORD) {
 
 /** Clicks "Who am I"; answers the /api/me response's status and body. */
 async function whoami(page) {
-  const me = page.waitForResponse((r) => r.url() === `${origin}/api/me`);
+  const me = page.waitForResponse((r) => r.url() === new URL('/api/me', page.url()).href);
   await page.click('#whoami');
   const res = await me;
   return { status: res.status(), body: await res.json() };
@@ -69,6 +74,39 @@ const refreshCookie = async (context) => (await context.cookies(origin)).find((c
 // A token's last characters name it in the output without printing it.
 const tail = (token) => (token ? `...${token.slice(-6)}` : 'none');
 const cookieValue = (header, name) => header?.split(/;\s*/).find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
+
+/**
+ * A relay on another port of the app's host: it forwards every request to the app
+ * unchanged (Host included, so the app sees what the browser sent) and can hold
+ * POST /auth/refresh requests until `hold` of them have arrived, then forward them
+ * together. The browser attaches cookies when it sends, so held requests left it
+ * carrying the same cookie: a race no timing can lose. Answers the Cookie header
+ * and status of each refresh it forwarded.
+ */
+function relay() {
+  const gate = { hold: 0, waiting: [], seen: [] };
+  const server = createServer((req, res) => {
+    const forward = () => {
+      const up = httpRequest({ host: base.hostname, port: base.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        if (req.url === '/auth/refresh') gate.seen.push({ sent: cookieValue(req.headers.cookie, REFRESH_COOKIE), status: answer.statusCode });
+        res.writeHead(answer.statusCode, answer.rawHeaders);
+        answer.pipe(res);
+      });
+      up.on('error', (err) => res.destroy(err));
+      req.pipe(up);
+    };
+    if (req.method === 'POST' && req.url === '/auth/refresh' && gate.hold > 0) {
+      gate.waiting.push(forward);
+      if (gate.waiting.length === gate.hold) {
+        gate.hold = 0;
+        gate.waiting.splice(0).forEach((go) => go());
+      }
+      return;
+    }
+    forward();
+  });
+  return new Promise((resolve) => server.listen(ownPort && ownPort + 1, base.hostname, () => resolve({ server, gate, origin: `http://${base.host.replace(/:\d+$/, '')}:${server.address().port}` })));
+}
 
 /** A page of another origin that posts a form to the app as soon as it loads. */
 function attackerServer() {
@@ -82,7 +120,7 @@ function attackerServer() {
     res.end(`<!doctype html><form method="post" action="${action}"${json ? ' enctype="text/plain"' : ''}>${field}</form>
 <script>document.forms[0].submit()</script>`);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+  return new Promise((resolve) => server.listen(ownPort, '127.0.0.1', () => resolve(server)));
 }
 
 /** The attacker's page at `attackerOrigin` posts to `path`; answers what the app answered and what Chromium sent. */
@@ -120,7 +158,7 @@ try {
     assert.equal(await refreshCookie(tabs), undefined, 'a refused sign-in set a cookie');
     await wrong.page.close();
     const { page, res, status } = await signIn(tabs, alice);
-    assert.equal(res.status(), 200, await res.text());
+    assert.equal(res.status(), 200, `sign-in answered ${res.status()}`);
     const body = await res.json();
     assert.equal(body.session.user, alice);
     assert.equal(typeof body.access_token, 'string');
@@ -170,38 +208,28 @@ try {
       + `domain ${c.domain} (host-only), expires in ${lifetime} s; document.cookie = ${JSON.stringify(script)}; Set-Cookie: ${attributes}; Cache-Control: no-store`;
   });
 
-  let tabA;
-  let tabB;
   await check('two tabs refresh at the same moment, both stay signed in', async () => {
-    tabA = (await open(tabs, 'signed-in')).page;
-    tabB = (await open(tabs, 'signed-in')).page;
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    // The tabs load the page through the relay: another port of the same host, so the same cookie jar entry.
+    const { server, gate, origin: relayed } = await relay();
+    try {
+      const tabA = (await open(tabs, 'signed-in', relayed)).page;
+      const tabB = (await open(tabs, 'signed-in', relayed)).page;
       const before = (await refreshCookie(tabs)).value;
-      const seen = [];
-      const watch = (page) => page.waitForResponse((r) => r.url() === `${origin}/auth/refresh`).then(async (r) => {
-        seen.push({ at: r.request().timing().startTime, sent: cookieValue((await r.request().allHeaders()).cookie, REFRESH_COOKIE), status: r.status(), set: cookieValue(await r.headerValue('set-cookie'), REFRESH_COOKIE) });
+      gate.seen.length = 0;
+      gate.hold = 2;
+      const bodies = [];
+      const watch = (page) => page.waitForResponse((r) => r.url() === `${relayed}/auth/refresh`).then(async (r) => {
+        bodies.push({ set: cookieValue(await r.headerValue('set-cookie'), REFRESH_COOKIE), generation: (await r.json()).session?.generation });
       });
       const watching = [watch(tabA), watch(tabB)];
-      // Both tabs arm a timer for one instant, then spin to it and send POST /auth/refresh; tabs sharing
-      // a renderer thread still send within a fraction of a millisecond of each other.
-      const at = Date.now() + 400;
-      const arm = (page) => page.evaluate((t) => {
-        window.race = new Promise((resolve) => setTimeout(() => {
-          while (Date.now() < t) { /* spin: a timer alone fires a few milliseconds apart */ }
-          resolve(window.tollgateDemo.refresh().then((r) => ({ status: r.status, code: r.code })));
-        }, Math.max(0, t - Date.now() - 30)));
-      }, at);
-      await Promise.all([arm(tabA), arm(tabB)]);
-      const fire = (page) => page.evaluate(() => window.race);
-      const answers = await Promise.all([fire(tabA), fire(tabB)]);
+      // Each tab calls its page's refresh(); the relay forwards both once both have arrived.
+      const answers = await Promise.all([tabA, tabB].map((page) => page.evaluate(() => window.tollgateDemo.refresh().then((r) => ({ status: r.status, code: r.code })))));
       await Promise.all(watching);
-      const [a, b] = seen;
-      if (a.sent !== before || b.sent !== before) {
-        if (attempt < 3) continue; // one tab saw the other's new cookie: not a race; try again
-        assert.fail(`the two refreshes did not race in 3 attempts (cookies sent: ${tail(a.sent)}, ${tail(b.sent)})`);
-      }
+      const [a, b] = bodies;
+      assert.deepEqual(gate.seen.map((x) => x.sent), [before, before], 'both tabs sent the cookie of the jar');
       assert.deepEqual(answers.map((x) => x.status), [200, 200], `answers: ${JSON.stringify(answers)}`);
       assert.ok(a.set && b.set, 'both answers set the refresh cookie (neither cleared it)');
+      assert.equal(a.set, b.set, 'the refresh that lost the race got the same successor (docs/cookies.md, Refresh)');
       const stateA = await settled(tabA, 'signed-in');
       const stateB = await settled(tabB, 'signed-in');
       const meA = await whoami(tabA);
@@ -214,16 +242,19 @@ try {
       assert.ok(jar === a.set || jar === b.set);
       const next = await tabA.evaluate(() => window.tollgateDemo.refresh().then((r) => r.status));
       assert.equal(next, 200, 'the cookie left in the jar refreshes again');
-      const gap = Math.abs(a.at - b.at).toFixed(1);
-      return `attempt ${attempt}: both tabs sent the same cookie ${tail(before)}, ${gap} ms apart; answers ${a.status} and ${b.status}, `
-        + `successors ${tail(a.set)} and ${tail(b.set)} (${a.set === b.set ? 'the same' : 'different'}); status lines "${stateA}", "${stateB}"; `
+      await tabA.close();
+      await tabB.close();
+      return `both tabs sent cookie ${tail(before)} at once (a relay held each request until both had left the browser); answers ${answers[0].status} and ${answers[1].status}, `
+        + `successors ${tail(a.set)} and ${tail(b.set)} (${a.set === b.set ? 'the same' : 'different'}; generations ${a.generation} and ${b.generation}); status lines "${stateA}", "${stateB}"; `
         + `then /api/me -> ${meA.status} and ${meB.status} (${meA.body.user}, one session ${meA.body.sid}); the jar's cookie refreshes again -> ${next}`;
+    } finally {
+      server.close();
     }
-    return 'unreachable';
   });
 
   await check('sign out everywhere in one tab signs the other out on its next request', async () => {
-    assert.ok(tabA && tabB, 'needs the two tabs of the previous check');
+    const tabA = (await open(tabs, 'signed-in')).page;
+    const tabB = (await open(tabs, 'signed-in')).page;
     // Another device of the same user, so "everywhere" covers more than this browser.
     const device = await browser.newContext();
     const other = await signIn(device, alice);
@@ -273,7 +304,7 @@ try {
       const r = await crossOriginPost(context, from, path, json);
       const cookieSent = cookieValue(r.sent.cookie, REFRESH_COOKIE) !== undefined;
       seen.push(`${from} -> ${path}: ${r.status} ${r.code} (Sec-Fetch-Site ${r.sent['sec-fetch-site']}, cookie ${cookieSent ? 'sent' : 'not sent'})`);
-      assert.equal(r.status, 403, `${from} ${path}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.status, 403, `${from} ${path} answered ${r.status} ${r.code ?? '(no error code)'}`);
       assert.equal(r.code, 'forbidden');
       assert.equal(r.setCookie, null, `${path} set a cookie`);
     }
