@@ -29,11 +29,8 @@ export function settingsFromEnv(env) {
   return { manager, adapter };
 }
 
-/** The session as the HTTP API and the axum example write it: snake_case, unix ms. */
-const sessionJson = (s) => ({
-  sid: s.sid, user: s.user, created_at: s.createdAt, last_seen: s.lastSeen, idle_expires_at: s.idleExpiresAt,
-  absolute_expires_at: s.absoluteExpiresAt, generation: s.generation, metadata: s.metadata,
-});
+/** A session as the HTTP API and the axum example write it: snake_case names (createdAt -> created_at), unix ms. */
+const sessionJson = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`), v]));
 
 const unauthorized = (c) =>
   c.json({ error: { code: 'unauthorized', message: `unknown user or wrong password: a user id is 1 to 32 of a-z, 0-9 and '-', the password is ${DEMO_PASSWORD}` } }, 401);

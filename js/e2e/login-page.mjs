@@ -252,13 +252,23 @@ try {
     }
   });
 
-  await check('sign out everywhere in one tab signs the other out on its next request', async () => {
+  await check('my sessions lists both devices; sign out everywhere in one tab signs the other out on its next request', async () => {
     const tabA = (await open(tabs, 'signed-in')).page;
     const tabB = (await open(tabs, 'signed-in')).page;
     // Another device of the same user, so "everywhere" covers more than this browser.
     const device = await browser.newContext();
     const other = await signIn(device, alice);
     assert.equal(other.res.status(), 200);
+    const theirs = (await other.res.json()).session.sid;
+    const mine = (await whoami(tabA)).body.sid;
+    // The sessions list: this browser's session and the other device's.
+    const listed = tabA.waitForResponse((r) => r.url() === `${origin}/api/sessions`);
+    await tabA.click('#list-sessions');
+    const list = await (await listed).json();
+    const sids = list.sessions.map((x) => x.sid).sort();
+    assert.deepEqual(sids, [mine, theirs].sort(), 'GET /api/sessions lists both sessions of the user');
+    await tabA.waitForFunction(() => document.querySelectorAll('#sessions li').length === 2);
+    const fields = Object.keys(list.sessions[0]).join(',');
     const out = tabA.waitForResponse((r) => r.url() === `${origin}/auth/sign-out-everywhere`);
     await tabA.click('#sign-out-everywhere');
     const res = await out;
@@ -277,7 +287,7 @@ try {
     assert.match(deviceRefresh, /^401 session_revoked$/);
     assert.equal(await refreshCookie(device), undefined, "the other device's dead refresh cookie is cleared");
     await device.close();
-    return `tab A: 200 {"revoked":${revoked}}, "${statusA}", cookie cleared; tab B's next /api/me -> ${me.status} ${me.body.error.code}, `
+    return `My sessions listed 2 (fields ${fields}); tab A: 200 {"revoked":${revoked}}, "${statusA}", cookie cleared; tab B's next /api/me -> ${me.status} ${me.body.error.code}, `
       + `page shows "${statusB}"; another browser of the user: /api/me -> ${deviceMe.status} ${deviceMe.body.error.code}, refresh -> ${deviceRefresh}, cookie cleared`;
   });
 
