@@ -291,6 +291,38 @@ try {
       + `page shows "${statusB}"; another browser of the user: /api/me -> ${deviceMe.status} ${deviceMe.body.error.code}, refresh -> ${deviceRefresh}, cookie cleared`;
   });
 
+  await check('sign out ends this browser\'s session only', async () => {
+    const bob = user('bob');
+    const laptop = await browser.newContext();
+    const phone = await browser.newContext();
+    const here = await signIn(laptop, bob);
+    const there = await signIn(phone, bob);
+    const kept = await refreshCookie(laptop);
+    const out = here.page.waitForResponse((r) => r.url() === `${origin}/auth/sign-out`);
+    await here.page.click('#sign-out');
+    const res = await out;
+    assert.equal(res.status(), 200);
+    const body = await res.json();
+    assert.deepEqual(body, { signed_out: true });
+    const status = await settled(here.page, 'signed-out');
+    assert.equal(await refreshCookie(laptop), undefined, 'the refresh cookie is cleared');
+    // The session is revoked on the server, not only forgotten: its old cookie, put back, no longer refreshes.
+    await laptop.addCookies([kept]);
+    const replay = here.page.waitForResponse((r) => r.url() === `${origin}/auth/refresh`);
+    await here.page.reload();
+    const replayed = await replay;
+    const replayCode = (await replayed.json()).error?.code;
+    assert.equal(replayed.status(), 401);
+    assert.equal(replayCode, 'session_revoked');
+    const reloaded = await settled(here.page, 'signed-out');
+    const me = await whoami(there.page);
+    assert.equal(me.status, 200);
+    assert.equal(me.body.user, bob);
+    await laptop.close();
+    await phone.close();
+    return `200 ${JSON.stringify(body)}, "${status}", cookie cleared; its old cookie put back -> refresh ${replayed.status()} ${replayCode}, page "${reloaded}"; the user's other browser: /api/me -> ${me.status} ${me.body.user}`;
+  });
+
   await check('a cross-site or cross-origin form POST is refused, the user stays signed in', async () => {
     const victim = user('victim');
     const context = await browser.newContext();
