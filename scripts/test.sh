@@ -49,5 +49,8 @@ cargo run --locked -q --example quickstart >/dev/null
 step "Cloudflare Worker: build, then test in workerd (KV, Durable Objects and D1)"
 bash scripts/test-worker.sh
 
+step "Example apps in headless Chromium: the login page against Hono in Node, Hono in workerd and the axum example"
+bash scripts/e2e.sh
+
 echo
 echo "all tollgate tests passed"
