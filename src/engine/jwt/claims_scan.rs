@@ -8,8 +8,8 @@
 //! (an escape, a nested object, a fraction, a duplicate registered claim, a `null` where a
 //! claim is expected, trailing text) makes it answer `None`, and the caller parses with
 //! serde, whose answer is the rule. So for every payload the scanner accepts, serde gives
-//! the same claims; `tests::scanner_agrees_with_serde` and the `claims_scan` fuzz target
-//! check exactly that.
+//! the same claims; the differential tests below (proptest, serde as the oracle) check
+//! exactly that.
 
 use std::borrow::Cow;
 
