@@ -9,6 +9,7 @@
 #   scripts/redis.sh faults     the fault tests only
 #   scripts/redis.sh bench      the benchmark against the single server
 #   scripts/redis.sh cost       the commit script's server time per call (INFO commandstats)
+#   scripts/redis.sh scale      bytes per session and rates from 10k to 1M live sessions, memory and Redis
 #   scripts/redis.sh shell      start everything and open a shell with the variables set
 #   scripts/redis.sh up ENVFILE start everything, write the variables to ENVFILE, and wait
 #                               until this script is stopped (kill its pid; it stops the servers)
@@ -212,11 +213,11 @@ case "$MODE" in
     start_evicting
     log "ready"
     ;;
-  bench|cost)
+  bench|cost|scale)
     start_bench_server
     ;;
   *)
-    echo "usage: $0 [all|conformance|faults|bench|cost|shell|up ENVFILE]" >&2
+    echo "usage: $0 [all|conformance|faults|bench|cost|scale|shell|up ENVFILE]" >&2
     exit 2
     ;;
 esac
@@ -257,6 +258,10 @@ case "$MODE" in
   cost)
     export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
     "${CARGO[@]}" run --locked --release --features redis --example redis_commit_cost
+    ;;
+  scale)
+    export TG_TEST_REDIS_HOST="$BIND" TG_TEST_REDIS_PORT="$SINGLE_PORT"
+    "${CARGO[@]}" run --locked --release --features redis --example scale
     ;;
   up)
     env | grep '^TG_TEST_REDIS_' | sed 's/^/export /' >"${2:?up needs a file to write the variables to}"
