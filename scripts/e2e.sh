@@ -8,7 +8,7 @@
 # The apps, each on its own port of 127.0.0.1, stopped by process group id:
 #   1. Hono in Node (examples/hono-app/node.mjs, @hono/node-server)
 #   2. Hono in workerd (examples/hono-app/workerd.mjs: the same app as a Worker, Miniflare)
-#   3. axum (`cargo run --example axum_app --features axum`), when the example exists
+#   3. axum (`cargo run --example axum_app --features axum`)
 # Exits non-zero when any check of any app fails. TG_E2E_PORT moves the ports (default 18800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,13 +89,9 @@ start hono-node $((port + 1)) node "$app/node.mjs"
 apps+=("hono-node $((port + 1))")
 start hono-workerd $((port + 2)) node "$app/workerd.mjs"
 apps+=("hono-workerd $((port + 2))")
-if [ -f examples/axum_app.rs ] || [ -f examples/axum_app/main.rs ]; then
-  nice -n 10 cargo build --locked -q --example axum_app --features axum
-  start axum $((port + 3)) cargo run --locked -q --example axum_app --features axum
-  apps+=("axum $((port + 3))")
-else
-  echo "axum: examples/axum_app is absent from this tree; not tested"
-fi
+nice -n 10 cargo build --locked -q --example axum_app --features axum
+start axum $((port + 3)) cargo run --locked -q --example axum_app --features axum
+apps+=("axum $((port + 3))")
 
 failed=()
 own=$((port + 10)) # the test's own servers: another site's page and a relay, two ports per app

@@ -10,13 +10,13 @@ step "Rust: core, memory store conformance suite, doc tests, the Worker's config
 conformance_log=$(mktemp)
 trap 'rm -f "$conformance_log"' EXIT
 tests=0
-TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,otel,worker || tests=$?
+TG_TEST_CONFORMANCE_LOG=$conformance_log cargo test --locked --features server,otel,worker,axum || tests=$?
 bash scripts/conformance-summary.sh "$conformance_log"
 [ "$tests" = 0 ]
 
 step "Rust: formatting (rustfmt.toml) and clippy, warnings are errors"
 cargo fmt --check
-cargo clippy --locked --all-targets --features server,otel,redis-tls,worker,sqlite,postgres,mysql -- -D warnings
+cargo clippy --locked --all-targets --features server,otel,redis-tls,worker,sqlite,postgres,mysql,axum -- -D warnings
 
 step "Supply chain, offline: RustSec advisories, licenses, sources, duplicate versions (deny.toml)"
 bash scripts/audit.sh

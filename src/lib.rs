@@ -30,8 +30,11 @@
 //! The layout: [`engine`] (the sans-IO core) is pure (no IO, clock or RNG); [`store`] holds the Store
 //! contract, its adapters and the driver loop; [`manager`] is the async API.
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod cookies;
 pub mod crypto;
 pub mod engine;
 pub mod http;

@@ -78,6 +78,10 @@ impl<S: Store> SessionManager<S> {
     pub fn jwks(&self) -> Value {
         self.rules.keys.jwks()
     }
+    /// The clock the manager reads (the system clock unless [`SessionManager::with_clock`] set another).
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
     fn now(&self) -> u64 {
         self.clock.now_ms()
     }

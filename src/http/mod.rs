@@ -381,13 +381,17 @@ fn forbidden() -> Error {
 /// header, an error when it names another scheme or no token. The scheme is
 /// matched case-insensitively (RFC 9110: `bearer`, `BEARER`). The Worker reads it too.
 pub(crate) fn bearer_token(req: &HttpRequest) -> Option<Result<&str, Error>> {
-    let auth = req.header("authorization")?;
+    req.header("authorization").map(bearer_of)
+}
+
+/// The token of an `Authorization` header's value (see [`bearer_token`]); the axum layer reads it too.
+pub(crate) fn bearer_of(auth: &str) -> Result<&str, Error> {
     let (scheme, rest) = auth.split_once([' ', '\t']).unwrap_or((auth, ""));
     let token = rest.trim_matches([' ', '\t']);
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Some(Err(err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\"")));
+        return Err(err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\""));
     }
-    Some(Ok(token))
+    Ok(token)
 }
 
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Error> {

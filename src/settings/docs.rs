@@ -26,6 +26,7 @@ pub fn readme_table() -> String {
             Scope::Service => "serve, Worker",
             Scope::Serve => "serve",
             Scope::Worker => "Worker",
+            Scope::Adapter => "adapters",
         };
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {read_by} | {} |\n",

@@ -40,6 +40,7 @@ pub use serve::{LogFormat, ServeSettings};
 pub use store::{RedisTarget, SqlTarget, StoreSetting};
 pub use table::SETTINGS;
 
+use crate::cookies::{AdapterOptions, AdapterOptionsBuilder};
 use crate::crypto::{KeyError, KeyMaterial};
 use crate::engine::error::Error;
 use crate::engine::policy::InvalidSetting;
@@ -55,6 +56,8 @@ pub enum Scope {
     Serve,
     /// The Worker only (its bindings).
     Worker,
+    /// The framework adapters (the axum layer, `tollgate/hono`, `tollgate/express`): docs/cookies.md.
+    Adapter,
 }
 
 /// How a surface spells setting names.
@@ -78,6 +81,8 @@ pub enum Surface {
     Serve,
     Worker,
     Js,
+    /// An application with a framework adapter (the axum layer), reading its environment.
+    Adapter,
 }
 
 impl Surface {
@@ -85,9 +90,10 @@ impl Surface {
     pub fn reads(self, scope: Scope) -> bool {
         match scope {
             Scope::Engine => true,
-            Scope::Service => self != Surface::Js,
+            Scope::Service => self == Surface::Serve || self == Surface::Worker,
             Scope::Serve => self == Surface::Serve,
             Scope::Worker => self == Surface::Worker,
+            Scope::Adapter => self == Surface::Adapter,
         }
     }
 }
@@ -319,6 +325,8 @@ pub struct Settings {
     pub log: String,
     /// The settings of `tollgate serve`'s connections, shutdown and telemetry.
     pub serve: ServeSettings,
+    /// The framework adapters' options, unchecked until [`Settings::adapter_options`].
+    pub adapter: AdapterOptionsBuilder,
     /// How the source that was read spells names, for refusals made after reading.
     naming: Naming,
     /// How the layer that set each setting spells it, where that differs from `naming`.
@@ -358,6 +366,7 @@ impl Default for Settings {
             sweep_interval: Some(Duration::from_secs(60)),
             log: "info".into(),
             serve: ServeSettings::default(),
+            adapter: AdapterOptionsBuilder::default(),
             naming: Naming::Rust,
             spelling: Vec::new(),
         }
@@ -369,7 +378,7 @@ impl Settings {
     /// settings of this surface and values that do not parse.
     pub fn read(source: &Source, surface: Surface) -> Result<Settings, Error> {
         let settings = Self::values(source, surface)?;
-        if surface != Surface::Js {
+        if surface == Surface::Serve || surface == Surface::Worker {
             if settings.api_keys.0.is_empty() {
                 return Err(settings.refuse("api_keys", "is not set: give the API keys of the calling services, comma-separated"));
             }
@@ -416,6 +425,7 @@ impl Settings {
                 let readers = match setting.scope {
                     Scope::Serve => "tollgate serve",
                     Scope::Worker => "the Worker",
+                    Scope::Adapter => "the framework adapters",
                     Scope::Engine | Scope::Service => "the HTTP services",
                 };
                 return Err(Error::config(format!("{name} is a setting of {readers} only")));
@@ -447,6 +457,15 @@ impl Settings {
     /// The configuration of a manager, or `config_invalid` naming the first unusable setting.
     pub fn config(&self) -> Result<Config, Error> {
         self.engine.clone().check().map_err(|e| self.refusal(&e))
+    }
+
+    /// The framework adapters' options (docs/cookies.md), or `config_invalid` naming
+    /// the first unusable one as the source spelled it, in `pkg/adapter.js`'s words.
+    pub fn adapter_options(&self) -> Result<AdapterOptions, Error> {
+        self.adapter.check().map_err(|p| {
+            let naming = self.spelling.iter().find(|(n, _)| *n == p.setting).map_or(self.naming, |(_, naming)| *naming);
+            Error::config(format!("{}: {}", spelled(p.setting, naming), p.what))
+        })
     }
 
     /// `config_invalid` naming `setting` as the source spelled it.

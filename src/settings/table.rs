@@ -4,12 +4,19 @@
 
 use super::parse::{self, Problem, Raw};
 use super::{doc, ApiKeys, Apply, ConfigBuilder, LogFormat, Redacted, Scope, Setting, Settings, StoreSetting};
+use crate::cookies::AdapterOptionsBuilder;
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
 
 /// Applies a builder method to the engine settings.
 fn engine(s: &mut Settings, set: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<(), Problem> {
     s.engine = set(take_engine(s));
+    Ok(())
+}
+
+/// Sets one of the framework adapters' options (checked together by [`Settings::adapter_options`]).
+fn options(s: &mut Settings, set: impl FnOnce(AdapterOptionsBuilder) -> AdapterOptionsBuilder) -> Result<(), Problem> {
+    s.adapter = set(std::mem::take(&mut s.adapter));
     Ok(())
 }
 
@@ -30,6 +37,16 @@ const fn service(apply: Apply) -> Option<Apply> {
 
 /// The parser of a setting only `tollgate serve` reads: WebAssembly modules leave it out.
 const fn serve(apply: Apply) -> Option<Apply> {
+    if cfg!(target_arch = "wasm32") {
+        None
+    } else {
+        Some(apply)
+    }
+}
+
+/// The parser of a framework adapter's option: the WebAssembly modules leave it out
+/// (the npm package's adapters take their options in JavaScript).
+const fn adapter(apply: Apply) -> Option<Apply> {
     if cfg!(target_arch = "wasm32") {
         None
     } else {
@@ -663,5 +680,89 @@ pub static SETTINGS: &[Setting] = &[
         default: doc("binding"),
         help: doc("the D1 database binding, for store `d1`"),
         apply: None,
+    },
+    Setting {
+        name: "refresh_cookie",
+        env: "TOLLGATE_REFRESH_COOKIE",
+        js: Some("refreshCookie"),
+        rust: Some("refresh_cookie"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("`__Host-tg_refresh`"),
+        help: doc("name of the refresh-token cookie; must start with `__Host-` or `__Secure-`"),
+        apply: adapter(|s, raw| {
+            let value = parse::text(raw)?;
+            options(s, |b| b.refresh_cookie(value))
+        }),
+    },
+    Setting {
+        name: "refresh_cookie_path",
+        env: "TOLLGATE_REFRESH_COOKIE_PATH",
+        js: Some("refreshCookiePath"),
+        rust: Some("refresh_cookie_path"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("`/`"),
+        help: doc("`Path` of the refresh cookie; a `__Host-` cookie must have `/` (docs/cookies.md, \"Scope\")"),
+        apply: adapter(|s, raw| {
+            let value = parse::text(raw)?;
+            options(s, |b| b.refresh_cookie_path(value))
+        }),
+    },
+    Setting {
+        name: "access_cookie",
+        env: "TOLLGATE_ACCESS_COOKIE",
+        js: Some("accessCookie"),
+        rust: Some("access_cookie"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("`off`"),
+        help: doc("`off`: the access token is answered in the body, for a page to send as `Authorization: Bearer`; a cookie name (`__Host-tg_access`): it is set in that cookie instead"),
+        apply: adapter(|s, raw| {
+            let value = parse::text(raw)?;
+            options(s, |b| b.access_cookie(value))
+        }),
+    },
+    Setting {
+        name: "same_site",
+        env: "TOLLGATE_SAME_SITE",
+        js: Some("sameSite"),
+        rust: Some("same_site"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("`strict`"),
+        help: doc("`SameSite` of both cookies: `strict` or `lax`"),
+        apply: adapter(|s, raw| {
+            let value = parse::text(raw)?;
+            options(s, |b| b.same_site(value))
+        }),
+    },
+    Setting {
+        name: "trusted_proxy",
+        env: "TOLLGATE_TRUSTED_PROXY",
+        js: Some("trustedProxy"),
+        rust: Some("trusted_proxy"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("`none`"),
+        help: doc("where the client IP comes from: `none` (the peer address), `x-forwarded-for:N` (N proxies) or `cf-connecting-ip`"),
+        apply: adapter(|s, raw| {
+            let value = parse::text(raw)?;
+            options(s, |b| b.trusted_proxy(value))
+        }),
+    },
+    Setting {
+        name: "allowed_origins",
+        env: "TOLLGATE_ALLOWED_ORIGINS",
+        js: Some("allowedOrigins"),
+        rust: Some("allowed_origins"),
+        scope: Scope::Adapter,
+        secret: false,
+        default: doc("none"),
+        help: doc("other origins (`https://app.example`) whose pages may send state-changing requests with cookies, a list"),
+        apply: adapter(|s, raw| {
+            let value = parse::list(raw)?;
+            options(s, |b| b.allowed_origins(value))
+        }),
     },
 ];

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::parse::{self, Raw};
 use super::*;
+use crate::cookies::AdapterOptions;
 use crate::crypto::{KeyMaterial, KeySpec};
 use crate::engine::keys::Alg;
 use crate::engine::ops::VerifyMode;
@@ -62,9 +63,9 @@ fn every_name_follows_from_the_snake_case_name() {
     for s in SETTINGS {
         assert!(seen.insert(s.name), "{} twice", s.name);
         assert_eq!(s.env, format!("TOLLGATE_{}", s.name.to_uppercase()));
-        let engine = s.scope == Scope::Engine;
-        assert_eq!(s.js.is_some(), engine, "{}: only engine settings are JS fields", s.name);
-        assert_eq!(s.rust.is_some(), engine, "{}: only engine settings are builder methods", s.name);
+        let engine = s.scope == Scope::Engine || s.scope == Scope::Adapter;
+        assert_eq!(s.js.is_some(), engine, "{}: only engine and adapter settings are JS fields", s.name);
+        assert_eq!(s.rust.is_some(), engine, "{}: only engine and adapter settings are builder methods", s.name);
         if let Some(js) = s.js {
             assert_eq!(js, camel(s.name));
         }
@@ -116,7 +117,7 @@ fn each_documented_default_is_the_default() {
     };
     let default = summary(config_of(base(), Surface::Serve));
     let mut checked = 0;
-    for s in SETTINGS {
+    for s in SETTINGS.iter().filter(|s| s.scope != Scope::Adapter) {
         // The first `literal` of the default column; "none" and "binding" have none.
         let Some(literal) = s.default.text.split('`').nth(1) else { continue };
         let scope_surface = if s.scope == Scope::Worker { Surface::Worker } else { Surface::Serve };
@@ -125,6 +126,70 @@ fn each_documented_default_is_the_default() {
         checked += 1;
     }
     assert_eq!(checked, 31);
+
+    let adapter = |source: Source| Settings::read(&source, Surface::Adapter).and_then(|s| s.adapter_options()).unwrap();
+    let mut checked = 0;
+    for s in SETTINGS.iter().filter(|s| s.scope == Scope::Adapter) {
+        let Some(literal) = s.default.text.split('`').nth(1) else { continue };
+        assert_eq!(adapter(env(&[(s.env, literal)])), AdapterOptions::default(), "{}: the documented default {literal}", s.name);
+        checked += 1;
+    }
+    assert_eq!(checked, 5);
+}
+
+#[test]
+fn adapters_read_their_options_and_refuse_them_in_pkg_adapter_js_words() {
+    let read = |pairs: &[(&str, &str)]| Settings::read(&env(pairs), Surface::Adapter).and_then(|s| s.adapter_options());
+    let o = read(&[
+        ("TOLLGATE_SECRET", SECRET),
+        ("TOLLGATE_REFRESH_COOKIE", "__Secure-tg_refresh"),
+        ("TOLLGATE_REFRESH_COOKIE_PATH", "/auth"),
+        ("TOLLGATE_ACCESS_COOKIE", "__Host-tg_access"),
+        ("TOLLGATE_SAME_SITE", "lax"),
+        ("TOLLGATE_TRUSTED_PROXY", "x-forwarded-for:2"),
+        ("TOLLGATE_ALLOWED_ORIGINS", "https://a.example, https://b.example:8443"),
+    ])
+    .unwrap();
+    let built = AdapterOptions::builder()
+        .refresh_cookie("__Secure-tg_refresh")
+        .refresh_cookie_path("/auth")
+        .access_cookie("__Host-tg_access")
+        .same_site("lax")
+        .trusted_proxy("x-forwarded-for:2")
+        .allowed_origins(["https://a.example", "https://b.example:8443"])
+        .build()
+        .unwrap();
+    assert_eq!(o, built);
+    // An app reads the engine's settings from the same source, with no API key.
+    let app = Settings::read(&env(&[("TOLLGATE_SECRET", SECRET), ("TOLLGATE_SAME_SITE", "lax")]), Surface::Adapter).unwrap();
+    assert!(app.config().is_ok());
+
+    let refused = |pairs: &[(&str, &str)]| read(pairs).unwrap_err();
+    let e = refused(&[("TOLLGATE_REFRESH_COOKIE_PATH", "/auth")]);
+    assert_eq!(e.code(), crate::ErrorCode::ConfigInvalid);
+    assert_eq!(
+        e.message(),
+        "TOLLGATE_REFRESH_COOKIE_PATH: a __Host- cookie must have Path=/: use a __Secure- name to scope the cookie to a path"
+    );
+    assert_eq!(refused(&[("TOLLGATE_SAME_SITE", "none")]).message(), "TOLLGATE_SAME_SITE: 'strict' or 'lax'");
+    assert_eq!(
+        refused(&[("TOLLGATE_ACCESS_COOKIE", "__Host-tg_refresh")]).message(),
+        "TOLLGATE_ACCESS_COOKIE: the access and refresh cookies need two names"
+    );
+    assert!(refused(&[("TOLLGATE_TRUSTED_PROXY", "x-forwarded-for:0")]).message().starts_with("TOLLGATE_TRUSTED_PROXY: 'none', "));
+    assert!(refused(&[("TOLLGATE_ALLOWED_ORIGINS", "https://a.example/path")])
+        .message()
+        .starts_with("TOLLGATE_ALLOWED_ORIGINS: each origin"));
+    let snake = Source::snake([("refresh_cookie".to_owned(), json!("tg_refresh"))]);
+    let e = Settings::read(&snake, Surface::Adapter).unwrap().adapter_options().unwrap_err();
+    assert!(e.message().starts_with("refresh_cookie: the cookie name must start with __Host- or __Secure-"), "{e}");
+    // Each surface reads only its own.
+    let serve = Settings::read(&env(&[("TOLLGATE_API_KEYS", API_KEY), ("TOLLGATE_SAME_SITE", "lax")]), Surface::Serve).unwrap_err();
+    assert_eq!(serve.message(), "TOLLGATE_SAME_SITE is a setting of the framework adapters only");
+    let keys = Settings::read(&env(&[("TOLLGATE_API_KEYS", API_KEY)]), Surface::Adapter).unwrap_err();
+    assert!(keys.message().starts_with("TOLLGATE_API_KEYS is a setting of the HTTP services"), "{keys}");
+    let js = Settings::read(&Source::js(json!({ "secret": SECRET, "sameSite": "lax" })).unwrap(), Surface::Js).unwrap_err();
+    assert!(js.message().starts_with("sameSite is a setting of the framework adapters only"), "{js}");
 }
 
 #[test]
