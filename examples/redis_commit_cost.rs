@@ -106,7 +106,8 @@ async fn main() {
     }
     report(&mut raw, "issue, second session of the user (index grows)").await;
 
-    // A long chain: the record carries the retired hashes of 70 rotations.
+    // A long chain rotated in a burst (every link inside the grace window): the record keeps
+    // the newest 8 links (earlier releases: also up to 64 retired hashes).
     let mut long = sessions.issue(&format!("cost-long-{}", tag()), claims.clone(), metadata.clone()).await.unwrap();
     for _ in 0..69 {
         long = sessions.refresh(&long.refresh_token).await.unwrap();

@@ -174,6 +174,53 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    fn sample() -> SessionRecord {
+        let mut claims = Map::new();
+        claims.insert("role".into(), Value::from("member"));
+        SessionRecord {
+            v: 1,
+            sid: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            user: "zoë".into(),
+            created_at: 1_800_000_000_000,
+            last_seen: 1_800_000_060_000,
+            idle_expires_at: 1_801_000_000_000,
+            absolute_expires_at: 1_802_000_000_000,
+            generation: 70,
+            refresh_hash: [7; 32],
+            recent: vec![Rotation { hash: [1; 32], at: 1_800_000_059_000, sealed_next: [2; 32], tagged: true }],
+            retired: vec![b64::encode(&[3; 16])],
+            revoked_at: Some(0),
+            claims,
+            metadata: serde_json::json!({"device": "laptop"}),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_every_cut_is_refused() {
+        let r = sample();
+        let body = encode(&r);
+        assert_eq!(decode(&body, &r.user, &r.sid, 1), Some(r.clone()));
+        for cut in 0..body.len() {
+            assert_eq!(decode(&body[..cut], &r.user, &r.sid, 1), None, "cut at {cut}");
+        }
+        // Empty claims, null metadata, no revocation: the shortest forms.
+        let mut bare = sample();
+        (bare.claims, bare.metadata, bare.revoked_at, bare.recent, bare.retired) = (Map::new(), Value::Null, None, vec![], vec![]);
+        let short = encode(&bare);
+        assert_eq!(decode(&short, &bare.user, &bare.sid, 1), Some(bare));
+        assert!(short.len() < 70, "{} bytes", short.len());
+    }
+
+    #[test]
+    fn optional_fields_a_reader_does_not_know_are_skipped() {
+        let r = sample();
+        let mut body = encode(&r);
+        body.extend_from_slice(&[9, 3, b'a', b'b', b'c']);
+        assert_eq!(decode(&body, &r.user, &r.sid, 1), Some(r.clone()));
+        body.push(9);
+        assert_eq!(decode(&body, &r.user, &r.sid, 1), None, "a field without its length");
+    }
+
     #[test]
     fn varints_round_trip_and_overlong_ones_are_refused() {
         for n in [0, 1, 127, 128, 300, 1_800_000_000_000, u64::from(u32::MAX), u64::MAX] {

@@ -8,8 +8,8 @@ use crate::crypto::{KeyMaterial, KeySpec};
 use crate::engine::error::Error;
 use crate::engine::keys::{kid_is_valid, Alg};
 use crate::engine::ops::VerifyMode;
-use crate::engine::record::RecordFormat;
 use crate::engine::policy::{refresh_secret_required, InvalidSetting, LimitPolicy, Policy};
+use crate::engine::record::RecordFormat;
 use crate::engine::refresh_key::RefreshSecret;
 
 /// What a manager is built from: keys (the first signs) and the policy.
