@@ -42,6 +42,11 @@ async fn strlen(raw: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
     redis::cmd("STRLEN").arg(key).query_async(raw).await.unwrap()
 }
 
+/// What Redis says the key costs it (`MEMORY USAGE`: key, value and overhead).
+async fn memory_usage(raw: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
+    redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(raw).await.unwrap()
+}
+
 fn tag() -> u64 {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).unwrap();
@@ -70,7 +75,7 @@ async fn main() {
         .audience("api")
         .build()
         .unwrap();
-    let sessions = SessionManager::new(config, store.clone()).unwrap();
+    let sessions = SessionManager::new(config.clone(), store.clone()).unwrap();
     // What a web sign-in typically keeps with a session.
     let metadata =
         json!({ "device": "laptop", "ip": "203.0.113.7", "ua": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" });
@@ -101,7 +106,8 @@ async fn main() {
     }
     report(&mut raw, "issue, second session of the user (index grows)").await;
 
-    // A long chain: the record carries the retired hashes of 70 rotations.
+    // A long chain rotated in a burst (every link inside the grace window): the record keeps
+    // the newest 8 links (earlier releases: also up to 64 retired hashes).
     let mut long = sessions.issue(&format!("cost-long-{}", tag()), claims.clone(), metadata.clone()).await.unwrap();
     for _ in 0..69 {
         long = sessions.refresh(&long.refresh_token).await.unwrap();
@@ -117,6 +123,25 @@ async fn main() {
         sessions.revoke(&t.session.user, &t.session.sid).await.unwrap();
     }
     report(&mut raw, "revoke (tombstone + index)").await;
+
+    // The issue's measure: one session after 70 rotations, each a minute after the last
+    // (past the grace window, as a real client refreshes), on a clock this example moves.
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let clock = std::sync::Arc::new(tollgate::ManualClock::new(start));
+    let paced = SessionManager::new(config.clone(), store.clone()).unwrap().with_clock(clock.clone());
+    let mut seventy = paced.issue(&format!("cost-70-{}", tag()), claims.clone(), metadata.clone()).await.unwrap();
+    for _ in 0..70 {
+        clock.advance(60_000);
+        seventy = paced.refresh(&seventy.refresh_token).await.unwrap();
+    }
+    let key70 = format!("{prefix}{}", tollgate::engine::record::session_key(&seventy.session.user, &seventy.session.sid));
+    println!(
+        "a session record after {} rotations: value {} B, MEMORY USAGE {} B (key {} B)",
+        seventy.session.generation,
+        strlen(&mut raw, &key70).await,
+        memory_usage(&mut raw, &key70).await,
+        key70.len()
+    );
 
     let first = &live[0].session;
     let record = strlen(&mut raw, &format!("{prefix}{}", tollgate::engine::record::session_key(&first.user, &first.sid))).await;

@@ -122,6 +122,8 @@ interface SettingsBase {
   maxAttempts?: number;
   /** The mode of `verify(token)` without one (default 'strict'). */
   verifyMode?: VerifyMode;
+  /** How session records are written (default 'compact'); 'json' while a rolling upgrade from a release before format 3 runs. */
+  recordFormat?: 'compact' | 'json';
   /** Where sessions live: `redisStore(client)` of `tollgate/redis-store`, your own store, or (when absent) this instance's memory. */
   store?: TollgateStore | RedisTransport;
 }

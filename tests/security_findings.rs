@@ -351,7 +351,9 @@ async fn finding_7_a_record_forged_by_a_store_writer_is_store_corrupt_and_never_
 
     // Sealed under a key of the writer's own, or with no MAC at all (the format before MACs).
     let mut unsealed = serde_json::to_vec(&forged).unwrap();
-    for bytes in [forged.seal(&RefreshKey::derive(b"a-key-the-store-writer-made-up-itself")), std::mem::take(&mut unsealed)] {
+    for bytes in
+        [forged.seal(&RefreshKey::derive(b"a-key-the-store-writer-made-up-itself"), Default::default()), std::mem::take(&mut unsealed)]
+    {
         write_raw(&e.store, &key, bytes);
         let err = e.sessions.refresh(&forged_token).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::StoreCorrupt, "{err}");

@@ -72,10 +72,9 @@ struct ModelSession {
     ended: Option<Ended>,
     /// Every refresh token of the session's chain, oldest first; the last is current.
     chain: Vec<String>,
-    /// Rotations still openable: (chain position, when it was rotated away).
+    /// Rotations still openable: (chain position, when it was rotated away). Every
+    /// other earlier position answers as reuse (its chain tag says so).
     recent: Vec<(usize, u64)>,
-    /// Positions rotated out that still answer as reuse.
-    retired: Vec<usize>,
 }
 
 impl ModelSession {
@@ -98,7 +97,6 @@ impl ModelSession {
         if matches!(self.ended, None | Some(Ended::CoveredByMarker)) {
             self.ended = Some(Ended::Revoked { at });
             self.recent.clear();
-            self.retired.clear();
         }
     }
 }
@@ -167,7 +165,7 @@ fn expect_refresh(m: &Model, s: &ModelSession, pos: usize) -> RefreshAnswer {
         match s.recent.iter().find(|(p, _)| *p == pos) {
             Some((_, at)) if m.now.abs_diff(*at) <= GRACE => Some(RefreshAnswer::Head),
             Some(_) => Some(RefreshAnswer::Reuse),
-            None if s.retired.contains(&pos) => Some(RefreshAnswer::Reuse),
+            None if pos < current => Some(RefreshAnswer::Reuse),
             None => None,
         }
     };
@@ -255,7 +253,6 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                     ended: None,
                     chain: vec![t.refresh_token.clone()],
                     recent: Vec::new(),
-                    retired: Vec::new(),
                 });
                 m.refresh.push((index, 0));
                 record_access(&mut m.access, m.now, index, &t);
@@ -291,12 +288,10 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                         check(t.session.sid == s.sid, || at("rotated into another session"))?;
                         check(!s.chain.contains(&t.refresh_token), || at("a rotation handed out an old token"))?;
                         // The engine's rotation: out-of-window links retire, the burst bound holds.
-                        let (stale, fresh): (Vec<_>, Vec<_>) = s.recent.drain(..).partition(|(_, at)| now.abs_diff(*at) > GRACE);
-                        s.retired.extend(stale.into_iter().map(|(p, _)| p));
-                        s.recent = fresh;
+                        s.recent.retain(|(_, at)| now.abs_diff(*at) <= GRACE);
                         s.recent.push((s.chain.len() - 1, now));
                         let burst = s.recent.len().saturating_sub(RECENT_LINKS);
-                        s.retired.extend(s.recent.drain(..burst).map(|(p, _)| p));
+                        s.recent.drain(..burst);
                         s.chain.push(t.refresh_token.clone());
                         let pos = s.chain.len() - 1;
                         m.refresh.push((session, pos));

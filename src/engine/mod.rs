@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ops;
 pub mod policy;
 pub mod record;
+mod record_bytes;
 pub mod refresh_key;
 pub mod step;
 pub mod token;

@@ -6,6 +6,7 @@ use super::error::Error;
 use super::jwt::ClaimsPolicy;
 use super::keys::KeySet;
 use super::ops::VerifyMode;
+use super::record::RecordFormat;
 use super::refresh_key::{RefreshKey, RefreshSecret, MIN_REFRESH_SECRET_LEN};
 
 /// What to do when a user already holds the maximum number of sessions.
@@ -35,8 +36,11 @@ pub struct Policy {
     pub refresh_prefix: String,
     pub max_metadata_bytes: usize,
     pub max_claims_bytes: usize,
-    /// How many retired refresh-token hashes a session remembers for reuse detection.
+    /// How many retired hashes of untagged refresh secrets (minted before chain
+    /// tags) a session remembers for reuse detection; tagged ones need none.
     pub reuse_memory: usize,
+    /// How session records are written (both formats are always read).
+    pub record_format: RecordFormat,
     /// Attempts per operation when commits conflict.
     pub max_attempts: u32,
     pub user_cache_ttl_ms: u64,
@@ -70,6 +74,7 @@ impl Default for Policy {
             max_metadata_bytes: 16 * 1024,
             max_claims_bytes: 4 * 1024,
             reuse_memory: 64,
+            record_format: RecordFormat::Compact,
             max_attempts: 16,
             user_cache_ttl_ms: 5 * MINUTE,
             verify_mode: VerifyMode::Strict,

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::b64;
 use super::error::Error;
+use super::record_bytes;
 use super::refresh_key::{RefreshKey, TAG_LEN};
 use super::token::{Secret, SecretHash};
 
@@ -79,12 +80,28 @@ pub fn hash_tag(key: &str) -> &str {
 /// Format version of stored values; a reader refuses versions it does not know.
 const FORMAT: u8 = 1;
 
-/// The first byte of a session record as stored: format 2 is `[2][MAC, 32 bytes][JSON]`.
+/// The first byte of a session record as stored: format 3 is `[3][MAC, 32 bytes][compact
+/// body]` (see [`super::record_bytes`]), what this release writes unless asked for JSON.
+pub const COMPACT_RECORD: u8 = 3;
+/// Format 2 is `[2][MAC, 32 bytes][JSON]`: written by earlier releases, and by this one
+/// when `record_format` is `json` (while a rolling upgrade from such a release runs);
+/// read by every release since it appeared.
 /// Format 1 (bare JSON, no MAC; its first byte is `{`) is refused as `store_corrupt`:
 /// a record no key vouches for could have been written by anyone with store access.
 pub const SEALED_RECORD: u8 = 2;
 /// What a session record's MAC says it is (an index or a cache entry never passes for one).
 pub const SESSION_KIND: &str = "session";
+
+/// How session records are written; both are always read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// Format 3, the compact encoding: what this release writes by default.
+    #[default]
+    Compact,
+    /// Format 2, MAC and JSON: what releases before format 3 read. For a rolling
+    /// upgrade from such a release, until none of it runs any more.
+    Json,
+}
 
 /// One rotation still inside the grace window: the hash of the retired secret, when
 /// it was retired, and its successor sealed under it (see [`super::token::seal_successor`]).
@@ -95,6 +112,12 @@ pub struct Rotation {
     pub at: u64,
     #[serde(with = "b64_array")]
     pub sealed_next: Secret,
+    /// Whether the retired secret carries a chain tag ([`super::token::chain_generation`]):
+    /// then, once out of the window, its generation alone makes it reuse and its hash
+    /// is dropped. An untagged one (minted by an earlier release) is remembered in
+    /// `retired`. Absent (an earlier release rewrote the record): untagged, the safe side.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
 }
 
 impl Rotation {
@@ -126,8 +149,10 @@ pub struct SessionRecord {
     /// Rotations inside the grace window, oldest first; the last one's successor is the current secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<Rotation>,
-    /// Truncated hashes of secrets retired past the grace window, newest last:
-    /// presenting one is reuse. Bounded; see `Policy::reuse_memory`.
+    /// Truncated hashes of untagged secrets (minted by a release before chain tags)
+    /// retired past the grace window, newest last: presenting one is reuse. Bounded;
+    /// see `Policy::reuse_memory`. Empty for sessions begun since: a tagged secret's
+    /// generation says it is reuse without anything stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<String>,
     /// Set when revoked; the record stays as a tombstone until outstanding access tokens expire.
@@ -141,13 +166,16 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    /// Reads a record stored under `user` and `sid`: its MAC under `key` must cover
-    /// these bytes and this identity, else `store_corrupt` (a forged, altered, moved
-    /// or unauthenticated record is never used, so it can never be signed).
+    /// Reads a record stored under `user` and `sid`, in format 3 or 2: its MAC under
+    /// `key` must cover these bytes and this identity, else `store_corrupt` (a forged,
+    /// altered, moved or unauthenticated record is never used, so it can never be signed).
     pub fn open(bytes: &[u8], key: &RefreshKey, user: &str, sid: &str) -> Result<Self, Error> {
         let corrupt = || Error::corrupt("session record");
-        let (tag, body) = match bytes.split_first() {
-            Some((&SEALED_RECORD, rest)) if rest.len() > TAG_LEN => rest.split_at(TAG_LEN),
+        let (format, tag, body) = match bytes.split_first() {
+            Some((&f @ (COMPACT_RECORD | SEALED_RECORD), rest)) if rest.len() > TAG_LEN => {
+                let (tag, body) = rest.split_at(TAG_LEN);
+                (f, tag, body)
+            }
             Some((b'{', _)) => return Err(Error::corrupt("session record (written before records carried a MAC)")),
             _ => return Err(corrupt()),
         };
@@ -157,18 +185,24 @@ impl SessionRecord {
                 "session record (its MAC does not verify: altered, forged, or written under another refresh_secret)",
             ));
         }
+        if format == COMPACT_RECORD {
+            return record_bytes::decode(body, user, sid, FORMAT).ok_or_else(corrupt);
+        }
         let r: SessionRecord = serde_json::from_slice(body).map_err(|_| corrupt())?;
         if r.v != FORMAT || r.user != user || r.sid != sid {
             return Err(corrupt());
         }
         Ok(r)
     }
-    /// The stored form: the format byte, the MAC over the record's identity and JSON, the JSON.
-    pub fn seal(&self, key: &RefreshKey) -> Vec<u8> {
-        let body = serde_json::to_vec(self).unwrap_or_default();
+    /// The stored form: the format byte, the MAC over the record's identity and body, the body.
+    pub fn seal(&self, key: &RefreshKey, format: RecordFormat) -> Vec<u8> {
+        let (byte, body) = match format {
+            RecordFormat::Compact => (COMPACT_RECORD, record_bytes::encode(self)),
+            RecordFormat::Json => (SEALED_RECORD, serde_json::to_vec(self).unwrap_or_default()),
+        };
         let tag = key.record_tag(SESSION_KIND, &self.user, &self.sid, &body);
         let mut out = Vec::with_capacity(1 + TAG_LEN + body.len());
-        out.push(SEALED_RECORD);
+        out.push(byte);
         out.extend_from_slice(&tag);
         out.extend_from_slice(&body);
         out
@@ -184,18 +218,25 @@ impl SessionRecord {
     pub fn has_stale_rotation(&self, now: u64, grace_ms: u64) -> bool {
         self.recent.iter().any(|r| !r.within_grace(now, grace_ms))
     }
-    /// Moves rotations outside the grace window to the retired hashes (dropping
-    /// their sealed successors), with every older one, so the links kept still
-    /// form the chain's end; keeps at most `reuse_memory` retired hashes, newest
-    /// last. A kept stamp ahead of `now` comes back to `now`: a faster clock
-    /// elsewhere never makes the window end later than this one says.
+    /// Drops rotations outside the grace window (their sealed successors with them),
+    /// with every older one, so the links kept still form the chain's end. An
+    /// untagged secret among them is remembered in `retired` (at most `reuse_memory`,
+    /// newest last); a tagged one needs nothing. A kept stamp ahead of `now` comes
+    /// back to `now`: a faster clock elsewhere never makes the window end later
+    /// than this one says.
     pub fn retire_rotations(&mut self, now: u64, grace_ms: u64, reuse_memory: usize) {
         let stale = self.recent.iter().rposition(|r| !r.within_grace(now, grace_ms)).map_or(0, |i| i + 1);
-        for r in self.recent.drain(..stale) {
-            self.retired.push(retired_form(&r.hash));
-        }
+        self.retire_oldest(stale, reuse_memory);
         for r in &mut self.recent {
             r.at = r.at.min(now);
+        }
+    }
+    /// Drops the `n` oldest rotations, keeping the hashes of untagged secrets in `retired`.
+    pub fn retire_oldest(&mut self, n: usize, reuse_memory: usize) {
+        for r in self.recent.drain(..n.min(self.recent.len())) {
+            if !r.tagged {
+                self.retired.push(retired_form(&r.hash));
+            }
         }
         let excess = self.retired.len().saturating_sub(reuse_memory);
         self.retired.drain(..excess);

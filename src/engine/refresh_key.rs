@@ -35,6 +35,8 @@ impl std::fmt::Debug for RefreshKey {
 
 /// The length of a record's MAC.
 pub const TAG_LEN: usize = 32;
+/// What a refresh secret's tag says it is.
+const CHAIN_KIND: &str = "refresh-chain";
 
 fn hmac(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length")
@@ -59,6 +61,14 @@ impl RefreshKey {
             mac.update(part);
         }
         mac.finalize().into_bytes().into()
+    }
+
+    /// The tag of a refresh secret's signed part (its random bytes and generation),
+    /// bound to the session it was minted for; the secret keeps its first
+    /// [`CHAIN_TAG_LEN`](super::token::CHAIN_TAG_LEN) bytes. Its own kind, so
+    /// no record's MAC is ever a token's tag or the other way round.
+    pub fn chain_tag(&self, user: &str, sid: &str, signed: &[u8]) -> [u8; TAG_LEN] {
+        self.record_tag(CHAIN_KIND, user, sid, signed)
     }
 
     /// Constant-time check of a record's MAC.

@@ -9,6 +9,7 @@ use crate::engine::error::Error;
 use crate::engine::keys::{kid_is_valid, Alg};
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::{refresh_secret_required, InvalidSetting, LimitPolicy, Policy};
+use crate::engine::record::RecordFormat;
 use crate::engine::refresh_key::RefreshSecret;
 
 /// What a manager is built from: keys (the first signs) and the policy.
@@ -147,6 +148,13 @@ impl ConfigBuilder {
     /// `mode` and JS `verify(token)`. Default [`VerifyMode::Strict`].
     pub fn verify_mode(mut self, mode: VerifyMode) -> Self {
         self.0.policy.verify_mode = mode;
+        self
+    }
+    /// How session records are written; both formats are always read. Default
+    /// [`RecordFormat::Compact`]; [`RecordFormat::Json`] while a rolling upgrade
+    /// from a release that reads only format 2 runs.
+    pub fn record_format(mut self, format: RecordFormat) -> Self {
+        self.0.policy.record_format = format;
         self
     }
 

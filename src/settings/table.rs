@@ -7,6 +7,7 @@ use super::{doc, ApiKeys, Apply, ConfigBuilder, LogFormat, Redacted, Scope, Sett
 use crate::cookies::AdapterOptionsBuilder;
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
+use crate::engine::record::RecordFormat;
 
 /// Applies a builder method to the engine settings.
 fn engine(s: &mut Settings, set: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<(), Problem> {
@@ -396,6 +397,20 @@ pub static SETTINGS: &[Setting] = &[
         apply: Some(|s, raw| {
             let mode = parse::choice(raw, &[("strict", VerifyMode::Strict), ("stateless", VerifyMode::Stateless)])?;
             engine(s, |b| b.verify_mode(mode))
+        }),
+    },
+    Setting {
+        name: "record_format",
+        env: "TOLLGATE_RECORD_FORMAT",
+        js: Some("recordFormat"),
+        rust: Some("record_format"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`compact`"),
+        help: doc("how session records are written (both are always read): `compact` (format 3), or `json` (format 2, what releases before format 3 read) while a rolling upgrade from such a release runs"),
+        apply: Some(|s, raw| {
+            let format = parse::choice(raw, &[("compact", RecordFormat::Compact), ("json", RecordFormat::Json)])?;
+            engine(s, |b| b.record_format(format))
         }),
     },
     Setting {

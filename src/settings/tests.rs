@@ -125,7 +125,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 31);
+    assert_eq!(checked, 32);
 
     let adapter = |source: Source| Settings::read(&source, Surface::Adapter).and_then(|s| s.adapter_options()).unwrap();
     let mut checked = 0;
@@ -512,6 +512,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         ("TOLLGATE_MAX_CLAIMS_BYTES", "1024"),
         ("TOLLGATE_MAX_ATTEMPTS", "4"),
         ("TOLLGATE_VERIFY_MODE", "stateless"),
+        ("TOLLGATE_RECORD_FORMAT", "json"),
     ];
     let js = json!({
         "secret": "a-secret-of-sixty-four-bytes-for-hs512-0123456789012345678901234",
@@ -536,6 +537,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         "maxClaimsBytes": 1024,
         "maxAttempts": 4,
         "verifyMode": "stateless",
+        "recordFormat": "json",
     });
     (env, js)
 }

@@ -170,7 +170,7 @@ impl<'c> Issue<'c> {
             }
         }
         let sid = self.entropy.sid();
-        let secret = self.entropy.secret();
+        let secret = self.entropy.secret(rules, &self.user, &sid, 0);
         let record = SessionRecord {
             v: SessionRecord::new_format(),
             sid: sid.clone(),
@@ -216,7 +216,7 @@ impl<'c> Issue<'c> {
 
     fn finish(&mut self) -> Pending<Tokens> {
         let (Some(record), Some(access)) = (self.record.take(), self.access.token()) else { return unexpected() };
-        let secret = self.entropy.secret();
+        let secret = self.entropy.secret(self.rules, &self.user, &record.sid, 0);
         done(Ok(Tokens {
             access_token: access.to_owned(),
             access_expires_at: (self.now + self.rules.policy.access_ttl_ms) / 1000 * 1000,

@@ -29,7 +29,7 @@ use super::policy::Rules;
 use super::record::{self, IndexEntry, RevokedAll, RevokedSession, SessionRecord, UserIndex};
 pub(crate) use super::step::unexpected;
 use super::step::{CryptoCmd, Expect, Pending, Reply, StoreReply, Versioned, WriteOp};
-use super::token::{Secret, SECRET_LEN, SID_LEN};
+use super::token::{Secret, SECRET_RANDOM_LEN, SID_LEN};
 
 /// Random bytes for one operation: enough for a session id, a token id and a secret.
 #[derive(Clone)]
@@ -42,10 +42,11 @@ impl Entropy {
     fn jti(&self) -> String {
         super::b64::encode(&self.0[16..32])
     }
-    fn secret(&self) -> Secret {
-        let mut s = [0u8; SECRET_LEN];
-        s.copy_from_slice(&self.0[32..64]);
-        s
+    /// The refresh secret for link `generation` of session `sid`: random bytes and a chain tag.
+    fn secret(&self, rules: &Rules, user: &str, sid: &str, generation: u64) -> Secret {
+        let mut random = [0u8; SECRET_RANDOM_LEN];
+        random.copy_from_slice(&self.0[32..32 + SECRET_RANDOM_LEN]);
+        super::token::chain_secret(&rules.refresh_key, user, sid, generation, &random)
     }
 }
 
@@ -202,7 +203,7 @@ pub(crate) fn expect_of(v: &Option<Versioned>) -> Expect {
 pub(crate) fn put_record(rules: &Rules, record: &SessionRecord, expect: Expect) -> WriteOp {
     WriteOp::Put {
         key: record::session_key(&record.user, &record.sid),
-        value: Bytes::from(record.seal(&rules.refresh_key)),
+        value: Bytes::from(record.seal(&rules.refresh_key, rules.policy.record_format)),
         expect,
         expires_at: record.expires_at().saturating_add(retention(rules)),
     }

@@ -5,8 +5,10 @@
 //!   of the same token gets the *same* successor: the session stays one chain.
 //! - A secret rotated within the grace window: answer the head of the chain
 //!   (opened link by link from the presented secret); nothing is written.
-//! - A secret rotated before the grace window (still remembered): reuse. The
-//!   session is revoked and the answer is `refresh_token_reused`.
+//! - A secret rotated before the grace window: reuse. The session is revoked and
+//!   the answer is `refresh_token_reused`. Any earlier link of the chain is known
+//!   as one by its chain tag and generation (see [`crate::engine::token`]); an
+//!   untagged secret of an earlier release, by its remembered hash.
 //! - Anything else: `token_invalid`, and nothing changes, so a forged token
 //!   with a valid locator cannot revoke someone else's session. The secret is
 //!   checked before liveness: without it, a live, revoked or expired session
@@ -18,7 +20,7 @@ use super::*;
 use crate::engine::error::ErrorCode;
 use crate::engine::record::{index_key, retired_form, Rotation, SessionRecord, UserIndex};
 use crate::engine::step::{Operation, Reply, Step, StoreCmd};
-use crate::engine::token::{hash_secret, hashes_equal, seal_successor, RefreshToken};
+use crate::engine::token::{chain_generation, hash_secret, hashes_equal, seal_successor, RefreshToken};
 
 enum Phase {
     ReadSession,
@@ -95,8 +97,8 @@ impl<'c> Refresh<'c> {
     }
 
     fn classify(&self, record: &SessionRecord) -> Match {
-        let secret = &self.token().secret;
-        let hash = hash_secret(secret);
+        let t = self.token();
+        let hash = hash_secret(&t.secret);
         if hashes_equal(&hash, &record.refresh_hash) {
             return Match::Current;
         }
@@ -105,7 +107,7 @@ impl<'c> Refresh<'c> {
                 return Match::Reused;
             }
             // Open the chain link by link; each opened secret must hash to the next link.
-            let mut s = *secret;
+            let mut s = t.secret;
             for j in i..record.recent.len() {
                 s = seal_successor(&s, &record.recent[j].sealed_next);
                 let want = record.recent.get(j + 1).map(|r| &r.hash).unwrap_or(&record.refresh_hash);
@@ -115,6 +117,11 @@ impl<'c> Refresh<'c> {
             }
             return Match::Recent(s);
         }
+        // A tag this service made, for an earlier link of this session's chain.
+        if chain_generation(&self.rules.refresh_key, &t.user, &t.sid, &t.secret).is_some_and(|g| g < record.generation) {
+            return Match::Reused;
+        }
+        // An untagged secret (minted before chain tags) retired past the window.
         let short = retired_form(&hash);
         if record.retired.iter().any(|r| hashes_equal(r.as_bytes(), short.as_bytes())) {
             return Match::Reused;
@@ -159,20 +166,24 @@ impl<'c> Refresh<'c> {
                 }
             }
             Match::Current => {
-                let presented = self.token().secret;
-                let successor = self.entropy.secret();
-                // Rotations older than the grace window become retired hashes (reuse memory).
-                record.retire_rotations(now, rules.policy.refresh_grace_ms, usize::MAX);
-                record.recent.push(Rotation { hash: record.refresh_hash, at: now, sealed_next: seal_successor(&presented, &successor) });
+                let t = self.token();
+                let presented = t.secret;
+                let tagged = chain_generation(&rules.refresh_key, &t.user, &t.sid, &presented).is_some();
+                let generation = record.generation + 1;
+                let successor = self.entropy.secret(rules, &record.user, &record.sid, generation);
+                // Rotations older than the grace window leave the record.
+                record.retire_rotations(now, rules.policy.refresh_grace_ms, rules.policy.reuse_memory);
+                record.recent.push(Rotation {
+                    hash: record.refresh_hash,
+                    at: now,
+                    sealed_next: seal_successor(&presented, &successor),
+                    tagged,
+                });
                 // A burst of rotations inside one window: the oldest links retire early.
                 let burst = record.recent.len().saturating_sub(8);
-                for r in record.recent.drain(..burst) {
-                    record.retired.push(retired_form(&r.hash));
-                }
-                let excess = record.retired.len().saturating_sub(rules.policy.reuse_memory);
-                record.retired.drain(..excess);
+                record.retire_oldest(burst, rules.policy.reuse_memory);
                 record.refresh_hash = hash_secret(&successor);
-                record.generation += 1;
+                record.generation = generation;
                 record.last_seen = now;
                 record.idle_expires_at = (now + rules.policy.idle_ttl_ms).min(record.absolute_expires_at);
                 let ops = vec![put_record(self.rules, &record, Expect::Version(slot.version))];
