@@ -1,8 +1,11 @@
 //! Core and memory-store benchmarks. After criterion's own report, prints ratios
 //! against peers measured in this same run (jsonwebtoken's `decode`, a bare
-//! pre-keyed HMAC), so the figures hold on a noisy shared machine.
+//! pre-keyed HMAC, and a Go token store: benches/go/tokenstore, built with `go
+//! build` when Go is installed; the ratio lines say so when it is not), so the
+//! figures hold on a noisy shared machine.
 //!
-//! Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+//! Run: `cargo bench --bench core` (add `-- --quick` for a short run;
+//! `-- memory_store` for the store against the Go peer only).
 #![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::hint::black_box;
@@ -329,13 +332,18 @@ static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock
 
 /// Mean time per iteration (ns) of a benchmark measured by this run (older results are ignored).
 fn mean_ns(group: &str, name: &str) -> Option<f64> {
+    estimate_ns(group, name, "mean")
+}
+
+/// One of criterion's estimates (`mean`, `median`, ..) in ns per iteration, from this run only.
+fn estimate_ns(group: &str, name: &str, estimate: &str) -> Option<f64> {
     let path = format!("{}/criterion/{group}/{name}/new/estimates.json", target_dir());
     let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
     if modified < *STARTED.get()? {
         return None;
     }
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v[estimate]["point_estimate"].as_f64()
 }
 
 fn print_ratios(go: &GoPeer) {
@@ -394,8 +402,10 @@ fn print_ratios(go: &GoPeer) {
 }
 
 /// "memory store get/put vs Go store": ours against each Go run bracketing it.
+/// Medians on both sides (criterion's median sample; the median of the Go
+/// peer's rounds), so a burst of load from elsewhere on the machine moves neither.
 fn store_vs_go(go: &GoPeer) {
-    let ours = [("get", mean_ns("memory_store", "get")), ("put", mean_ns("memory_store", "put"))];
+    let ours = [("get", estimate_ns("memory_store", "get", "median")), ("put", estimate_ns("memory_store", "put", "median"))];
     if let Some(why) = &go.why_not {
         println!("memory store get/put vs Go store: the Go peer was not measured: {why}");
         for (op, ns) in ours {
@@ -414,7 +424,7 @@ fn store_vs_go(go: &GoPeer) {
         let (lo, hi) = peer.iter().fold((f64::MAX, 0f64), |(lo, hi), &p| (lo.min(p), hi.max(p)));
         let ratios: Vec<String> = peer.iter().map(|p| format!("{:.2}x", p / ns)).collect();
         println!(
-            "memory store {op} vs Go store {:>8.1} ns/op   Go map+RWMutex store {lo:.1}-{hi:.1} ns/op ({} runs)   ratio {}",
+            "memory store {op} vs Go store {:>8.1} ns/op   Go map+RWMutex store {lo:.1}-{hi:.1} ns/op ({} runs)   ratio {} (medians)",
             ns,
             peer.len(),
             ratios.join(", ")

@@ -278,8 +278,8 @@ impl KeyedFoldHash {
     fn seeds() -> [u64; 2] {
         let bytes = match crate::platform::entropy() {
             Ok(e) => e.0,
-            // The OS generator failed (it does not in practice): std's own
-            // randomly keyed hasher still gives per-process secret words.
+            // No random source (natively it does not fail; a Worker refuses it in
+            // global scope): std's keyed hasher gives what std's maps would have used.
             Err(_) => {
                 let words = [1u64, 2].map(|w| std::collections::hash_map::RandomState::new().hash_one(w));
                 let mut b = [0u8; 64];
