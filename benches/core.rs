@@ -1,8 +1,11 @@
 //! Core and memory-store benchmarks. After criterion's own report, prints ratios
 //! against peers measured in this same run (jsonwebtoken's `decode`, a bare
-//! pre-keyed HMAC), so the figures hold on a noisy shared machine.
+//! pre-keyed HMAC, and a Go token store: benches/go/tokenstore, built with `go
+//! build` when Go is installed; the ratio lines say so when it is not), so the
+//! figures hold on a noisy shared machine.
 //!
-//! Run: `cargo bench --bench core` (add `-- --quick` for a short run).
+//! Run: `cargo bench --bench core` (add `-- --quick` for a short run;
+//! `-- memory_store` for the store against the Go peer only).
 #![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
 
 use std::hint::black_box;
@@ -19,6 +22,7 @@ use tollgate::crypto::native::{load_keys, JwtCrypto};
 use tollgate::engine::jwt;
 use tollgate::engine::ops::{self, Entropy, Tokens, VerifyMode};
 use tollgate::engine::policy::{Policy, Rules};
+use tollgate::engine::refresh_key::RefreshSecret;
 use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, WriteOp};
 use tollgate::store::CommitResult;
 use tollgate::{Alg, Clock, Config, KeySpec, ManualClock, MemoryStore, SessionManager};
@@ -31,6 +35,8 @@ fn policy() -> Policy {
     let mut p = Policy::default();
     p.claims.issuer = Some(ISS.into());
     p.claims.audience = vec![AUD.into()];
+    // Required with an asymmetric signing key (it authenticates stored records).
+    p.refresh_secret = Some(RefreshSecret(b"bench-refresh-secret-of-32-bytes-or-more".to_vec()));
     p
 }
 
@@ -225,36 +231,122 @@ fn bench_operations(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_memory_store(c: &mut Criterion) {
+/// The memory-store workload, the same on both sides (see benches/go/tokenstore):
+/// 10,000 keys shaped like session keys, a 300-byte value, gets and puts cycling
+/// over every key in order, every get a hit, one thread.
+const STORE_KEYS: usize = 10_000;
+const STORE_VALUE: usize = 300;
+
+fn bench_memory_store(c: &mut Criterion, go: &mut GoPeer) {
     let store = MemoryStore::new();
     let far = u64::MAX / 2;
-    let value = Bytes::from(vec![7u8; 300]);
-    for i in 0..10_000 {
-        store.commit_now(&[WriteOp::Put { key: format!("s:{{u:u{i}}}:sid"), value: value.clone(), expect: Expect::Any, expires_at: far }]);
+    let value = Bytes::from(vec![7u8; STORE_VALUE]);
+    let keys: Vec<String> = (0..STORE_KEYS).map(|i| format!("s:{{u:u{i}}}:sid")).collect();
+    let puts: Vec<[WriteOp; 1]> =
+        keys.iter().map(|k| [WriteOp::Put { key: k.clone(), value: value.clone(), expect: Expect::Any, expires_at: far }]).collect();
+    for op in &puts {
+        store.commit_now(op);
     }
+    // The Go peer runs right before and right after: the two runs bracket ours.
+    go.run();
     let mut g = c.benchmark_group("memory_store");
-    let key = "s:{u:u4242}:sid".to_string();
-    g.bench_function("get", |b| b.iter(|| store.get_one(black_box(&key)).unwrap()));
-    let op = [WriteOp::Put { key: key.clone(), value: value.clone(), expect: Expect::Any, expires_at: far }];
-    g.bench_function("put", |b| b.iter(|| store.commit_now(black_box(&op))));
+    let mut i = 0;
+    g.bench_function("get", |b| {
+        b.iter(|| {
+            i = (i + 1) % STORE_KEYS;
+            let hit = store.get_one(black_box(&keys[i])).unwrap();
+            assert_eq!(hit.value.len(), STORE_VALUE);
+            hit.version
+        })
+    });
+    let mut i = 0;
+    g.bench_function("put", |b| {
+        b.iter(|| {
+            i = (i + 1) % STORE_KEYS;
+            store.commit_now(black_box(&puts[i]))
+        })
+    });
     g.finish();
+    go.run();
+}
+
+/// The Go token store of benches/go/tokenstore (a map, a sync.RWMutex, an expiry
+/// check on get), built with `go build` into the target directory and run in
+/// this same run. When Go is missing or the build fails, `why_not` says so.
+struct GoPeer {
+    binary: Option<std::path::PathBuf>,
+    why_not: Option<String>,
+    /// (get ns, put ns) of each run.
+    runs: Vec<(f64, f64)>,
+}
+
+fn target_dir() -> String {
+    std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
+}
+
+impl GoPeer {
+    fn build() -> GoPeer {
+        let out = std::path::PathBuf::from(format!("{}/go", target_dir()));
+        let binary = out.join("tokenstore");
+        // GOPATH mode: the peer has no dependencies, so nothing is downloaded.
+        let built = std::process::Command::new("go")
+            .args(["build", "-o"])
+            .arg(&binary)
+            .arg("./benches/go/tokenstore")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("GO111MODULE", "off")
+            .env("GOCACHE", out.join("cache"))
+            .output();
+        let why_not = match built {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("`go` is not on PATH (apt-get install golang-go)".to_owned()),
+            Err(e) => Some(format!("`go build` could not start: {e}")),
+            Ok(o) if !o.status.success() => Some(format!("`go build` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Ok(_) => None,
+        };
+        GoPeer { binary: why_not.is_none().then_some(binary), why_not, runs: Vec::new() }
+    }
+
+    fn run(&mut self) {
+        let Some(bin) = &self.binary else { return };
+        let keys = STORE_KEYS.to_string();
+        let value = STORE_VALUE.to_string();
+        let out = match std::process::Command::new(bin).args(["-keys", &keys, "-value", &value, "-rounds", "3"]).output() {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => return self.fail(format!("the Go peer failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => return self.fail(format!("the Go peer could not start: {e}")),
+        };
+        let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok());
+        match (field("get_ns"), field("put_ns")) {
+            (Some(get), Some(put)) => self.runs.push((get, put)),
+            _ => self.fail(format!("the Go peer printed no get_ns/put_ns lines: {out}")),
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.binary = None;
+        self.why_not = Some(why);
+    }
 }
 
 static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
 
 /// Mean time per iteration (ns) of a benchmark measured by this run (older results are ignored).
 fn mean_ns(group: &str, name: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{dir}/criterion/{group}/{name}/new/estimates.json");
+    estimate_ns(group, name, "mean")
+}
+
+/// One of criterion's estimates (`mean`, `median`, ..) in ns per iteration, from this run only.
+fn estimate_ns(group: &str, name: &str, estimate: &str) -> Option<f64> {
+    let path = format!("{}/criterion/{group}/{name}/new/estimates.json", target_dir());
     let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
     if modified < *STARTED.get()? {
         return None;
     }
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v[estimate]["point_estimate"].as_f64()
 }
 
-fn print_ratios() {
+fn print_ratios(go: &GoPeer) {
     let rate = |g: &str, n: &str| mean_ns(g, n).map(|ns| 1e9 / ns);
     println!("\n== tollgate ratios (same run) ==");
     let line = |label: &str, ours: Option<f64>, peer: Option<f64>, peer_label: &str| match (ours, peer) {
@@ -306,9 +398,38 @@ fn print_ratios() {
         rate("memory_ops", "strict_verify"),
         "same, driven synchronously",
     );
-    // The seed Go memory store's published figures, from its own machine (not measured here).
-    line("memory store get", rate("memory_store", "get"), Some(24.0e6), "seed Go store Get (published)");
-    line("memory store put", rate("memory_store", "put"), Some(1.83e6), "seed Go store Set (published)");
+    store_vs_go(go);
+}
+
+/// "memory store get/put vs Go store": ours against each Go run bracketing it.
+/// Medians on both sides (criterion's median sample; the median of the Go
+/// peer's rounds), so a burst of load from elsewhere on the machine moves neither.
+fn store_vs_go(go: &GoPeer) {
+    let ours = [("get", estimate_ns("memory_store", "get", "median")), ("put", estimate_ns("memory_store", "put", "median"))];
+    if let Some(why) = &go.why_not {
+        println!("memory store get/put vs Go store: the Go peer was not measured: {why}");
+        for (op, ns) in ours {
+            if let Some(ns) = ns {
+                println!("memory store {op:<4} {ns:>8.1} ns/op (no Go peer to compare with)");
+            }
+        }
+        return;
+    }
+    for (k, (op, ns)) in ours.into_iter().enumerate() {
+        let Some(ns) = ns else {
+            println!("memory store {op} vs Go store: (not measured in this run)");
+            continue;
+        };
+        let peer: Vec<f64> = go.runs.iter().map(|r| if k == 0 { r.0 } else { r.1 }).collect();
+        let (lo, hi) = peer.iter().fold((f64::MAX, 0f64), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+        let ratios: Vec<String> = peer.iter().map(|p| format!("{:.2}x", p / ns)).collect();
+        println!(
+            "memory store {op} vs Go store {:>8.1} ns/op   Go map+RWMutex store {lo:.1}-{hi:.1} ns/op ({} runs)   ratio {} (medians)",
+            ns,
+            peer.len(),
+            ratios.join(", ")
+        );
+    }
 }
 
 fn main() {
@@ -318,7 +439,8 @@ fn main() {
     bench_hs256_verify(&mut c);
     bench_asymmetric_verify(&mut c);
     bench_operations(&mut c);
-    bench_memory_store(&mut c);
+    let mut go = GoPeer::build();
+    bench_memory_store(&mut c, &mut go);
     c.final_summary();
-    print_ratios();
+    print_ratios(&go);
 }

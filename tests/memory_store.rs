@@ -58,6 +58,38 @@ fn writes_sweep_their_shard_amortized() {
     assert!(store.len() < 400, "expired entries were reclaimed by writes: {} left", store.len());
 }
 
+#[test]
+fn a_commit_across_users_is_all_or_nothing() {
+    // Keys of 16 users spread over several shards: the commit takes the locking path
+    // for many shards (one user's keys take the one-shard path).
+    let store = MemoryStore::with_clock(Arc::new(ManualClock::new(1_000)));
+    let keys: Vec<String> = (0..16).map(|u| format!("s:{{u:user{u}}}:sid")).collect();
+    let put_all = |expect: Expect| -> Vec<WriteOp> {
+        keys.iter().map(|k| WriteOp::Put { key: k.clone(), value: Bytes::from_static(b"v"), expect, expires_at: 9_000 }).collect()
+    };
+    assert_eq!(store.commit_now(&put_all(Expect::Absent)), CommitResult::Committed);
+    let first: Vec<u64> = keys.iter().map(|k| store.get_one(k).expect("written").version).collect();
+    // One stale expectation at the end refuses the whole commit, whatever shard it is in.
+    let mut ops = put_all(Expect::Any);
+    ops[15] =
+        WriteOp::Put { key: keys[15].clone(), value: Bytes::from_static(b"w"), expect: Expect::Version(first[15] + 99), expires_at: 9_000 };
+    assert_eq!(store.commit_now(&ops), CommitResult::Conflict);
+    let after: Vec<u64> = keys.iter().map(|k| store.get_one(k).expect("still there").version).collect();
+    assert_eq!(after, first, "a refused commit changed nothing");
+    // Expecting each current version, every key moves on.
+    let ops: Vec<WriteOp> = keys
+        .iter()
+        .zip(&first)
+        .map(|(k, v)| WriteOp::Put { key: k.clone(), value: Bytes::from_static(b"w"), expect: Expect::Version(*v), expires_at: 9_000 })
+        .collect();
+    assert_eq!(store.commit_now(&ops), CommitResult::Committed);
+    for (k, v) in keys.iter().zip(&first) {
+        let now = store.get_one(k).expect("rewritten");
+        assert_eq!((&now.value[..], now.version > *v), (&b"w"[..], true), "{k}");
+    }
+    assert_eq!(store.len(), 16, "a rewrite in place adds no entry");
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn background_sweeper_runs_and_stops() {
     let clock = Arc::new(ManualClock::new(1_000));
