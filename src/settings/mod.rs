@@ -41,6 +41,7 @@ pub use store::{RedisTarget, SqlTarget, StoreSetting};
 pub use table::SETTINGS;
 
 use crate::crypto::{KeyError, KeyMaterial};
+use crate::engine::client::TrustedProxy;
 use crate::engine::error::Error;
 use crate::engine::policy::InvalidSetting;
 
@@ -319,6 +320,8 @@ pub struct Settings {
     pub log: String,
     /// The settings of `tollgate serve`'s connections, shutdown and telemetry.
     pub serve: ServeSettings,
+    /// Where the HTTP services read the client IP from.
+    pub trusted_proxy: TrustedProxy,
     /// How the source that was read spells names, for refusals made after reading.
     naming: Naming,
     /// How the layer that set each setting spells it, where that differs from `naming`.
@@ -358,6 +361,7 @@ impl Default for Settings {
             sweep_interval: Some(Duration::from_secs(60)),
             log: "info".into(),
             serve: ServeSettings::default(),
+            trusted_proxy: TrustedProxy::None,
             naming: Naming::Rust,
             spelling: Vec::new(),
         }

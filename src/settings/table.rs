@@ -400,6 +400,20 @@ pub static SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "trusted_proxy",
+        env: "TOLLGATE_TRUSTED_PROXY",
+        js: Some("trustedProxy"),
+        rust: None,
+        scope: Scope::Service,
+        secret: false,
+        default: doc("`none`"),
+        help: doc("where the client IP of sign-ins and refreshes comes from: `none` (the connection's peer; the Worker: `CF-Connecting-IP`), `x-forwarded-for:N` (N proxies in front, the N-th entry from the right), `cf-connecting-ip` (docs/cookies.md, \"Client IP\"); the npm adapters take it as an option"),
+        apply: service(|s, raw| {
+            s.trusted_proxy = parse::text(raw)?.parse().map_err(|_| Problem::from("is none, x-forwarded-for:N (N from 1 to 255) or cf-connecting-ip"))?;
+            Ok(())
+        }),
+    },
+    Setting {
         name: "store",
         env: "TOLLGATE_STORE",
         js: None,
@@ -628,6 +642,42 @@ pub static SETTINGS: &[Setting] = &[
                 return Err("is not an http:// or https:// URL".into());
             }
             s.serve.otlp_endpoint = Some(url);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "audit_webhook",
+        env: "TOLLGATE_AUDIT_WEBHOOK",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("none"),
+        help: doc("an `http://` URL that receives each audit event as a JSON POST, signed in `X-Tollgate-Signature` (README, \"Devices and audit\"); needs `audit_webhook_secret`"),
+        apply: serve(|s, raw| {
+            let url = parse::text(raw)?;
+            if !url.starts_with("http://") || url.contains(char::is_whitespace) {
+                return Err("is not an http:// URL (put a TLS relay in front of an https:// receiver)".into());
+            }
+            s.serve.audit_webhook = Some(url);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "audit_webhook_secret",
+        env: "TOLLGATE_AUDIT_WEBHOOK_SECRET",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: true,
+        default: doc("none"),
+        help: doc("32 bytes or more: the HMAC-SHA-256 key of the audit webhook's signature"),
+        apply: serve(|s, raw| {
+            let secret = parse::secret(raw)?;
+            if secret.len() < 32 {
+                return Err("is shorter than 32 bytes".into());
+            }
+            s.serve.audit_webhook_secret = Some(Redacted(String::from_utf8_lossy(&secret).into_owned()));
             Ok(())
         }),
     },
