@@ -252,6 +252,19 @@ export declare class TollgateManager {
   free(): void;
 }
 
+/**
+ * The client IP by the trusted-proxy rule (docs/cookies.md, "Client IP"), written once in Rust:
+ * `trustedProxy` is 'none' (the peer), 'x-forwarded-for:N' or 'cf-connecting-ip'; `peer` the
+ * socket's remote address or null; `headers` the request's `x-forwarded-for` and
+ * `cf-connecting-ip` values. Answers the canonical IP text, or null (never a guess). Runs once
+ * the module is loaded (after createManager() or init()).
+ */
+export declare function clientIp(
+  trustedProxy: 'none' | 'cf-connecting-ip' | `x-forwarded-for:${number}`,
+  peer: string | null,
+  headers: { 'x-forwarded-for'?: string | null; 'cf-connecting-ip'?: string | null },
+): string | null;
+
 /** Builds a manager: imports the keys once and picks the store. */
 export declare function createManager(config: TollgateConfig): Promise<TollgateManager>;
 

@@ -402,12 +402,12 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         name: "trusted_proxy",
         env: "TOLLGATE_TRUSTED_PROXY",
-        js: Some("trustedProxy"),
+        js: None,
         rust: None,
         scope: Scope::Service,
         secret: false,
         default: doc("`none`"),
-        help: doc("where the client IP of sign-ins and refreshes comes from: `none` (the connection's peer; the Worker: `CF-Connecting-IP`), `x-forwarded-for:N` (N proxies in front, the N-th entry from the right), `cf-connecting-ip` (docs/cookies.md, \"Client IP\"); the npm adapters take it as an option"),
+        help: doc("where the client IP of sign-ins and refreshes comes from: `none` (the connection's peer; the Worker: `CF-Connecting-IP`), `x-forwarded-for:N` (N proxies in front, the N-th entry from the right), `cf-connecting-ip` (docs/cookies.md, \"Client IP\"); the npm adapters take it as their `trustedProxy` option"),
         apply: service(|s, raw| {
             s.trusted_proxy = parse::text(raw)?.parse().map_err(|_| Problem::from("is none, x-forwarded-for:N (N from 1 to 255) or cf-connecting-ip"))?;
             Ok(())

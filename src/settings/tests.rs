@@ -101,7 +101,7 @@ fn each_documented_default_is_the_default() {
     let base = || env(&[("TOLLGATE_API_KEYS", API_KEY)]);
     let summary = |(s, c): (Settings, Config)| {
         format!(
-            "{} {:?} {:?} {:?} {} {:?} {} {:?} {} {:?}",
+            "{} {:?} {:?} {:?} {} {:?} {} {:?} {} {:?} {}",
             fingerprint(&c),
             s.api_keys,
             s.store,
@@ -111,7 +111,8 @@ fn each_documented_default_is_the_default() {
             s.redis_prefix,
             s.sweep_interval,
             s.log,
-            s.serve
+            s.serve,
+            s.trusted_proxy
         )
     };
     let default = summary(config_of(base(), Surface::Serve));
@@ -124,7 +125,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 31);
+    assert_eq!(checked, 32);
 }
 
 #[test]
