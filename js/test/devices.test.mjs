@@ -173,5 +173,5 @@ test('Hono (app.request, no peer) reads the IP by trustedProxy and the User-Agen
   assert.equal((await res2.json()).session.ip, null, 'no peer and no trusted proxy: null, never the header');
   const list = await app.request('/api/sessions', { headers: { authorization: `Bearer ${body.access_token}` } });
   const sessions = (await list.json()).sessions;
-  assert.deepEqual(sessions.map((s) => s.current), [true]);
+  assert.deepEqual(sessions.map((s) => s.current), [true, false], 'this token\'s session, then the one app2 signed in');
 });
