@@ -8,11 +8,11 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::crypto::CryptoDriver;
+use crate::engine::audit::AuditEvent;
+use crate::engine::client::ClientInfo;
 use crate::engine::error::Error;
 use crate::engine::jwt;
 use crate::engine::keys::KeySet;
-use crate::engine::audit::AuditEvent;
-use crate::engine::client::ClientInfo;
 use crate::engine::ops::{self, ListedSession, SessionInfo, Tokens, Verified, VerifyMode};
 use crate::engine::policy::Rules;
 use crate::engine::step::Operation;

@@ -106,15 +106,18 @@ async fn the_audit_hook_sees_each_kind_with_its_client_and_no_secret() {
     let events = seen.lock().unwrap().clone();
     let kinds: Vec<(AuditKind, Option<&str>)> = events.iter().map(|e| (e.kind, e.sid.as_deref())).collect();
     let (sa, sb, sc, sd) = (&*a.session.sid, &*b.session.sid, &*c.session.sid, &*d.session.sid);
-    assert_eq!(kinds[..7], [
-        (AuditKind::Issued, Some(sa)),
-        (AuditKind::Issued, Some(sb)),
-        (AuditKind::LimitEvicted, Some(sa)),
-        (AuditKind::Issued, Some(sc)),
-        (AuditKind::Refreshed, Some(sb)),
-        (AuditKind::ReuseDetected, Some(sb)),
-        (AuditKind::Revoked, Some(sc)),
-    ]);
+    assert_eq!(
+        kinds[..7],
+        [
+            (AuditKind::Issued, Some(sa)),
+            (AuditKind::Issued, Some(sb)),
+            (AuditKind::LimitEvicted, Some(sa)),
+            (AuditKind::Issued, Some(sc)),
+            (AuditKind::Refreshed, Some(sb)),
+            (AuditKind::ReuseDetected, Some(sb)),
+            (AuditKind::Revoked, Some(sc)),
+        ]
+    );
     assert_eq!(kinds[7], (AuditKind::Issued, Some(sd)));
     assert_eq!(kinds[8].0, AuditKind::Issued);
     assert_eq!(kinds[9], (AuditKind::RevokedAll, Some(sd)), "revoked_all names the session it kept");

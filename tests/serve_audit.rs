@@ -92,12 +92,22 @@ fn sessions_record_the_client_and_every_event_reaches_the_signed_webhook() {
     ]);
     // The backend signing a user in forwards the user's address and agent.
     let key = ("X-Api-Key", API_KEY);
-    let (st, a) = post(&s, "/v1/sessions", &[key, ("X-Forwarded-For", "6.6.6.6, 2001:DB8::1"), ("User-Agent", "Firefox/140")], json!({ "user": "ann" }));
+    let (st, a) = post(
+        &s,
+        "/v1/sessions",
+        &[key, ("X-Forwarded-For", "6.6.6.6, 2001:DB8::1"), ("User-Agent", "Firefox/140")],
+        json!({ "user": "ann" }),
+    );
     assert_eq!(st, 201, "{a}");
     assert_eq!((a["session"]["ip"].as_str(), a["session"]["user_agent"].as_str()), (Some("2001:db8::1"), Some("Firefox/140")));
     let (_, b) = post(&s, "/v1/sessions", &[key, ("User-Agent", "curl/8")], json!({ "user": "ann" }));
     assert_eq!(b["session"]["ip"], Value::Null, "no X-Forwarded-For: no client IP, never the peer");
-    let (st, a2) = post(&s, "/v1/refresh", &[("X-Forwarded-For", "198.51.100.7"), ("User-Agent", "Safari/17")], json!({ "refresh_token": a["refresh_token"] }));
+    let (st, a2) = post(
+        &s,
+        "/v1/refresh",
+        &[("X-Forwarded-For", "198.51.100.7"), ("User-Agent", "Safari/17")],
+        json!({ "refresh_token": a["refresh_token"] }),
+    );
     assert_eq!(st, 200, "{a2}");
     assert_eq!((a2["session"]["ip"].as_str(), a2["session"]["user_agent"].as_str()), (Some("198.51.100.7"), Some("Safari/17")));
 
@@ -107,7 +117,10 @@ fn sessions_record_the_client_and_every_event_reaches_the_signed_webhook() {
     assert_eq!(st, 200, "{list}");
     let marks: Vec<(Value, Value, Value)> =
         list["sessions"].as_array().unwrap().iter().map(|x| (x["sid"].clone(), x["current"].clone(), x["ip"].clone())).collect();
-    assert_eq!(marks, vec![(a["session"]["sid"].clone(), json!(false), json!("198.51.100.7")), (b["session"]["sid"].clone(), json!(true), json!(null))]);
+    assert_eq!(
+        marks,
+        vec![(a["session"]["sid"].clone(), json!(false), json!("198.51.100.7")), (b["session"]["sid"].clone(), json!(true), json!(null))]
+    );
     let (_, list) = call(&s, "GET", "/v1/users/ann/sessions", &[key], b"");
     assert!(list["sessions"].as_array().unwrap().iter().all(|x| x["current"] == json!(false)), "the service has no current session");
 
@@ -123,19 +136,24 @@ fn sessions_record_the_client_and_every_event_reaches_the_signed_webhook() {
     for _ in 0..7 {
         events.push(next(&deliveries));
     }
-    let kinds: Vec<(String, String)> =
-        events.iter().map(|d| (d.event()["kind"].as_str().unwrap().to_owned(), d.event()["sid"].as_str().unwrap_or("-").to_owned())).collect();
+    let kinds: Vec<(String, String)> = events
+        .iter()
+        .map(|d| (d.event()["kind"].as_str().unwrap().to_owned(), d.event()["sid"].as_str().unwrap_or("-").to_owned()))
+        .collect();
     let (sa, sb) = (a["session"]["sid"].as_str().unwrap().to_owned(), b["session"]["sid"].as_str().unwrap().to_owned());
     let k = |kind: &str, sid: &str| (kind.to_owned(), sid.to_owned());
-    assert_eq!(kinds, vec![
-        k("issued", &sa),
-        k("issued", &sb),
-        k("refreshed", &sa),
-        k("limit_evicted", &sa),
-        k("issued", &c_sid),
-        k("revoked", &c_sid),
-        k("revoked_all", "-"),
-    ]);
+    assert_eq!(
+        kinds,
+        vec![
+            k("issued", &sa),
+            k("issued", &sb),
+            k("refreshed", &sa),
+            k("limit_evicted", &sa),
+            k("issued", &c_sid),
+            k("revoked", &c_sid),
+            k("revoked_all", "-"),
+        ]
+    );
     for d in &events {
         assert_eq!(d.request_line, "POST /audit?src=tollgate HTTP/1.1");
         assert_eq!(d.header("content-type"), Some("application/json"));
@@ -173,10 +191,7 @@ fn sessions_record_the_client_and_every_event_reaches_the_signed_webhook() {
 fn a_receiver_that_fails_never_blocks_a_request() {
     // The receiver answers 500 to everything: each event is tried twice, then dropped; requests answer as usual.
     let (hook, deliveries) = receiver(500);
-    let s = start(&[
-        ("TOLLGATE_AUDIT_WEBHOOK", format!("http://{hook}/audit")),
-        ("TOLLGATE_AUDIT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
-    ]);
+    let s = start(&[("TOLLGATE_AUDIT_WEBHOOK", format!("http://{hook}/audit")), ("TOLLGATE_AUDIT_WEBHOOK_SECRET", WEBHOOK_SECRET.into())]);
     for _ in 0..3 {
         let (st, _) = post(&s, "/v1/sessions", &[("X-Api-Key", API_KEY)], json!({ "user": "bo" }));
         assert_eq!(st, 201);
@@ -196,7 +211,10 @@ fn a_receiver_that_fails_never_blocks_a_request() {
 fn a_webhook_without_its_secret_stops_the_start() {
     let out = serve_process::refused(&[("TOLLGATE_AUDIT_WEBHOOK", "http://127.0.0.1:9/audit".into())]);
     assert!(out.contains("TOLLGATE_AUDIT_WEBHOOK_SECRET"), "{out}");
-    let out = serve_process::refused(&[("TOLLGATE_AUDIT_WEBHOOK", "https://x/audit".into()), ("TOLLGATE_AUDIT_WEBHOOK_SECRET", WEBHOOK_SECRET.into())]);
+    let out = serve_process::refused(&[
+        ("TOLLGATE_AUDIT_WEBHOOK", "https://x/audit".into()),
+        ("TOLLGATE_AUDIT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+    ]);
     assert!(out.contains("TOLLGATE_AUDIT_WEBHOOK"), "{out}");
     let out = serve_process::refused(&[("TOLLGATE_TRUSTED_PROXY", "x-forwarded-for:0".into())]);
     assert!(out.contains("TOLLGATE_TRUSTED_PROXY"), "{out}");

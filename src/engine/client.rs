@@ -39,7 +39,11 @@ impl ClientInfo {
 
     /// The client of a request: its IP by `proxy`'s rule from the peer address and
     /// the headers (name, value pairs, names in any case), and its `User-Agent`.
-    pub fn from_request<'h>(proxy: TrustedProxy, peer: Option<IpAddr>, headers: impl IntoIterator<Item = (&'h str, &'h str)> + Clone) -> Self {
+    pub fn from_request<'h>(
+        proxy: TrustedProxy,
+        peer: Option<IpAddr>,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)> + Clone,
+    ) -> Self {
         let ua = headers.clone().into_iter().find(|(n, _)| n.eq_ignore_ascii_case("user-agent")).map(|(_, v)| v);
         ClientInfo::new(proxy.client_ip(peer, headers), ua)
     }
@@ -142,7 +146,6 @@ pub fn parse_entry(entry: &str) -> Option<IpAddr> {
     inner.parse::<std::net::Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +174,21 @@ mod tests {
         assert_eq!(ip("2001:db8:0:0:1:0:0:1"), Some("2001:db8::1:0:0:1".into()));
         assert_eq!(ip("::FFFF:1.2.3.4"), Some("::ffff:1.2.3.4".into()));
         assert_eq!(ip("::ffff:0102:0304"), Some("::ffff:1.2.3.4".into()));
-        for bad in ["", "unknown", "1.2.3", "1.2.3.4.5", "999.1.1.1", "1.2.3.4:", "[1.2.3.4]", "2001:db8::1:443x", "fe80::1%eth0", "01.2.3.4", "[::1]:99999", "_hidden", "1.2.3.4 5.6.7.8"] {
+        for bad in [
+            "",
+            "unknown",
+            "1.2.3",
+            "1.2.3.4.5",
+            "999.1.1.1",
+            "1.2.3.4:",
+            "[1.2.3.4]",
+            "2001:db8::1:443x",
+            "fe80::1%eth0",
+            "01.2.3.4",
+            "[::1]:99999",
+            "_hidden",
+            "1.2.3.4 5.6.7.8",
+        ] {
             assert_eq!(ip(bad), None, "{bad:?}");
         }
     }
@@ -229,7 +246,19 @@ mod tests {
         for ok in ["none", "cf-connecting-ip", "x-forwarded-for:1", "x-forwarded-for:2", "x-forwarded-for:255"] {
             assert_eq!(ok.parse::<TrustedProxy>().unwrap().to_string(), ok);
         }
-        for bad in ["", "None", "x-forwarded-for", "x-forwarded-for:", "x-forwarded-for:0", "x-forwarded-for:01", "x-forwarded-for:256", "x-forwarded-for:-1", "x-forwarded-for:1 ", "x-real-ip", "forwarded"] {
+        for bad in [
+            "",
+            "None",
+            "x-forwarded-for",
+            "x-forwarded-for:",
+            "x-forwarded-for:0",
+            "x-forwarded-for:01",
+            "x-forwarded-for:256",
+            "x-forwarded-for:-1",
+            "x-forwarded-for:1 ",
+            "x-real-ip",
+            "forwarded",
+        ] {
             let e = bad.parse::<TrustedProxy>().unwrap_err();
             assert_eq!(e.code().as_str(), "config_invalid", "{bad:?}");
         }

@@ -122,7 +122,9 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
 pub fn client_ip(trusted_proxy: JsValue, peer: JsValue, headers: JsValue) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, Error> {
         let proxy = opt_string_arg(&trusted_proxy, "trustedProxy", 32)?.unwrap_or_else(|| "none".into());
-        let proxy: TrustedProxy = proxy.parse().map_err(|_| Error::config("trustedProxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"))?;
+        let proxy: TrustedProxy = proxy
+            .parse()
+            .map_err(|_| Error::config("trustedProxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"))?;
         let peer = opt_string_arg(&peer, "peer", 64)?.and_then(|p| parse_entry(&p));
         let mut pairs: Vec<(&'static str, String)> = Vec::new();
         if headers.is_object() {
@@ -225,13 +227,14 @@ fn client_option(o: &mut Map<String, Value>, method: &str) -> Result<Option<Clie
     let Value::Object(mut c) = v else {
         return if v.is_null() { Ok(None) } else { Err(bad()) };
     };
-    let ip = match c.remove("ip") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            parse_entry(&s).ok_or_else(|| Error::bad_request(format!("{method}()'s client.ip is not an IP address; pass null when it is not known")))?,
-        ),
-        Some(_) => return Err(bad()),
-    };
+    let ip =
+        match c.remove("ip") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(parse_entry(&s).ok_or_else(|| {
+                Error::bad_request(format!("{method}()'s client.ip is not an IP address; pass null when it is not known"))
+            })?),
+            Some(_) => return Err(bad()),
+        };
     let ua = match c.remove("userAgent") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),

@@ -290,8 +290,8 @@ impl Operation for Refresh<'_> {
                     let t = &self.token;
                     self.audit.push(AuditEvent::new(AuditKind::ReuseDetected, &t.user, Some(&t.sid), self.now, self.client.as_ref()));
                     done(Err(Error::new(
-                    ErrorCode::RefreshTokenReused,
-                    "this refresh token was already used; the session has been revoked, sign in again",
+                        ErrorCode::RefreshTokenReused,
+                        "this refresh token was already used; the session has been revoked, sign in again",
                     )))
                 }
                 CommitOutcome::Conflict => self.on_conflict(),
