@@ -5,7 +5,6 @@
 #[path = "support/serve_process.rs"]
 mod serve_process;
 #[path = "support/user_routes.rs"]
-#[allow(dead_code)]
 mod user_routes;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -143,7 +143,7 @@ pub fn parse_entry(entry: &str) -> Option<IpAddr> {
         return Some(addr.ip());
     }
     let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<std::net::Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip))
+    inner.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 #[cfg(test)]
