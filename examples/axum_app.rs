@@ -48,7 +48,7 @@ async fn me(session: Session) -> Json<Value> {
 
 /// `GET /api/sessions`: the caller's sessions.
 async fn sessions(session: Session, sessions: Sessions) -> Result<Json<Value>, ErrorResponse> {
-    let list = sessions.list(&session.claims.sub).await?;
+    let list = sessions.list(&session.claims.sub, session.claims.sid.as_deref()).await?;
     Ok(Json(json!({ "sessions": list })))
 }
 

@@ -8,6 +8,8 @@
 //! cross_runtime refresh <refresh token>
 //! cross_runtime revoke <user> <sid>
 //! cross_runtime list <user>
+//! cross_runtime issue-from <user> <ip> <user agent>    (issue with a client)
+//! cross_runtime list-marking <user> <current sid>      (sessions with ip, user_agent, current)
 //! cross_runtime race <refresh token> <tasks> <unix ms>   (all tasks refresh at that instant)
 //! ```
 //!
@@ -22,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use tollgate::store::redis::{RedisConfig, RedisStore};
-use tollgate::{Config, Error, SessionManager, Tokens, VerifyMode};
+use tollgate::{ClientInfo, Config, Error, SessionManager, Tokens, VerifyMode};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/cross-runtime.sh sets it)"))
@@ -72,6 +74,14 @@ async fn main() {
         "revoke" => s.revoke(&arg(1), &arg(2)).await.map_or_else(|e| failed(&e), |()| json!({ "ok": true })),
         "list" => match s.list(&arg(1)).await {
             Ok(list) => json!({ "ok": true, "sids": list.iter().map(|s| s.sid.clone()).collect::<Vec<_>>() }),
+            Err(e) => failed(&e),
+        },
+        "issue-from" => {
+            let client = ClientInfo::new(arg(2).parse().ok(), Some(&arg(3)));
+            s.issue_from(&arg(1), Map::new(), json!({ "runtime": "rust" }), &client).await.map_or_else(|e| failed(&e), |t| tokens_json(&t))
+        }
+        "list-marking" => match s.list_marking(&arg(1), Some(&arg(2))).await {
+            Ok(list) => json!({ "ok": true, "sessions": list }),
             Err(e) => failed(&e),
         },
         "race" => {

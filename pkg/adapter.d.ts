@@ -56,5 +56,12 @@ export interface TokensBody<M extends Json> {
     absolute_expires_at: number;
     generation: number;
     metadata: M;
+    ip: string | null;
+    user_agent: string | null;
   };
+}
+
+/** The body of `listSessions`: the caller's sessions, its own marked `current`. */
+export interface SessionsBody<M extends Json> {
+  sessions: (TokensBody<M>['session'] & { current: boolean })[];
 }

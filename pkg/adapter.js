@@ -3,13 +3,13 @@
 // handlers of docs/cookies.md. An adapter only translates its framework's
 // request into `{ method, header(name), host }` and a Reply into its response.
 import { tollgateError } from './errors.js';
+import { clientIp } from './tollgate.js';
 
 /** @typedef {{ status: number, body: unknown, cookies: string[], noStore: boolean }} Reply */
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/; // printable, no ';' (RFC 6265 path-value)
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/i;
-const PROXY = /^(none|cf-connecting-ip|x-forwarded-for:([1-9][0-9]{0,2}))$/;
 // A refresh that fails with one of these will never succeed: its cookies go.
 const DEAD_REFRESH = new Set(['token_invalid', 'session_not_found', 'session_revoked', 'session_expired', 'refresh_token_reused']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -34,7 +34,8 @@ export function adapterOptions(options = {}) {
   const sameSite = options.sameSite ?? 'strict';
   if (sameSite !== 'strict' && sameSite !== 'lax') throw invalid('sameSite', "'strict' or 'lax'");
   const trustedProxy = options.trustedProxy ?? 'none';
-  if (typeof trustedProxy !== 'string' || !PROXY.test(trustedProxy)) throw invalid('trustedProxy', "'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'");
+  if (typeof trustedProxy !== 'string') throw invalid('trustedProxy', "'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'");
+  clientIp(trustedProxy, null, {}); // the Rust rule checks the setting: config_invalid when it is none of the three
   const origins = options.allowedOrigins ?? [];
   if (!Array.isArray(origins)) throw invalid('allowedOrigins', 'a list of origins');
   for (const o of origins) {
@@ -80,7 +81,18 @@ export function sessionJson(s) {
   return {
     sid: s.sid, user: s.user, created_at: s.createdAt, last_seen: s.lastSeen, idle_expires_at: s.idleExpiresAt,
     absolute_expires_at: s.absoluteExpiresAt, generation: s.generation, metadata: s.metadata,
+    ip: s.ip ?? null, user_agent: s.userAgent ?? null, ...(s.current === undefined ? {} : { current: s.current }),
   };
+}
+
+/**
+ * The client of a request (docs/cookies.md, "Client IP" and "Devices"): its IP by the
+ * trusted-proxy rule, written once in Rust (`clientIp`), and its User-Agent.
+ * `req.peer` is the socket's remote address when the runtime gives one.
+ */
+export function clientOf(opts, req) {
+  const headers = { 'x-forwarded-for': req.header('x-forwarded-for') ?? undefined, 'cf-connecting-ip': req.header('cf-connecting-ip') ?? undefined };
+  return { ip: clientIp(opts.trustedProxy, req.peer ?? null, headers), userAgent: req.header('user-agent') ?? null };
 }
 
 function tokensReply(opts, tokens) {
@@ -165,7 +177,7 @@ export function sessionsCore(manager, options) {
     async signIn(req, user, { claims, metadata } = {}) {
       if (!sameOriginRequest(opts, req)) return FORBIDDEN();
       try {
-        return tokensReply(opts, await manager.issue(user, { claims, metadata }));
+        return tokensReply(opts, await manager.issue(user, { claims, metadata, client: clientOf(opts, req) }));
       } catch (err) {
         return errorReply(err);
       }
@@ -178,7 +190,7 @@ export function sessionsCore(manager, options) {
       if (!token) return refusal('unauthorized', 401, 'no refresh cookie: sign in');
       try {
         // A loser of a race within the grace window gets the winner's successor here: same cookie, 200.
-        return tokensReply(opts, await manager.refresh(token));
+        return tokensReply(opts, await manager.refresh(token, { client: clientOf(opts, req) }));
       } catch (err) {
         return errorReply(err, DEAD_REFRESH.has(err?.code) ? clearCookies(opts) : []);
       }
@@ -214,6 +226,19 @@ export function sessionsCore(manager, options) {
         if (!DEAD_REFRESH.has(err?.code)) return errorReply(err);
       }
       return signedOut;
+    },
+
+    /** The caller's sessions, the one of this request marked `current`: `{ sessions: [...] }` (strict verify). */
+    async listSessions(req) {
+      const { verified, reply } = await this.authenticate(req, 'strict');
+      if (reply) return reply;
+      try {
+        const { sub, sid } = verified.claims;
+        const sessions = await manager.list(sub, { current: sid ?? null });
+        return { status: 200, body: { sessions: sessions.map(sessionJson) }, cookies: [], noStore: true };
+      } catch (err) {
+        return errorReply(err);
+      }
     },
 
     async signOutEverywhere(req) {

@@ -1,7 +1,7 @@
 // The package's entry points share this: the wasm module is instantiated once,
 // either by the app's init(source) or, on the first createManager(), from the
 // source the runtime-specific entry names.
-import initWasm, { createManager as create, TollgateManager } from './tollgate.js';
+import initWasm, { createManager as create, TollgateManager, clientIp as wasmClientIp } from './tollgate.js';
 import { tollgateError } from './errors.js';
 
 let ready; // the one instantiation, shared by every entry (tollgate.js holds one module)
@@ -47,5 +47,10 @@ export function entry(defaultSource) {
       return create(config);
     },
     TollgateManager,
+    /** The trusted-proxy rule (docs/cookies.md, "Client IP"); after the first createManager() or init(). */
+    clientIp(trustedProxy, peer, headers) {
+      if (!ready) throw tollgateError('config_invalid', 500, 'clientIp() runs once the module is loaded: call createManager() or init() first');
+      return wasmClientIp(trustedProxy, peer, headers);
+    },
   };
 }

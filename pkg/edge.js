@@ -4,4 +4,4 @@
 import wasmModule from './tollgate_bg.wasm?module';
 import { entry } from './api.js';
 
-export const { init, createManager, TollgateManager } = entry(() => wasmModule);
+export const { init, createManager, TollgateManager, clientIp } = entry(() => wasmModule);

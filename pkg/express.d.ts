@@ -27,6 +27,8 @@ export interface ExpressSessions<C extends CustomClaims, M extends Json> {
   signOut: RequestHandler;
   /** `POST`: revokes every session of the user, clears the cookies. */
   signOutEverywhere: RequestHandler;
+  /** The caller's sessions (strict verify), this request's marked `current`: `{ sessions }`. */
+  listSessions: RequestHandler;
   /** Answers any error in the adapter's shape. */
   errorHandler: ErrorRequestHandler;
 }

@@ -6,6 +6,8 @@ const request = (req) => ({
   method: req.method,
   header: (name) => req.get(name),
   host: req.headers.host,
+  // Node: the socket's remote address (Express's req.ip would apply its own proxy setting).
+  peer: req.socket?.remoteAddress ?? null,
 });
 
 function respond(res, reply) {
@@ -36,6 +38,8 @@ export function tollgate(manager, options) {
     refresh: async (req, res) => respond(res, await core.refresh(request(req))),
     signOut: async (req, res) => respond(res, await core.signOut(request(req))),
     signOutEverywhere: async (req, res) => respond(res, await core.signOutEverywhere(request(req))),
+    /** The caller's sessions, this one marked `current` (strict): `{ sessions }`. */
+    listSessions: async (req, res) => respond(res, await core.listSessions(request(req))),
     /** An Express error handler answering any error (a TollgateError with its status, anything else as `internal`). */
     errorHandler: (err, req, res, next) => (res.headersSent ? next(err) : respond(res, errorReply(err))),
   };

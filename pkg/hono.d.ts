@@ -21,6 +21,8 @@ export interface HonoSessions<C extends CustomClaims, M extends Json> {
   signOut(c: Context): Promise<Response>;
   /** `POST`: revokes every session of the user, clears the cookies. */
   signOutEverywhere(c: Context): Promise<Response>;
+  /** The caller's sessions (strict verify), this request's marked `current`: `{ sessions }`. */
+  listSessions(c: Context): Promise<Response>;
   /** Answers any error in the adapter's shape (for app.onError). */
   errorResponse(c: Context, err: unknown): Response;
 }

@@ -126,6 +126,34 @@ interface SettingsBase {
   recordFormat?: 'compact' | 'json';
   /** Where sessions live: `redisStore(client)` of `tollgate/redis-store`, your own store, or (when absent) this instance's memory. */
   store?: TollgateStore | RedisTransport;
+  /**
+   * Called with each audit event once the operation that caused it committed (issued,
+   * refreshed, revoked, revoked_all, reuse_detected, limit_evicted), before the
+   * operation's Promise settles. What it throws is logged and dropped. Never carries a token or secret.
+   */
+  onAudit?: (event: AuditEvent) => void;
+}
+
+export type AuditKind = 'issued' | 'refreshed' | 'revoked' | 'revoked_all' | 'reuse_detected' | 'limit_evicted';
+
+export interface AuditEvent {
+  kind: AuditKind;
+  user: string;
+  /** The session; for `revoked_all`, the one kept (or null). */
+  sid: string | null;
+  /** Unix ms. */
+  at: number;
+  /** The client of the request that caused it, where known (issue, refresh, reuse, eviction). */
+  ip: string | null;
+  userAgent: string | null;
+  /** `revoked_all` only: how many sessions were revoked. */
+  count?: number;
+}
+
+/** The client of a sign-in or refresh: its IP (canonical text) and User-Agent, kept with the session. */
+export interface ClientInfo {
+  ip?: string | null;
+  userAgent?: string | null;
 }
 
 /** Signs with an HMAC secret, or with a private key (PKCS#8 PEM or JWK) for an asymmetric algorithm. */
@@ -157,6 +185,12 @@ export interface SessionInfo {
   /** Number of refreshes so far. */
   generation: number;
   metadata: Json;
+  /** The client IP of the sign-in or last refresh (canonical text), or null. */
+  ip: string | null;
+  /** The User-Agent of the sign-in or last refresh (at most 256 bytes), or null. */
+  userAgent: string | null;
+  /** In `list()` only: whether it is the session `{ current }` named. */
+  current?: boolean;
 }
 
 export interface Tokens {
@@ -195,16 +229,16 @@ export interface Jwks {
 export declare class TollgateManager {
   private constructor();
   /** Starts a session. `claims` go into every access token of it; `metadata` is stored with it. */
-  issue(user: string, options?: { claims?: { [claim: string]: Json }; metadata?: Json }): Promise<Tokens>;
+  issue(user: string, options?: { claims?: { [claim: string]: Json }; metadata?: Json; client?: ClientInfo }): Promise<Tokens>;
   /** Verifies an access token. `strict` (the default) also checks the session is live. */
   verify(accessToken: string, mode?: VerifyMode): Promise<Verified>;
   /** Rotates a refresh token; a reused one revokes the session (`refresh_token_reused`). */
-  refresh(refreshToken: string): Promise<Tokens>;
+  refresh(refreshToken: string, options?: { client?: ClientInfo }): Promise<Tokens>;
   revoke(user: string, sid: string): Promise<void>;
   /** Revokes all the user's sessions but `except`; answers how many. */
   revokeAll(user: string, options?: { except?: string }): Promise<number>;
-  /** The user's live sessions, oldest first. */
-  list(user: string): Promise<SessionInfo[]>;
+  /** The user's live sessions, oldest first; each has `current`: whether it is the session `current` names. */
+  list(user: string, options?: { current?: string | null }): Promise<(SessionInfo & { current: boolean })[]>;
   updateMetadata(user: string, sid: string, metadata: Json): Promise<SessionInfo>;
   /** The public keys as a JWKS (no HMAC keys). */
   jwks(): Jwks;
@@ -219,6 +253,19 @@ export declare class TollgateManager {
   /** Releases the wasm memory of this manager (optional; garbage collection does it too). */
   free(): void;
 }
+
+/**
+ * The client IP by the trusted-proxy rule (docs/cookies.md, "Client IP"), written once in Rust:
+ * `trustedProxy` is 'none' (the peer), 'x-forwarded-for:N' or 'cf-connecting-ip'; `peer` the
+ * socket's remote address or null; `headers` the request's `x-forwarded-for` and
+ * `cf-connecting-ip` values. Answers the canonical IP text, or null (never a guess). Runs once
+ * the module is loaded (after createManager() or init()).
+ */
+export declare function clientIp(
+  trustedProxy: 'none' | 'cf-connecting-ip' | `x-forwarded-for:${number}`,
+  peer: string | null,
+  headers: { 'x-forwarded-for'?: string | null; 'cf-connecting-ip'?: string | null },
+): string | null;
 
 /** Builds a manager: imports the keys once and picks the store. */
 export declare function createManager(config: TollgateConfig): Promise<TollgateManager>;

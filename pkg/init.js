@@ -3,7 +3,7 @@
 import { entry } from './api.js';
 import { tollgateError } from './errors.js';
 
-export const { init, createManager, TollgateManager } = entry(() => {
+export const { init, createManager, TollgateManager, clientIp } = entry(() => {
   throw tollgateError('config_invalid', 500,
     "call init(wasmModuleOrBytes) from 'tollgate/init' before createManager(): this entry does not load tollgate_bg.wasm by itself");
 });

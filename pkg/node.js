@@ -2,6 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { entry } from './api.js';
 
-export const { init, createManager, TollgateManager } = entry(() =>
+export const { init, createManager, TollgateManager, clientIp } = entry(() =>
   readFileSync(new URL('./tollgate_bg.wasm', import.meta.url)),
 );

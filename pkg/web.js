@@ -3,7 +3,7 @@
 import { entry } from './api.js';
 import { tollgateError } from './errors.js';
 
-export const { init, createManager, TollgateManager } = entry(() => {
+export const { init, createManager, TollgateManager, clientIp } = entry(() => {
   // A bundle in a script format (esbuild's iife or cjs) has no import.meta.url:
   // there is no file to fetch, so say what works instead of "Invalid URL".
   if (typeof import.meta.url !== 'string') {

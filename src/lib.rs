@@ -51,12 +51,14 @@ pub mod wasm;
 pub mod worker;
 
 pub use crate::crypto::{KeyMaterial, KeySpec};
+pub use crate::engine::audit::{AuditEvent, AuditKind};
+pub use crate::engine::client::{ClientInfo, TrustedProxy};
 pub use crate::engine::error::{Error, ErrorCode};
 pub use crate::engine::jwt::AccessClaims;
 pub use crate::engine::keys::{Alg, Key, KeySet};
-pub use crate::engine::ops::{SessionInfo, Tokens, Verified, VerifyMode};
+pub use crate::engine::ops::{ListedSession, SessionInfo, Tokens, Verified, VerifyMode};
 pub use crate::engine::policy::{LimitPolicy, Policy};
-pub use crate::manager::SessionManager;
+pub use crate::manager::{AuditHook, SessionManager};
 pub use crate::platform::{Clock, ManualClock, SystemClock};
 pub use crate::settings::{Config, ConfigBuilder, Settings};
 pub use crate::store::{Caps, MemoryStore, Store, StoreError, StoreErrorKind};

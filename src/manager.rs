@@ -8,16 +8,25 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::crypto::CryptoDriver;
+use crate::engine::audit::AuditEvent;
+use crate::engine::client::ClientInfo;
 use crate::engine::error::Error;
 use crate::engine::jwt;
 use crate::engine::keys::KeySet;
-use crate::engine::ops::{self, SessionInfo, Tokens, Verified, VerifyMode};
+use crate::engine::ops::{self, ListedSession, SessionInfo, Tokens, Verified, VerifyMode};
 use crate::engine::policy::Rules;
 use crate::engine::step::Operation;
 use crate::metrics::{Metrics, SecurityEvent};
 use crate::platform::{self, Clock, Stopwatch};
 pub use crate::settings::{Config, ConfigBuilder};
 use crate::store::{drive_counting, Store};
+
+/// A function handed each audit event (see [`SessionManager::with_audit`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type AuditHook = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
+/// A function handed each audit event (in WebAssembly, perhaps a JS function).
+#[cfg(target_arch = "wasm32")]
+pub type AuditHook = Arc<dyn Fn(&AuditEvent)>;
 
 /// Issues, verifies, refreshes, lists and revokes sessions.
 pub struct SessionManager<S> {
@@ -26,6 +35,7 @@ pub struct SessionManager<S> {
     crypto: Arc<dyn CryptoDriver>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    audit: Option<AuditHook>,
 }
 
 impl<S> std::fmt::Debug for SessionManager<S> {
@@ -45,7 +55,16 @@ impl<S: Store> SessionManager<S> {
 
     /// A manager from parts: for other crypto drivers (WebCrypto) and clocks.
     pub fn from_parts(rules: Rules, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
-        SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()) }
+        SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()), audit: None }
+    }
+
+    /// Hands every audit event to `hook`, after the operation that caused it committed:
+    /// issued, refreshed, revoked, revoked_all, reuse_detected, limit_evicted. The hook
+    /// runs on the caller's task, before the operation answers: keep it quick (queue the
+    /// event, as `tollgate serve`'s webhook does). A panic in it is the caller's own.
+    pub fn with_audit(mut self, hook: AuditHook) -> Self {
+        self.audit = Some(hook);
+        self
     }
 
     /// Shares `metrics` (e.g. one registry for several managers).
@@ -86,12 +105,17 @@ impl<S: Store> SessionManager<S> {
         self.clock.now_ms()
     }
 
-    async fn run<O: Operation>(&self, name: &'static str, op: O) -> Result<O::Output, Error> {
+    async fn run<O: Operation>(&self, name: &'static str, mut op: O) -> Result<O::Output, Error> {
         let watch = Stopwatch::start();
         // `otel.name`: the span's name when traces are exported (feature `otel` of `tollgate serve`).
         let span = tracing::debug_span!("tollgate", op = name, otel.name = name);
         let mut conflicts = 0;
-        let result = drive_counting(op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
+        let result = drive_counting(&mut op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
+        if let Some(hook) = &self.audit {
+            for event in op.take_audit() {
+                hook(&event);
+            }
+        }
         if conflicts > 0 {
             self.metrics.event(SecurityEvent::ConflictRetried, u64::from(conflicts));
         }
@@ -116,6 +140,18 @@ impl<S: Store> SessionManager<S> {
     /// session (not the reserved names); `metadata` is stored with it.
     pub async fn issue(&self, user: &str, claims: Map<String, Value>, metadata: Value) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?);
+        self.run_issue(op).await
+    }
+
+    /// [`issue`](Self::issue) for a client: its IP and user agent are kept with the
+    /// session (listed, and carried by audit events). Build `client` with
+    /// [`ClientInfo::from_request`](crate::ClientInfo::from_request) and the `trusted_proxy` rule.
+    pub async fn issue_from(&self, user: &str, claims: Map<String, Value>, metadata: Value, client: &ClientInfo) -> Result<Tokens, Error> {
+        let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?).with_client(client.clone());
+        self.run_issue(op).await
+    }
+
+    async fn run_issue(&self, op: ops::Issue<'_>) -> Result<Tokens, Error> {
         let tokens = self.run("issue", op).await?;
         if !tokens.evicted.is_empty() {
             self.metrics.event(SecurityEvent::LimitEvicted, tokens.evicted.len() as u64);
@@ -141,8 +177,16 @@ impl<S: Store> SessionManager<S> {
     }
 
     /// Rotates a refresh token into a new pair.
+    /// The session keeps the client it had.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Error> {
         let op = ops::Refresh::new(&self.rules, refresh_token, self.now(), platform::entropy()?);
+        self.run("refresh", op).await
+    }
+
+    /// [`refresh`](Self::refresh) for a client: when the token rotates, the session
+    /// keeps this client's IP and user agent (an unknown one clears the old).
+    pub async fn refresh_from(&self, refresh_token: &str, client: &ClientInfo) -> Result<Tokens, Error> {
+        let op = ops::Refresh::new(&self.rules, refresh_token, self.now(), platform::entropy()?).with_client(client.clone());
         self.run("refresh", op).await
     }
 
@@ -159,6 +203,13 @@ impl<S: Store> SessionManager<S> {
     /// The user's live sessions, oldest first.
     pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         self.run("list", ops::ListSessions::new(&self.rules, user, self.now())).await
+    }
+
+    /// The user's live sessions, oldest first, each marked `current` when it is
+    /// `current_sid` (the session of the caller's access token; `None`: none is).
+    pub async fn list_marking(&self, user: &str, current_sid: Option<&str>) -> Result<Vec<ListedSession>, Error> {
+        let list = self.list(user).await?;
+        Ok(list.into_iter().map(|session| ListedSession { current: current_sid == Some(session.sid.as_str()), session }).collect())
     }
 
     /// Replaces a live session's metadata.

@@ -113,15 +113,15 @@ async fn hs256_session_flow() {
     let v = ok(m.verify(s(&access), none())).await;
     assert_eq!(get_str(&v, "session.sid"), get_str(&t, "session.sid"));
 
-    let next = ok(m.refresh(get(&t, "refreshToken"))).await;
+    let next = ok(m.refresh(get(&t, "refreshToken"), JsValue::UNDEFINED)).await;
     assert_eq!(get(&next, "session.generation").as_f64(), Some(1.0));
-    assert_eq!(ok(m.list(s("alice"))).await.unchecked_into::<js_sys::Array>().length(), 1);
+    assert_eq!(ok(m.list(s("alice"), JsValue::UNDEFINED)).await.unchecked_into::<js_sys::Array>().length(), 1);
 
     // The old refresh token again, past the (zero) grace window: the session dies.
     sleep_ms(5).await;
-    assert_eq!(code(m.refresh(get(&t, "refreshToken"))).await, "refresh_token_reused");
+    assert_eq!(code(m.refresh(get(&t, "refreshToken"), JsValue::UNDEFINED)).await, "refresh_token_reused");
     assert_eq!(code(m.verify(get(&next, "accessToken"), s("strict"))).await, "session_revoked");
-    assert_eq!(ok(m.list(s("alice"))).await.unchecked_into::<js_sys::Array>().length(), 0);
+    assert_eq!(ok(m.list(s("alice"), JsValue::UNDEFINED)).await.unchecked_into::<js_sys::Array>().length(), 0);
 }
 
 #[wasm_bindgen_test]
@@ -221,11 +221,11 @@ async fn bad_arguments_are_coded_and_the_instance_keeps_working() {
         (m.verify(s(&"a".repeat(1 << 20)), none()), "token_invalid"),
         (m.verify(s("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), s("stateless")), "token_invalid"),
         (m.verify(s("x.y.z"), s("lenient")), "bad_request"),
-        (m.refresh(JsValue::NULL), "token_invalid"),
-        (m.refresh(s("tgr_garbage.garbage")), "token_invalid"),
+        (m.refresh(JsValue::NULL, JsValue::UNDEFINED), "token_invalid"),
+        (m.refresh(s("tgr_garbage.garbage"), JsValue::UNDEFINED), "token_invalid"),
         (m.revoke(s("eve"), JsValue::from(3)), "bad_request"),
         (m.revoke_all(s("eve"), js(r#"{"except":5}"#)), "bad_request"),
-        (m.list(JsValue::from(false)), "bad_request"),
+        (m.list(JsValue::from(false), JsValue::UNDEFINED), "bad_request"),
         (m.update_metadata(s("eve"), s("AAAAAAAAAAAAAAAAAAAAAA"), JsValue::NULL), "session_not_found"),
         (m.put_user_info(s("eve"), none()), "bad_request"),
         (m.user_info(s("eve"), s("not a function")), "bad_request"),

@@ -122,6 +122,25 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
     assert.deepEqual(listed.sids, [t0.sid]);
   });
 
+  test('devices: Rust issues with a client, Node issues with another; each lists both with the same ip, user agent and current', async () => {
+    const u = user('devices');
+    const laptop = ['2001:DB8::7', 'Mozilla/5.0 (X11; Linux) Firefox/140'];
+    const r = await step(1, 'Rust', 'issues from a laptop', () => rust('issue-from', u, ...laptop));
+    const n = await step(2, 'Node', 'issues from a phone', () => nodeStep(node.issue(u, { client: { ip: '198.51.100.4', userAgent: 'Safari/17 iPhone' } })));
+    const fromNode = await node.list(u, { current: n.sid });
+    const fromRust = (await rust('list-marking', u, n.sid)).sessions;
+    say(`3. Node lists: ${fromNode.map((s) => `${s.ip} ${s.userAgent} current=${s.current}`).join('; ')}`);
+    say(`4. Rust lists: ${fromRust.map((s) => `${s.ip} ${s.user_agent} current=${s.current}`).join('; ')}`);
+    const want = [[r.sid, '2001:db8::7', laptop[1], false], [n.sid, '198.51.100.4', 'Safari/17 iPhone', true]];
+    assert.deepEqual(fromNode.map((s) => [s.sid, s.ip, s.userAgent, s.current]), want);
+    assert.deepEqual(fromRust.map((s) => [s.sid, s.ip, s.user_agent, s.current]), want);
+    // A Node refresh from another client moves the Rust-issued session's device; Rust sees it.
+    await step(5, 'Node', 'refreshes the Rust session from a tablet', () => nodeStep(node.refresh(r.refreshToken, { client: { ip: '192.0.2.9', userAgent: 'Tablet/2' } })));
+    const after = (await rust('list-marking', u, r.sid)).sessions;
+    say(`6. Rust lists: ${after.map((s) => `${s.ip} ${s.user_agent} current=${s.current}`).join('; ')}`);
+    assert.deepEqual(after.map((s) => [s.ip, s.user_agent, s.current]), [['192.0.2.9', 'Tablet/2', true], ['198.51.100.4', 'Safari/17 iPhone', false]]);
+  });
+
   test('the npm store: a commit whose reply is lost after it ran is sent again by ioredis and answered committed', async () => {
     // The commit's node sleeps (DEBUG SLEEP) while the commit and then a CLIENT KILL
     // of the store's connection reach it: it runs the commit, then the kill, before

@@ -2,17 +2,16 @@
 //! Each checks the method and CSRF first, then reads cookies; all answer JSON with
 //! `Cache-Control: no-store`.
 
-use std::net::SocketAddr;
-
-use ::axum::http::{header, Method};
+use ::axum::http::Method;
 use ::axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::answer;
-use super::extract::{cookie_header, credentials, header_text, request_origin, Sessions};
+use super::extract::{cookie_header, credentials, request_origin, Sessions};
 use crate::cookies;
+use crate::engine::client::ClientInfo;
 use crate::engine::error::{Error, ErrorCode};
-use crate::engine::ops::{SessionInfo, Tokens, VerifyMode};
+use crate::engine::ops::{ListedSession, Tokens, VerifyMode};
 use crate::http::HttpResponse;
 
 /// `POST /auth/refresh`: rotates the refresh cookie (docs/cookies.md, "Refresh").
@@ -28,13 +27,6 @@ pub async fn sign_out(sessions: Sessions) -> Response {
 /// `POST /auth/sign-out-everywhere`: revokes every session of the access token's user.
 pub async fn sign_out_everywhere(sessions: Sessions) -> Response {
     sessions.sign_out_everywhere().await
-}
-
-/// Who is asking, as docs/cookies.md "Devices" records it at sign-in and refresh.
-#[allow(dead_code)] // read once the manager takes a client at issue and refresh (the devices work)
-struct Client<'a> {
-    peer: Option<SocketAddr>,
-    user_agent: Option<&'a str>,
 }
 
 fn refused(e: &Error) -> Response {
@@ -53,8 +45,8 @@ impl Sessions {
         if let Err(e) = self.same_origin() {
             return refused(&e);
         }
-        let _client = self.client(); // not recorded yet: the devices work hands it to issue here
-        match self.shared.backend.issue(user, claims, metadata).await {
+        let client = self.client();
+        match self.shared.backend.issue(user, claims, metadata, &client).await {
             Ok(tokens) => self.tokens_reply(&tokens),
             Err(e) => refused(&e),
         }
@@ -68,9 +60,9 @@ impl Sessions {
         let Some(token) = self.refresh_cookie() else {
             return refused(&Error::new(ErrorCode::Unauthorized, "no refresh cookie: sign in"));
         };
-        let _client = self.client(); // not recorded yet: the devices work hands it to refresh here
-                                     // A loser of a race within the grace window gets the winner's successor: the same cookie, 200.
-        match self.shared.backend.refresh(&token).await {
+        let client = self.client();
+        // A loser of a race within the grace window gets the winner's successor: the same cookie, 200.
+        match self.shared.backend.refresh(&token, &client).await {
             Ok(tokens) => self.tokens_reply(&tokens),
             Err(e) if cookies::refresh_is_dead(e.code()) => answer(HttpResponse::error(&e), self.cleared()),
             Err(e) => refused(&e),
@@ -95,7 +87,7 @@ impl Sessions {
             None => {
                 let Some(token) = self.refresh_cookie() else { return signed_out() };
                 // The rotation proves the cookie and names the session.
-                match self.shared.backend.refresh(&token).await {
+                match self.shared.backend.refresh(&token, &self.client()).await {
                     Ok(t) => (t.session.user, t.session.sid),
                     Err(e) if cookies::refresh_is_dead(e.code()) => return signed_out(),
                     Err(e) => return refused(&e),
@@ -125,8 +117,9 @@ impl Sessions {
     }
 
     /// The user's live sessions, oldest first (for a route such as `GET /api/sessions`).
-    pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        self.shared.backend.list(user).await
+    /// `user`'s sessions, the one named `current_sid` (the caller's) marked `current`.
+    pub async fn list(&self, user: &str, current_sid: Option<&str>) -> Result<Vec<ListedSession>, Error> {
+        self.shared.backend.list(user, current_sid).await
     }
 
     /// Revokes one of `user`'s sessions.
@@ -167,7 +160,9 @@ impl Sessions {
     /// The one place the client is read: the peer address (`ConnectInfo`, when the app
     /// serves with `into_make_service_with_connect_info`) and the `User-Agent`. The
     /// trusted-proxy rule (`options().trusted_proxy()`) turns the peer and headers into the IP.
-    fn client(&self) -> Client<'_> {
-        Client { peer: self.peer, user_agent: header_text(&self.headers, &header::USER_AGENT) }
+    fn client(&self) -> ClientInfo {
+        let headers: Vec<(&str, &str)> =
+            self.headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect();
+        ClientInfo::from_request(self.shared.options.trusted_proxy(), self.peer.map(|p| p.ip()), headers.iter().copied())
     }
 }

@@ -49,8 +49,9 @@ use ::axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::cookies::AdapterOptions;
+use crate::engine::client::ClientInfo;
 use crate::engine::error::Error;
-use crate::engine::ops::{SessionInfo, Tokens, Verified, VerifyMode};
+use crate::engine::ops::{ListedSession, Tokens, Verified, VerifyMode};
 use crate::http::HttpResponse;
 use crate::manager::SessionManager;
 use crate::store::Store;
@@ -63,24 +64,24 @@ type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>
 /// The manager's operations the adapter calls, over any store: extractors and
 /// handlers name no store type.
 trait Backend: Send + Sync {
-    fn issue<'a>(&'a self, user: &'a str, claims: Map<String, Value>, metadata: Value) -> Answer<'a, Tokens>;
+    fn issue<'a>(&'a self, user: &'a str, claims: Map<String, Value>, metadata: Value, client: &'a ClientInfo) -> Answer<'a, Tokens>;
     fn verify<'a>(&'a self, token: &'a str, mode: VerifyMode) -> Answer<'a, Verified>;
-    fn refresh<'a>(&'a self, token: &'a str) -> Answer<'a, Tokens>;
+    fn refresh<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Answer<'a, Tokens>;
     fn revoke<'a>(&'a self, user: &'a str, sid: &'a str) -> Answer<'a, ()>;
     fn revoke_all<'a>(&'a self, user: &'a str) -> Answer<'a, usize>;
-    fn list<'a>(&'a self, user: &'a str) -> Answer<'a, Vec<SessionInfo>>;
+    fn list<'a>(&'a self, user: &'a str, current_sid: Option<&'a str>) -> Answer<'a, Vec<ListedSession>>;
     fn now_ms(&self) -> u64;
 }
 
 impl<S: Store + 'static> Backend for SessionManager<S> {
-    fn issue<'a>(&'a self, user: &'a str, claims: Map<String, Value>, metadata: Value) -> Answer<'a, Tokens> {
-        Box::pin(SessionManager::issue(self, user, claims, metadata))
+    fn issue<'a>(&'a self, user: &'a str, claims: Map<String, Value>, metadata: Value, client: &'a ClientInfo) -> Answer<'a, Tokens> {
+        Box::pin(SessionManager::issue_from(self, user, claims, metadata, client))
     }
     fn verify<'a>(&'a self, token: &'a str, mode: VerifyMode) -> Answer<'a, Verified> {
         Box::pin(SessionManager::verify(self, token, mode))
     }
-    fn refresh<'a>(&'a self, token: &'a str) -> Answer<'a, Tokens> {
-        Box::pin(SessionManager::refresh(self, token))
+    fn refresh<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Answer<'a, Tokens> {
+        Box::pin(SessionManager::refresh_from(self, token, client))
     }
     fn revoke<'a>(&'a self, user: &'a str, sid: &'a str) -> Answer<'a, ()> {
         Box::pin(SessionManager::revoke(self, user, sid))
@@ -88,8 +89,8 @@ impl<S: Store + 'static> Backend for SessionManager<S> {
     fn revoke_all<'a>(&'a self, user: &'a str) -> Answer<'a, usize> {
         Box::pin(SessionManager::revoke_all(self, user, None))
     }
-    fn list<'a>(&'a self, user: &'a str) -> Answer<'a, Vec<SessionInfo>> {
-        Box::pin(SessionManager::list(self, user))
+    fn list<'a>(&'a self, user: &'a str, current_sid: Option<&'a str>) -> Answer<'a, Vec<ListedSession>> {
+        Box::pin(SessionManager::list_marking(self, user, current_sid))
     }
     fn now_ms(&self) -> u64 {
         self.clock().now_ms()

@@ -19,16 +19,8 @@ pub enum SameSite {
     Lax,
 }
 
-/// Where the client IP comes from (docs/cookies.md, "Client IP").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrustedProxy {
-    /// The connection's peer address; headers are ignored.
-    None,
-    /// The N-th entry from the right of `X-Forwarded-For` (N >= 1 proxies, each appending).
-    XForwardedFor(u16),
-    /// The `CF-Connecting-IP` header.
-    CfConnectingIp,
-}
+/// Where the client IP comes from (docs/cookies.md, "Client IP"): the one rule of the core.
+pub use crate::engine::client::TrustedProxy;
 
 /// The adapter options of docs/cookies.md, checked ([`AdapterOptionsBuilder::build`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +72,7 @@ const BAD_PATH: &str = "a path starts with '/' and has no ';' or spaces";
 const HOST_PATH: &str = "a __Host- cookie must have Path=/: use a __Secure- name to scope the cookie to a path";
 const SAME_NAME: &str = "the access and refresh cookies need two names";
 const BAD_SAME_SITE: &str = "'strict' or 'lax'";
-const BAD_PROXY: &str = "'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'";
+const BAD_PROXY: &str = "'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'";
 const BAD_ORIGIN: &str = "each origin is scheme://host[:port], no path";
 
 impl AdapterOptions {
@@ -169,27 +161,12 @@ impl AdapterOptionsBuilder {
             _ => return Err(problem("same_site", BAD_SAME_SITE)),
         };
         let trusted_proxy =
-            TrustedProxy::parse(self.trusted_proxy.as_deref().unwrap_or("none")).ok_or(problem("trusted_proxy", BAD_PROXY))?;
+            self.trusted_proxy.as_deref().unwrap_or("none").parse::<TrustedProxy>().map_err(|_| problem("trusted_proxy", BAD_PROXY))?;
         let allowed_origins = self.allowed_origins.clone().unwrap_or_default();
         if !allowed_origins.iter().all(|o| origin(o)) {
             return Err(problem("allowed_origins", BAD_ORIGIN));
         }
         Ok(AdapterOptions { refresh_cookie, refresh_cookie_path, access_cookie, same_site, trusted_proxy, allowed_origins })
-    }
-}
-
-impl TrustedProxy {
-    /// `none`, `cf-connecting-ip` or `x-forwarded-for:N` (N from 1 to 999, no leading zero).
-    pub fn parse(text: &str) -> Option<TrustedProxy> {
-        match text {
-            "none" => Some(TrustedProxy::None),
-            "cf-connecting-ip" => Some(TrustedProxy::CfConnectingIp),
-            _ => {
-                let n = text.strip_prefix("x-forwarded-for:")?;
-                let digits = n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
-                digits.then(|| n.parse().ok().map(TrustedProxy::XForwardedFor)).flatten()
-            }
-        }
     }
 }
 

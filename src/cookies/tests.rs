@@ -24,6 +24,8 @@ fn tokens(now: u64) -> Tokens {
             absolute_expires_at: now + 30 * 86_400_000,
             generation: 0,
             metadata: json!({ "device": "laptop" }),
+            ip: None,
+            user_agent: None,
         },
         evicted: Vec::new(),
     }
@@ -71,10 +73,19 @@ fn options_are_checked_as_pkg_adapter_js_checks_them() {
         (b().access_cookie("__Host-tg_refresh"), "access_cookie: the access and refresh cookies need two names"),
         (b().same_site("none"), "same_site: 'strict' or 'lax'"),
         (b().same_site("Strict"), "same_site: 'strict' or 'lax'"),
-        (b().trusted_proxy("x-forwarded-for:0"), "trusted_proxy: 'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'"),
-        (b().trusted_proxy("x-forwarded-for:01"), "trusted_proxy: 'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'"),
-        (b().trusted_proxy("x-forwarded-for:1000"), "trusted_proxy: 'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'"),
-        (b().trusted_proxy("x-real-ip"), "trusted_proxy: 'none', 'x-forwarded-for:N' (N >= 1 proxies) or 'cf-connecting-ip'"),
+        (
+            b().trusted_proxy("x-forwarded-for:0"),
+            "trusted_proxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'",
+        ),
+        (
+            b().trusted_proxy("x-forwarded-for:01"),
+            "trusted_proxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'",
+        ),
+        (
+            b().trusted_proxy("x-forwarded-for:1000"),
+            "trusted_proxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'",
+        ),
+        (b().trusted_proxy("x-real-ip"), "trusted_proxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"),
         (b().allowed_origins(["https://app.example/"]), "allowed_origins: each origin is scheme://host[:port], no path"),
         (b().allowed_origins(["app.example"]), "allowed_origins: each origin is scheme://host[:port], no path"),
         (b().allowed_origins(["https://app.example:123456"]), "allowed_origins: each origin is scheme://host[:port], no path"),
@@ -95,7 +106,7 @@ fn options_are_checked_as_pkg_adapter_js_checks_them() {
     assert_eq!((o.refresh_cookie_path(), o.access_cookie(), o.same_site()), ("/auth", Some("__Host-tg_access"), SameSite::Lax));
     assert_eq!(o.trusted_proxy(), TrustedProxy::XForwardedFor(2));
     assert_eq!(options(b().trusted_proxy("cf-connecting-ip")).trusted_proxy(), TrustedProxy::CfConnectingIp);
-    assert_eq!(options(b().trusted_proxy("x-forwarded-for:999")).trusted_proxy(), TrustedProxy::XForwardedFor(999));
+    assert_eq!(options(b().trusted_proxy("x-forwarded-for:255")).trusted_proxy(), TrustedProxy::XForwardedFor(255));
     assert_eq!(options(b().access_cookie("off")).access_cookie(), None);
 }
 
@@ -152,6 +163,7 @@ fn the_body_never_holds_the_refresh_token() {
         body["session"],
         json!({ "sid": "s1", "user": "alice", "created_at": 5, "last_seen": 5,
         "idle_expires_at": 5 + 14 * 86_400_000u64, "absolute_expires_at": 5 + 30 * 86_400_000u64, "generation": 0,
+        "ip": null, "user_agent": null,
         "metadata": { "device": "laptop" } })
     );
     assert!(!body.to_string().contains("tgr_"));

@@ -6,7 +6,9 @@
 //! is handed the replies. This module compiles for `wasm32-unknown-unknown` with
 //! no features and imports nothing from the host.
 
+pub mod audit;
 pub mod b64;
+pub mod client;
 pub mod error;
 pub mod jwt;
 pub mod keys;

@@ -8,11 +8,13 @@
 //! whatever the id holds. Stores add their own prefix in front.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::b64;
+use super::client::{bound_user_agent, ClientInfo};
 use super::error::Error;
 use super::record_bytes;
 use super::refresh_key::{RefreshKey, TAG_LEN};
@@ -163,6 +165,13 @@ pub struct SessionRecord {
     pub claims: Map<String, Value>,
     #[serde(default)]
     pub metadata: Value,
+    /// The client of the sign-in or last refresh (docs/cookies.md, "Devices"). Optional:
+    /// records written before these fields read as "unknown". Covered by the record's MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    /// At most [`MAX_USER_AGENT_BYTES`](super::client::MAX_USER_AGENT_BYTES) bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 impl SessionRecord {
@@ -240,6 +249,11 @@ impl SessionRecord {
         }
         let excess = self.retired.len().saturating_sub(reuse_memory);
         self.retired.drain(..excess);
+    }
+    /// Keeps `client` as the session's device: both fields, so an unknown IP or agent clears an old one.
+    pub fn set_client(&mut self, client: &ClientInfo) {
+        self.ip = client.ip;
+        self.user_agent = client.user_agent.as_deref().and_then(bound_user_agent);
     }
     /// Fails with the session's state when it cannot be used at `now`.
     pub fn check_live(&self, now: u64) -> Result<(), Error> {
@@ -413,6 +427,31 @@ mod tests {
         "a/b",
         "zoë 🦀 {ü}",
     ];
+
+    #[test]
+    fn records_without_client_fields_still_read_and_the_mac_covers_them() {
+        let key = RefreshKey::derive(b"a secret of at least thirty-two bytes!");
+        let old = r#"{"v":1,"sid":"S","user":"u","created_at":1,"last_seen":1,"idle_expires_at":9,"absolute_expires_at":9,"generation":0,"refresh_hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","metadata":null}"#;
+        let mut r: SessionRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.ip, r.user_agent.as_deref()), (None, None));
+        assert!(!String::from_utf8_lossy(&r.seal(&key, RecordFormat::Json)).contains("user_agent"), "absent fields are not written");
+        r.set_client(&ClientInfo::new("::ffff:1.2.3.4".parse().ok(), Some("UA")));
+        // Format 3 carries them as optional fields, under the MAC too.
+        let compact = r.seal(&key, RecordFormat::Compact);
+        let opened = SessionRecord::open(&compact, &key, "u", "S").unwrap();
+        assert_eq!((opened.ip, opened.user_agent.as_deref()), (r.ip, Some("UA")));
+        let mut forged = compact.clone();
+        let at = forged.windows(2).position(|w| w == b"UA").unwrap();
+        forged[at] = b'X';
+        assert_eq!(SessionRecord::open(&forged, &key, "u", "S").unwrap_err().code().as_str(), "store_corrupt");
+        let sealed = r.seal(&key, RecordFormat::Json);
+        assert!(String::from_utf8_lossy(&sealed).contains(r#""ip":"::ffff:1.2.3.4","user_agent":"UA""#));
+        assert_eq!(SessionRecord::open(&sealed, &key, "u", "S").unwrap(), r);
+        let at = sealed.windows(4).position(|w| w == b"1.2.").unwrap();
+        let mut forged = sealed.clone();
+        forged[at] = b'6';
+        assert_eq!(SessionRecord::open(&forged, &key, "u", "S").unwrap_err().code().as_str(), "store_corrupt");
+    }
 
     #[test]
     fn only_percent_and_braces_are_escaped() {

@@ -12,11 +12,15 @@
 //! varint  length, then the metadata as JSON (length 0: null)
 //! then, to the end, optional fields: u8 id, varint length, bytes. A reader skips
 //!         ids it does not know, so a later release can add one without a new format.
+//!         1: the client IP (4 or 16 bytes), 2: the user agent (UTF-8); each absent when
+//!         unknown.
 //! ```
 //!
 //! Integers are unsigned LEB128. The session id and the user id are not in the
 //! body: they are the key the record is stored under, and the MAC covers them.
 //! A body that does not parse whole is `store_corrupt`, like a bad MAC.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde_json::{Map, Value};
 
@@ -67,7 +71,24 @@ pub(super) fn encode(record: &SessionRecord) -> Vec<u8> {
     } else {
         put_bytes(&mut out, &serde_json::to_vec(&record.metadata).unwrap_or_default());
     }
+    match record.ip {
+        Some(IpAddr::V4(ip)) => put_field(&mut out, FIELD_IP, &ip.octets()),
+        Some(IpAddr::V6(ip)) => put_field(&mut out, FIELD_IP, &ip.octets()),
+        None => {}
+    }
+    if let Some(ua) = &record.user_agent {
+        put_field(&mut out, FIELD_USER_AGENT, ua.as_bytes());
+    }
     out
+}
+
+/// Optional field ids (see the module docs).
+const FIELD_IP: u8 = 1;
+const FIELD_USER_AGENT: u8 = 2;
+
+fn put_field(out: &mut Vec<u8>, id: u8, bytes: &[u8]) {
+    out.push(id);
+    put_bytes(out, bytes);
 }
 
 /// Reads a body; `None` when it does not parse whole.
@@ -105,10 +126,22 @@ pub(super) fn decode(body: &[u8], user: &str, sid: &str, format: u8) -> Option<S
         [] => Value::Null,
         json => serde_json::from_slice(json).ok()?,
     };
-    // Optional fields a later release may add: skipped whole.
+    let (mut ip, mut user_agent) = (None, None);
+    // Optional fields; ids a later release may add are skipped whole.
     while !r.0.is_empty() {
-        let _id = r.array::<1>()?;
-        r.bytes()?;
+        let [id] = r.array::<1>()?;
+        let bytes = r.bytes()?;
+        match id {
+            FIELD_IP => {
+                ip = Some(match bytes.len() {
+                    4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+                    16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+                    _ => return None,
+                })
+            }
+            FIELD_USER_AGENT => user_agent = Some(std::str::from_utf8(bytes).ok()?.to_owned()),
+            _ => {}
+        }
     }
     Some(SessionRecord {
         v: format,
@@ -125,6 +158,8 @@ pub(super) fn decode(body: &[u8], user: &str, sid: &str, format: u8) -> Option<S
         revoked_at,
         claims,
         metadata,
+        ip,
+        user_agent,
     })
 }
 
@@ -192,12 +227,19 @@ mod tests {
             revoked_at: Some(0),
             claims,
             metadata: serde_json::json!({"device": "laptop"}),
+            ip: Some("2001:db8::7".parse().unwrap()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) zoë".into()),
         }
     }
 
     #[test]
     fn records_round_trip_and_every_cut_is_refused() {
-        let r = sample();
+        let client = sample();
+        assert_eq!(decode(&encode(&client), &client.user, &client.sid, 1), Some(client.clone()));
+        // Without the optional fields, so that no cut falls on a field boundary (where the
+        // shorter body is a whole record of its own; the MAC in front refuses it).
+        let mut r = sample();
+        (r.ip, r.user_agent) = (None, None);
         let body = encode(&r);
         assert_eq!(decode(&body, &r.user, &r.sid, 1), Some(r.clone()));
         for cut in 0..body.len() {
@@ -206,9 +248,16 @@ mod tests {
         // Empty claims, null metadata, no revocation: the shortest forms.
         let mut bare = sample();
         (bare.claims, bare.metadata, bare.revoked_at, bare.recent, bare.retired) = (Map::new(), Value::Null, None, vec![], vec![]);
+        (bare.ip, bare.user_agent) = (None, None);
         let short = encode(&bare);
         assert_eq!(decode(&short, &bare.user, &bare.sid, 1), Some(bare));
         assert!(short.len() < 70, "{} bytes", short.len());
+        // An IPv4 client, and the mapped form kept apart from it.
+        for ip in ["192.0.2.1", "::ffff:192.0.2.1"] {
+            let mut r = sample();
+            r.ip = Some(ip.parse().unwrap());
+            assert_eq!(decode(&encode(&r), &r.user, &r.sid, 1), Some(r.clone()), "{ip}");
+        }
     }
 
     #[test]

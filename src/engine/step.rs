@@ -14,9 +14,13 @@
 //! operation: the driver stops and returns `store_unavailable`. A `Conflict`
 //! reply is handed over; the operation starts again from its first read, up to
 //! the policy's attempt budget, and the driver may wait a jittered moment first.
+//!
+//! 3. After `Done`, [`Operation::take_audit`] answers the audit events of what the
+//!    operation committed; the driver delivers them (effects as data, like the rest).
 
 use bytes::Bytes;
 
+use super::audit::AuditEvent;
 use super::error::{Error, ErrorCode};
 use super::keys::Alg;
 
@@ -124,6 +128,25 @@ pub trait Operation {
     type Output;
     fn poll(&mut self) -> Step<Self::Output>;
     fn handle(&mut self, reply: Reply);
+    /// After `Done`: the audit events of what the operation committed (none for
+    /// reads, or when it failed before writing). Drained: a second call answers none.
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        Vec::new()
+    }
+}
+
+/// A driver may step an operation it only borrows, and take its audit events after.
+impl<O: Operation + ?Sized> Operation for &mut O {
+    type Output = O::Output;
+    fn poll(&mut self) -> Step<O::Output> {
+        (**self).poll()
+    }
+    fn handle(&mut self, reply: Reply) {
+        (**self).handle(reply)
+    }
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        (**self).take_audit()
+    }
 }
 
 /// The next thing an operation will answer from `poll`.

@@ -15,6 +15,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::net::IpAddr;
+
+use crate::engine::client::{ClientInfo, TrustedProxy};
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::ops::{Verified, VerifyMode};
 use crate::manager::SessionManager;
@@ -49,13 +52,22 @@ pub struct HttpRequest {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The connection's remote address, when the server knows it (the client IP under
+    /// `trusted_proxy = none`). The Worker sets `CF-Connecting-IP` here: Cloudflare writes
+    /// that header itself, so in a Worker it is the peer.
+    pub peer: Option<IpAddr>,
 }
 
 impl HttpRequest {
     /// Splits `path?query` for callers that hold the two together.
     pub fn new(method: &str, path_and_query: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        HttpRequest { method: method.to_ascii_uppercase(), path: path.to_owned(), query: query.to_owned(), headers, body }
+        HttpRequest { method: method.to_ascii_uppercase(), path: path.to_owned(), query: query.to_owned(), headers, body, peer: None }
+    }
+    /// The same request, from the remote address `peer`.
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
+        self.peer = peer;
+        self
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -128,6 +140,8 @@ pub struct HttpApi<S> {
     /// SHA-256 of each accepted API key (several, for rotation).
     api_key_hashes: Vec<[u8; 32]>,
     metrics_access: MetricsAccess,
+    /// Where the client IP of sign-ins and refreshes comes from.
+    trusted_proxy: TrustedProxy,
 }
 
 fn hash(bytes: &[u8]) -> [u8; 32] {
@@ -169,7 +183,18 @@ impl<S: Store> HttpApi<S> {
             return Err(Error::new(ErrorCode::ConfigInvalid, "give at least one API key of 16 or more characters"));
         }
         let api_key_hashes = api_keys.iter().map(|k| hash(k.as_bytes())).collect();
-        Ok(HttpApi { sessions, api_key_hashes, metrics_access: MetricsAccess::Hidden })
+        Ok(HttpApi { sessions, api_key_hashes, metrics_access: MetricsAccess::Hidden, trusted_proxy: TrustedProxy::None })
+    }
+
+    /// Reads the client IP of sign-ins and refreshes by `proxy`'s rule (setting `trusted_proxy`).
+    pub fn with_trusted_proxy(mut self, proxy: TrustedProxy) -> Self {
+        self.trusted_proxy = proxy;
+        self
+    }
+
+    /// The client of a request: its IP by the trusted-proxy rule, and its `User-Agent`.
+    pub fn client_of(&self, req: &HttpRequest) -> ClientInfo {
+        ClientInfo::from_request(self.trusted_proxy, req.peer, req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
     }
 
     /// Serves `GET /metrics` to callers with the API key (hidden by default).
@@ -252,7 +277,7 @@ impl<S: Store> HttpApi<S> {
             Route::CreateSession => {
                 self.require_service(req)?;
                 let body: CreateBody = json_body(req)?;
-                let t = self.sessions.issue(&body.user, body.claims, body.metadata).await?;
+                let t = self.sessions.issue_from(&body.user, body.claims, body.metadata, &self.client_of(req)).await?;
                 Ok(HttpResponse::json(201, &serde_json::to_value(&t).unwrap_or_default()))
             }
             Route::Verify => {
@@ -263,7 +288,7 @@ impl<S: Store> HttpApi<S> {
             }
             Route::Refresh => {
                 let body: RefreshBody = json_body(req)?;
-                let t = self.sessions.refresh(&body.refresh_token).await?;
+                let t = self.sessions.refresh_from(&body.refresh_token, &self.client_of(req)).await?;
                 Ok(HttpResponse::json(200, &serde_json::to_value(&t).unwrap_or_default()))
             }
             Route::RevokeSession { sid, user } => {
@@ -278,8 +303,9 @@ impl<S: Store> HttpApi<S> {
                 Ok(HttpResponse::json(200, &json!({ "revoked": sid })))
             }
             Route::ListUserSessions { user } => {
-                self.caller_for_user(req, &user).await?;
-                let list = self.sessions.list(&user).await?;
+                // A user's own session is marked `current`; the service has none.
+                let current = self.caller_for_user(req, &user).await?;
+                let list = self.sessions.list_marking(&user, current.as_deref()).await?;
                 Ok(HttpResponse::json(200, &json!({ "sessions": list })))
             }
             Route::RevokeUserSessions { user, keep } => {

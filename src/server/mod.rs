@@ -4,13 +4,14 @@
 //! to fit the open-files limit; an accept error is logged and retried; SIGTERM
 //! and SIGINT stop accepting and let requests in flight finish.
 
+pub mod audit_webhook;
 pub mod conn;
 mod observe;
 #[cfg(feature = "otel")]
 pub mod otel;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +116,12 @@ async fn run<S: Store + 'static>(settings: &Settings, sessions: SessionManager<S
     let serve = &settings.serve;
     let api_keys: Vec<&str> = settings.api_keys.0.iter().map(String::as_str).collect();
     let access = if serve.admin_listen.is_some() { MetricsAccess::Hidden } else { MetricsAccess::ApiKey };
-    let api = Arc::new(HttpApi::new(sessions, &api_keys)?.with_metrics_access(access));
+    let sessions = match (&serve.audit_webhook, &serve.audit_webhook_secret) {
+        (Some(url), Some(secret)) => sessions.with_audit(audit_webhook::start(url, &secret.0)?),
+        (Some(_), None) => return Err(settings.refuse("audit_webhook_secret", "is not set: the audit webhook signs each event with it")),
+        (None, _) => sessions,
+    };
+    let api = Arc::new(HttpApi::new(sessions, &api_keys)?.with_metrics_access(access).with_trusted_proxy(settings.trusted_proxy));
     let listener = TcpListener::bind(settings.listen).await.map_err(|e| bind_error(settings, "listen", settings.listen, e))?;
     let admin = match serve.admin_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| bind_error(settings, "admin_listen", addr, e))?),
@@ -190,8 +196,8 @@ async fn accept_loop<S: Store + 'static>(
             accepted = listener.accept() => accepted,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 use std::io::ErrorKind::{ConnectionAborted, ConnectionReset};
                 // One connection failed: try the next at once. Anything else (EMFILE, ENOMEM): pause, then retry.
@@ -219,7 +225,7 @@ async fn accept_loop<S: Store + 'static>(
                 let activity = activity.clone();
                 async move {
                     let nth = activity.request_started();
-                    let mut resp = answer(&api, face, req, &limits).await;
+                    let mut resp = answer(&api, face, req, peer, &limits).await;
                     if nth >= u64::from(limits.max_requests) {
                         resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                     }
@@ -260,11 +266,11 @@ async fn accept_loop<S: Store + 'static>(
 
 /// The response to one request: its body is read within the body deadline and the size
 /// limit, inside the request's span; its log line is written once it is answered.
-async fn answer<S: Store>(api: &HttpApi<S>, face: Face, req: Request<Incoming>, limits: &Limits) -> Response<Full<Bytes>> {
+async fn answer<S: Store>(api: &HttpApi<S>, face: Face, req: Request<Incoming>, peer: IpAddr, limits: &Limits) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut request = HttpRequest::new(parts.method.as_str(), path_and_query, headers, Vec::new());
+    let mut request = HttpRequest::new(parts.method.as_str(), path_and_query, headers, Vec::new()).with_peer(Some(peer));
     let route = Route::of(&request);
     let record = RequestRecord::start(&request.method, route.as_ref().ok().map(Route::pattern), &parts.headers);
     let (resp, refused) = async {

@@ -27,6 +27,7 @@ pub fn readme_table() -> String {
             Scope::Serve => "serve",
             Scope::Worker => "Worker",
             Scope::Adapter => "adapters",
+            Scope::ServiceAndAdapter => "serve, Worker, adapters",
         };
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {read_by} | {} |\n",

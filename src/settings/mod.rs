@@ -42,6 +42,7 @@ pub use table::SETTINGS;
 
 use crate::cookies::{AdapterOptions, AdapterOptionsBuilder};
 use crate::crypto::{KeyError, KeyMaterial};
+use crate::engine::client::TrustedProxy;
 use crate::engine::error::Error;
 use crate::engine::policy::InvalidSetting;
 
@@ -58,6 +59,8 @@ pub enum Scope {
     Worker,
     /// The framework adapters (the axum layer, `tollgate/hono`, `tollgate/express`): docs/cookies.md.
     Adapter,
+    /// The HTTP services and the framework adapters: both see clients (`trusted_proxy`).
+    ServiceAndAdapter,
 }
 
 /// How a surface spells setting names.
@@ -94,6 +97,7 @@ impl Surface {
             Scope::Serve => self == Surface::Serve,
             Scope::Worker => self == Surface::Worker,
             Scope::Adapter => self == Surface::Adapter,
+            Scope::ServiceAndAdapter => self != Surface::Js,
         }
     }
 }
@@ -327,6 +331,8 @@ pub struct Settings {
     pub serve: ServeSettings,
     /// The framework adapters' options, unchecked until [`Settings::adapter_options`].
     pub adapter: AdapterOptionsBuilder,
+    /// Where the HTTP services read the client IP from.
+    pub trusted_proxy: TrustedProxy,
     /// How the source that was read spells names, for refusals made after reading.
     naming: Naming,
     /// How the layer that set each setting spells it, where that differs from `naming`.
@@ -367,6 +373,7 @@ impl Default for Settings {
             log: "info".into(),
             serve: ServeSettings::default(),
             adapter: AdapterOptionsBuilder::default(),
+            trusted_proxy: TrustedProxy::None,
             naming: Naming::Rust,
             spelling: Vec::new(),
         }
@@ -426,6 +433,7 @@ impl Settings {
                     Scope::Serve => "tollgate serve",
                     Scope::Worker => "the Worker",
                     Scope::Adapter => "the framework adapters",
+                    Scope::ServiceAndAdapter => "the HTTP services and the framework adapters",
                     Scope::Engine | Scope::Service => "the HTTP services",
                 };
                 return Err(Error::config(format!("{name} is a setting of {readers} only")));

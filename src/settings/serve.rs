@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::Redacted;
+
 /// How `tollgate serve` writes its logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -34,6 +36,10 @@ pub struct ServeSettings {
     pub log_format: LogFormat,
     /// The OTLP/HTTP endpoint traces are sent to (feature `otel`); `None`: no traces.
     pub otlp_endpoint: Option<String>,
+    /// Where audit events are POSTed; `None`: nowhere.
+    pub audit_webhook: Option<String>,
+    /// The key each webhook body is signed with.
+    pub audit_webhook_secret: Option<Redacted>,
 }
 
 impl Default for ServeSettings {
@@ -48,6 +54,8 @@ impl Default for ServeSettings {
             max_requests_per_connection: 1000,
             log_format: LogFormat::Text,
             otlp_endpoint: None,
+            audit_webhook: None,
+            audit_webhook_secret: None,
         }
     }
 }

@@ -432,6 +432,21 @@ pub static SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "trusted_proxy",
+        env: "TOLLGATE_TRUSTED_PROXY",
+        js: Some("trustedProxy"),
+        rust: Some("trusted_proxy"),
+        scope: Scope::ServiceAndAdapter,
+        secret: false,
+        default: doc("`none`"),
+        help: doc("where the client IP of sign-ins and refreshes comes from: `none` (the connection's peer; the Worker: `CF-Connecting-IP`), `x-forwarded-for:N` (N proxies in front, the N-th entry from the right), `cf-connecting-ip` (docs/cookies.md, \"Client IP\"); the npm adapters take it as their `trustedProxy` option"),
+        apply: service(|s, raw| {
+            let value = parse::text(raw)?;
+            s.trusted_proxy = value.parse().map_err(|_| Problem::from("'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"))?;
+            options(s, |b| b.trusted_proxy(value))
+        }),
+    },
+    Setting {
         name: "store",
         env: "TOLLGATE_STORE",
         js: None,
@@ -664,6 +679,42 @@ pub static SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "audit_webhook",
+        env: "TOLLGATE_AUDIT_WEBHOOK",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: false,
+        default: doc("none"),
+        help: doc("an `http://` URL that receives each audit event as a JSON POST, signed in `X-Tollgate-Signature` (README, \"Devices and audit\"); needs `audit_webhook_secret`"),
+        apply: serve(|s, raw| {
+            let url = parse::text(raw)?;
+            if !url.starts_with("http://") || url.contains(char::is_whitespace) {
+                return Err("is not an http:// URL (put a TLS relay in front of an https:// receiver)".into());
+            }
+            s.serve.audit_webhook = Some(url);
+            Ok(())
+        }),
+    },
+    Setting {
+        name: "audit_webhook_secret",
+        env: "TOLLGATE_AUDIT_WEBHOOK_SECRET",
+        js: None,
+        rust: None,
+        scope: Scope::Serve,
+        secret: true,
+        default: doc("none"),
+        help: doc("32 bytes or more: the HMAC-SHA-256 key of the audit webhook's signature"),
+        apply: serve(|s, raw| {
+            let secret = parse::secret(raw)?;
+            if secret.len() < 32 {
+                return Err("is shorter than 32 bytes".into());
+            }
+            s.serve.audit_webhook_secret = Some(Redacted(String::from_utf8_lossy(&secret).into_owned()));
+            Ok(())
+        }),
+    },
+    Setting {
         name: "kv",
         env: "TOLLGATE_KV",
         js: None,
@@ -750,20 +801,6 @@ pub static SETTINGS: &[Setting] = &[
         apply: adapter(|s, raw| {
             let value = parse::text(raw)?;
             options(s, |b| b.same_site(value))
-        }),
-    },
-    Setting {
-        name: "trusted_proxy",
-        env: "TOLLGATE_TRUSTED_PROXY",
-        js: Some("trustedProxy"),
-        rust: Some("trusted_proxy"),
-        scope: Scope::Adapter,
-        secret: false,
-        default: doc("`none`"),
-        help: doc("where the client IP comes from: `none` (the peer address), `x-forwarded-for:N` (N proxies) or `cf-connecting-ip`"),
-        apply: adapter(|s, raw| {
-            let value = parse::text(raw)?;
-            options(s, |b| b.trusted_proxy(value))
         }),
     },
     Setting {

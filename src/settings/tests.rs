@@ -63,7 +63,7 @@ fn every_name_follows_from_the_snake_case_name() {
     for s in SETTINGS {
         assert!(seen.insert(s.name), "{} twice", s.name);
         assert_eq!(s.env, format!("TOLLGATE_{}", s.name.to_uppercase()));
-        let engine = s.scope == Scope::Engine || s.scope == Scope::Adapter;
+        let engine = matches!(s.scope, Scope::Engine | Scope::Adapter | Scope::ServiceAndAdapter);
         assert_eq!(s.js.is_some(), engine, "{}: only engine and adapter settings are JS fields", s.name);
         assert_eq!(s.rust.is_some(), engine, "{}: only engine and adapter settings are builder methods", s.name);
         if let Some(js) = s.js {
@@ -102,7 +102,7 @@ fn each_documented_default_is_the_default() {
     let base = || env(&[("TOLLGATE_API_KEYS", API_KEY)]);
     let summary = |(s, c): (Settings, Config)| {
         format!(
-            "{} {:?} {:?} {:?} {} {:?} {} {:?} {} {:?}",
+            "{} {:?} {:?} {:?} {} {:?} {} {:?} {} {:?} {}",
             fingerprint(&c),
             s.api_keys,
             s.store,
@@ -112,7 +112,8 @@ fn each_documented_default_is_the_default() {
             s.redis_prefix,
             s.sweep_interval,
             s.log,
-            s.serve
+            s.serve,
+            s.trusted_proxy
         )
     };
     let default = summary(config_of(base(), Surface::Serve));
@@ -125,11 +126,11 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 32);
+    assert_eq!(checked, 33);
 
     let adapter = |source: Source| Settings::read(&source, Surface::Adapter).and_then(|s| s.adapter_options()).unwrap();
     let mut checked = 0;
-    for s in SETTINGS.iter().filter(|s| s.scope == Scope::Adapter) {
+    for s in SETTINGS.iter().filter(|s| matches!(s.scope, Scope::Adapter | Scope::ServiceAndAdapter)) {
         let Some(literal) = s.default.text.split('`').nth(1) else { continue };
         assert_eq!(adapter(env(&[(s.env, literal)])), AdapterOptions::default(), "{}: the documented default {literal}", s.name);
         checked += 1;
@@ -176,7 +177,12 @@ fn adapters_read_their_options_and_refuse_them_in_pkg_adapter_js_words() {
         refused(&[("TOLLGATE_ACCESS_COOKIE", "__Host-tg_refresh")]).message(),
         "TOLLGATE_ACCESS_COOKIE: the access and refresh cookies need two names"
     );
-    assert!(refused(&[("TOLLGATE_TRUSTED_PROXY", "x-forwarded-for:0")]).message().starts_with("TOLLGATE_TRUSTED_PROXY: 'none', "));
+    let proxy = refused(&[("TOLLGATE_TRUSTED_PROXY", "x-forwarded-for:0")]);
+    assert!(
+        proxy.message().starts_with("TOLLGATE_TRUSTED_PROXY")
+            && proxy.message().contains("'none', 'x-forwarded-for:N' (N from 1 to 255 proxies)"),
+        "{proxy}"
+    );
     assert!(refused(&[("TOLLGATE_ALLOWED_ORIGINS", "https://a.example/path")])
         .message()
         .starts_with("TOLLGATE_ALLOWED_ORIGINS: each origin"));

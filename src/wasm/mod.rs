@@ -19,11 +19,15 @@ use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::crypto::webcrypto;
+use std::net::IpAddr;
+
+use crate::engine::audit::AuditEvent;
+use crate::engine::client::{parse_entry, ClientInfo, TrustedProxy};
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::ops::{SessionInfo, Tokens, VerifyMode};
 use crate::engine::policy::Rules;
 use crate::engine::token::{MAX_REFRESH_TOKEN_LEN, MAX_USER_ID_LEN};
-use crate::manager::SessionManager;
+use crate::manager::{AuditHook, SessionManager};
 use crate::platform::SystemClock;
 use crate::settings::{Settings, Source, Surface, SETTINGS};
 use crate::store::js::JsStore;
@@ -79,9 +83,16 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     }
     // The store is an object with methods (and perhaps a client inside): it does not go through JSON.
     let store_value = Reflect::get(&config, &JsValue::from_str("store")).unwrap_or(JsValue::UNDEFINED);
+    let on_audit = Reflect::get(&config, &JsValue::from_str("onAudit")).unwrap_or(JsValue::UNDEFINED);
+    let on_audit = match on_audit.dyn_into::<Function>() {
+        Ok(f) => Some(f),
+        Err(v) if v.is_undefined() || v.is_null() => None,
+        Err(_) => return Err(Error::config("onAudit is a function (event) => void")),
+    };
     refuse_non_finite(&config)?;
     let copy = convert::shallow_copy(&config).ok_or_else(|| Error::config("the configuration object threw when read"))?;
     let _ = Reflect::delete_property(&copy, &JsValue::from_str("store"));
+    let _ = Reflect::delete_property(&copy, &JsValue::from_str("onAudit"));
     let json = json_arg(&copy, "the configuration").map_err(|e| Error::config(e.message().to_owned()))?.unwrap_or(Value::Null);
     let settings = Settings::read(&Source::js(json)?, Surface::Js)?;
     let config = settings.config()?;
@@ -94,7 +105,40 @@ async fn build(config: JsValue) -> Result<Manager, Error> {
     };
     let (keys, crypto) = webcrypto::load_keys(&config.keys).await.map_err(|e| settings.key_refused(&config, e))?;
     let rules = Rules::new(keys, config.policy)?;
-    Ok(SessionManager::from_parts(rules, store, Arc::new(crypto), Arc::new(SystemClock)))
+    let manager = SessionManager::from_parts(rules, store, Arc::new(crypto), Arc::new(SystemClock));
+    Ok(match on_audit {
+        Some(f) => manager.with_audit(audit_hook(f)),
+        None => manager,
+    })
+}
+
+/// The client IP of a request by the trusted-proxy rule (docs/cookies.md, "Client IP"),
+/// for the JS adapters: `clientIp(trustedProxy, peer, headers)`. `peer` is the socket's
+/// remote address or null; `headers` an object with the request's `x-forwarded-for`
+/// and `cf-connecting-ip` values (each header's values joined with ", ", as Node and
+/// fetch's `Headers` join them). Answers the canonical IP text or null; a bad
+/// `trustedProxy` throws `config_invalid`.
+#[wasm_bindgen(js_name = clientIp)]
+pub fn client_ip(trusted_proxy: JsValue, peer: JsValue, headers: JsValue) -> Result<JsValue, JsValue> {
+    let run = || -> Result<JsValue, Error> {
+        let proxy = opt_string_arg(&trusted_proxy, "trustedProxy", 32)?.unwrap_or_else(|| "none".into());
+        let proxy: TrustedProxy = proxy
+            .parse()
+            .map_err(|_| Error::config("trustedProxy: 'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"))?;
+        let peer = opt_string_arg(&peer, "peer", 64)?.and_then(|p| parse_entry(&p));
+        let mut pairs: Vec<(&'static str, String)> = Vec::new();
+        if headers.is_object() {
+            for name in ["x-forwarded-for", "cf-connecting-ip"] {
+                let v = Reflect::get(&headers, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+                if let Some(v) = opt_string_arg(&v, name, 8192)? {
+                    pairs.push((name, v));
+                }
+            }
+        }
+        let ip = proxy.client_ip(peer, pairs.iter().map(|(n, v)| (*n, v.as_str())));
+        Ok(ip.map_or(JsValue::NULL, |ip| JsValue::from_str(&ip.to_string())))
+    };
+    run().map_err(|e| convert::js_error(&e))
 }
 
 /// A session as JavaScript sees it: camelCase, timestamps in unix ms.
@@ -109,6 +153,11 @@ struct JsSession<'a> {
     absolute_expires_at: u64,
     generation: u64,
     metadata: &'a Value,
+    ip: Option<IpAddr>,
+    user_agent: Option<&'a str>,
+    /// In `list()` only: whether it is the session named by `{ current }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<bool>,
 }
 
 impl<'a> From<&'a SessionInfo> for JsSession<'a> {
@@ -122,8 +171,79 @@ impl<'a> From<&'a SessionInfo> for JsSession<'a> {
             absolute_expires_at: s.absolute_expires_at,
             generation: s.generation,
             metadata: &s.metadata,
+            ip: s.ip,
+            user_agent: s.user_agent.as_deref(),
+            current: None,
         }
     }
+}
+
+/// An audit event as `onAudit` receives it: `{ kind, user, sid, at, ip, userAgent, count? }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsAuditEvent<'a> {
+    kind: &'static str,
+    user: &'a str,
+    sid: Option<&'a str>,
+    at: u64,
+    ip: Option<IpAddr>,
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+}
+
+/// The config's `onAudit` as the manager's hook: each event is handed to it; what it
+/// throws is caught and logged to the console (an audit sink never fails an operation).
+#[allow(clippy::arc_with_non_send_sync)] // AuditHook is an Arc on every target; nothing is Send in wasm
+fn audit_hook(f: Function) -> AuditHook {
+    Arc::new(move |e: &AuditEvent| {
+        let event = JsAuditEvent {
+            kind: e.kind.as_str(),
+            user: &e.user,
+            sid: e.sid.as_deref(),
+            at: e.at,
+            ip: e.ip,
+            user_agent: e.user_agent.as_deref(),
+            count: e.count,
+        };
+        if let Ok(v) = to_js(&event) {
+            if f.call1(&JsValue::UNDEFINED, &v).is_err() {
+                console_warn("tollgate: onAudit threw; the event is dropped");
+            }
+        }
+    })
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(message: &str);
+}
+
+/// The `client` option of `issue()` and `refresh()`: `{ ip?, userAgent? }`.
+fn client_option(o: &mut Map<String, Value>, method: &str) -> Result<Option<ClientInfo>, Error> {
+    let bad = || Error::bad_request(format!("{method}()'s client is {{ ip?: string | null, userAgent?: string | null }}"));
+    let Some(v) = o.remove("client") else { return Ok(None) };
+    let Value::Object(mut c) = v else {
+        return if v.is_null() { Ok(None) } else { Err(bad()) };
+    };
+    let ip =
+        match c.remove("ip") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(parse_entry(&s).ok_or_else(|| {
+                Error::bad_request(format!("{method}()'s client.ip is not an IP address; pass null when it is not known"))
+            })?),
+            Some(_) => return Err(bad()),
+        };
+    let ua = match c.remove("userAgent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(bad()),
+    };
+    if !c.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some(ClientInfo::new(ip, ua.as_deref())))
 }
 
 #[derive(Serialize)]
@@ -216,14 +336,19 @@ impl TollgateManager {
         promise(async move {
             let user = user_arg(&user)?;
             let mut o = self::options(&options, "issue")?;
-            refuse_unknown(&o, &["claims", "metadata"], "issue")?;
+            refuse_unknown(&o, &["claims", "metadata", "client"], "issue")?;
+            let client = client_option(&mut o, "issue")?;
             let claims = match o.remove("claims") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(c)) => c,
                 Some(_) => return Err(Error::bad_request("claims is an object of custom claims").into()),
             };
             let metadata = o.remove("metadata").unwrap_or(Value::Null);
-            Ok(tokens_to_js(&m.issue(&user, claims, metadata).await?)?)
+            let tokens = match client {
+                Some(client) => m.issue_from(&user, claims, metadata, &client).await?,
+                None => m.issue(&user, claims, metadata).await?,
+            };
+            Ok(tokens_to_js(&tokens)?)
         })
     }
 
@@ -259,13 +384,20 @@ impl TollgateManager {
         })
     }
 
-    /// Rotates a refresh token into a new pair.
-    pub fn refresh(&self, refresh_token: JsValue) -> Promise {
+    /// Rotates a refresh token into a new pair: `refresh(token, { client? })`; with a
+    /// client, the session keeps its IP and user agent.
+    pub fn refresh(&self, refresh_token: JsValue, options: JsValue) -> Promise {
         let m = self.inner.clone();
         promise(async move {
             let max = MAX_REFRESH_TOKEN_LEN as u32;
             let token = string_arg(&refresh_token, "the refresh token", max, ErrorCode::TokenInvalid)?;
-            Ok(tokens_to_js(&m.refresh(&token).await?)?)
+            let mut o = self::options(&options, "refresh")?;
+            refuse_unknown(&o, &["client"], "refresh")?;
+            let tokens = match client_option(&mut o, "refresh")? {
+                Some(client) => m.refresh_from(&token, &client).await?,
+                None => m.refresh(&token).await?,
+            };
+            Ok(tokens_to_js(&tokens)?)
         })
     }
 
@@ -297,13 +429,23 @@ impl TollgateManager {
         })
     }
 
-    /// The user's live sessions, oldest first.
-    pub fn list(&self, user: JsValue) -> Promise {
+    /// The user's live sessions, oldest first: `list(user, { current? })`. Each has
+    /// `current`: whether it is the session `current` names (the caller's own).
+    pub fn list(&self, user: JsValue, options: JsValue) -> Promise {
         let m = self.inner.clone();
         promise(async move {
             let user = user_arg(&user)?;
-            let sessions = m.list(&user).await?;
-            Ok(to_js(&sessions.iter().map(JsSession::from).collect::<Vec<_>>())?)
+            let o = self::options(&options, "list")?;
+            refuse_unknown(&o, &["current"], "list")?;
+            let current = match o.get("current") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.as_str()),
+                Some(_) => return Err(Error::bad_request("current is a session id (string)").into()),
+            };
+            let sessions = m.list_marking(&user, current).await?;
+            let out: Vec<JsSession<'_>> =
+                sessions.iter().map(|l| JsSession { current: Some(l.current), ..JsSession::from(&l.session) }).collect();
+            Ok(to_js(&out)?)
         })
     }
 

@@ -15,6 +15,7 @@ use super::route::{self, Target};
 use super::user_sessions::OWNER_HEADER;
 use crate::crypto::{CryptoDriver, HmacOnly};
 use crate::engine::b64;
+use crate::engine::client::parse_entry;
 use crate::engine::error::{Error, ErrorCode};
 use crate::engine::policy::Rules;
 use crate::engine::step::{Versioned, WriteOp};
@@ -81,7 +82,8 @@ async fn crypto(config: &WorkerConfig) -> Result<(Rules, Arc<dyn CryptoDriver>),
 
 async fn service_from<S: Store>(config: &WorkerConfig, store: S) -> Result<HttpApi<S>, Error> {
     let (rules, driver) = crypto(config).await?;
-    HttpApi::new(SessionManager::from_parts(rules, store, driver, Arc::new(SystemClock)), &config.api_keys())
+    Ok(HttpApi::new(SessionManager::from_parts(rules, store, driver, Arc::new(SystemClock)), &config.api_keys())?
+        .with_trusted_proxy(config.settings.trusted_proxy))
 }
 
 /// The HTTP service over `store`, configured from `env` (a Durable Object builds its own).
@@ -254,7 +256,10 @@ pub(crate) async fn read_request(mut req: Request) -> Result<HttpRequest, HttpRe
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
     };
-    Ok(HttpRequest::new(req.method().as_ref(), &path_and_query, headers, body))
+    // A Worker sees no socket: Cloudflare's CF-Connecting-IP (which it overwrites on
+    // every request, so a client cannot choose it) is the peer of `trusted_proxy = none`.
+    let peer = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("cf-connecting-ip")).and_then(|(_, v)| parse_entry(v));
+    Ok(HttpRequest::new(req.method().as_ref(), &path_and_query, headers, body).with_peer(peer))
 }
 
 pub(crate) fn into_response(r: HttpResponse) -> worker::Result<Response> {

@@ -30,6 +30,15 @@ describe('D1 store', () => {
   const verify = (token, mode) => w.call('POST', '/v1/verify', { json: mode ? { token, mode } : { token } });
   const refresh = (refresh_token) => w.call('POST', '/v1/refresh', { json: { refresh_token } });
 
+  test('devices: CF-Connecting-IP is the client (trusted_proxy none), the User-Agent is kept, the caller is current', async () => {
+    const headers = { 'cf-connecting-ip': '2001:DB8::5', 'user-agent': 'Worker-UA/1' };
+    const r = await w.call('POST', '/v1/sessions', { key: API_KEY, json: { user: 'devi' }, headers });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.deepEqual([r.body.session.ip, r.body.session.user_agent], ['2001:db8::5', 'Worker-UA/1']);
+    const l = await w.call('GET', '/v1/users/devi/sessions', { bearer: r.body.access_token });
+    assert.deepEqual(l.body.sessions.map((s) => [s.sid, s.current, s.ip]), [[r.body.session.sid, true, '2001:db8::5']]);
+  });
+
   test('the whole flow over HTTP, stored in D1 under the schema the migrations made', async () => {
     const t = await create('alice');
     let r = await verify(t.access_token, 'strict');

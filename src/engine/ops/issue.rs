@@ -45,6 +45,9 @@ pub struct Issue<'c> {
     evicted: Vec<String>,
     /// Live records read for eviction candidates, with their versions.
     candidates: Vec<(SessionRecord, u64)>,
+    /// The client of the sign-in, kept in the record.
+    client: Option<ClientInfo>,
+    audit: Vec<AuditEvent>,
 }
 
 impl<'c> Issue<'c> {
@@ -64,12 +67,20 @@ impl<'c> Issue<'c> {
             record: None,
             evicted: Vec::new(),
             candidates: Vec::new(),
+            client: None,
+            audit: Vec::new(),
         };
         op.pending = match op.validate() {
             Ok(()) => op.read_index(),
             Err(e) => done(Err(e)),
         };
         op
+    }
+
+    /// Records `client` (IP and user agent) with the new session.
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = Some(client);
+        self
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -186,7 +197,13 @@ impl<'c> Issue<'c> {
             revoked_at: None,
             claims: self.claims.clone(),
             metadata: self.metadata.clone(),
+            ip: None,
+            user_agent: None,
         };
+        let mut record = record;
+        if let Some(client) = &self.client {
+            record.set_client(client);
+        }
         index.sessions.push(IndexEntry {
             sid: sid.clone(),
             created_at: now,
@@ -217,6 +234,11 @@ impl<'c> Issue<'c> {
     fn finish(&mut self) -> Pending<Tokens> {
         let (Some(record), Some(access)) = (self.record.take(), self.access.token()) else { return unexpected() };
         let secret = self.entropy.secret(self.rules, &self.user, &record.sid, 0);
+        let client = self.client.as_ref();
+        for sid in &self.evicted {
+            self.audit.push(AuditEvent::new(AuditKind::LimitEvicted, &self.user, Some(sid), self.now, client));
+        }
+        self.audit.push(AuditEvent::new(AuditKind::Issued, &self.user, Some(&record.sid), self.now, client));
         done(Ok(Tokens {
             access_token: access.to_owned(),
             access_expires_at: (self.now + self.rules.policy.access_ttl_ms) / 1000 * 1000,
@@ -253,5 +275,9 @@ impl Operation for Issue<'_> {
             },
             Phase::Done => unexpected(),
         };
+    }
+
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.audit)
     }
 }

@@ -19,10 +19,14 @@ pub use revoke::{Revoke, RevokeAll};
 pub use user_cache::{CacheDelete, CacheGet, CachePut};
 pub use verify::{Verified, Verify, VerifyMode};
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::audit::{AuditEvent, AuditKind};
+use super::client::ClientInfo;
 use super::error::Error;
 use super::jwt::{self, Mint};
 use super::policy::Rules;
@@ -61,6 +65,19 @@ pub struct SessionInfo {
     pub absolute_expires_at: u64,
     pub generation: u64,
     pub metadata: Value,
+    /// The client IP of the sign-in or last refresh; `null` when not known.
+    pub ip: Option<IpAddr>,
+    /// The `User-Agent` of the sign-in or last refresh; `null` when not known.
+    pub user_agent: Option<String>,
+}
+
+/// A session in a listing: the session, and whether it is the caller's own
+/// (the session of the access token that asked; always `false` when no session asked).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListedSession {
+    #[serde(flatten)]
+    pub session: SessionInfo,
+    pub current: bool,
 }
 
 impl From<&SessionRecord> for SessionInfo {
@@ -74,6 +91,8 @@ impl From<&SessionRecord> for SessionInfo {
             absolute_expires_at: r.absolute_expires_at,
             generation: r.generation,
             metadata: r.metadata.clone(),
+            ip: r.ip,
+            user_agent: r.user_agent.clone(),
         }
     }
 }
@@ -275,6 +294,8 @@ pub(crate) fn tombstone(mut record: SessionRecord, now: u64) -> SessionRecord {
     record.retired.clear();
     record.claims = Map::new();
     record.metadata = Value::Null;
+    record.ip = None;
+    record.user_agent = None;
     // The session ends now; `put_record` keeps the tombstone while its access tokens live.
     record.idle_expires_at = now;
     record.absolute_expires_at = now;
@@ -298,6 +319,8 @@ pub(crate) fn tombstone_for(user: &str, entry: &IndexEntry, now: u64) -> Session
         revoked_at: None,
         claims: Map::new(),
         metadata: Value::Null,
+        ip: None,
+        user_agent: None,
     };
     tombstone(record, now)
 }

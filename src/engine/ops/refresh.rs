@@ -53,6 +53,9 @@ pub struct Refresh<'c> {
     access: AccessToken,
     phase: Phase,
     pending: Pending<Tokens>,
+    /// The client of the refresh: kept in the record when it rotates (`None`: the record's is kept).
+    client: Option<ClientInfo>,
+    audit: Vec<AuditEvent>,
 }
 
 enum Match {
@@ -75,6 +78,8 @@ impl<'c> Refresh<'c> {
             access: AccessToken::None,
             phase: Phase::ReadSession,
             pending: Pending::Waiting,
+            client: None,
+            audit: Vec::new(),
         };
         op.pending = match parsed {
             Ok(t) => {
@@ -84,6 +89,12 @@ impl<'c> Refresh<'c> {
             Err(e) => done(Err(e)),
         };
         op
+    }
+
+    /// Records `client` (IP and user agent) in the session when it rotates.
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = Some(client);
+        self
     }
 
     fn token(&self) -> &RefreshToken {
@@ -186,6 +197,9 @@ impl<'c> Refresh<'c> {
                 record.generation = generation;
                 record.last_seen = now;
                 record.idle_expires_at = (now + rules.policy.idle_ttl_ms).min(record.absolute_expires_at);
+                if let Some(client) = &self.client {
+                    record.set_client(client);
+                }
                 let ops = vec![put_record(self.rules, &record, Expect::Version(slot.version))];
                 match self.mint(&record) {
                     Some(cmd) => {
@@ -274,20 +288,31 @@ impl Operation for Refresh<'_> {
                 }
             }
             Phase::Committing { record, successor } => match commit_outcome(&reply) {
-                CommitOutcome::Committed => self.finish(record, successor),
+                CommitOutcome::Committed => {
+                    self.audit.push(AuditEvent::new(AuditKind::Refreshed, &record.user, Some(&record.sid), self.now, self.client.as_ref()));
+                    self.finish(record, successor)
+                }
                 CommitOutcome::Conflict => self.on_conflict(),
                 CommitOutcome::Unexpected => unexpected(),
             },
             Phase::ReadIndexForRevoke { record, record_version } => self.on_index_for_revoke(reply, record, record_version),
             Phase::CommittingRevoke => match commit_outcome(&reply) {
-                CommitOutcome::Committed => done(Err(Error::new(
-                    ErrorCode::RefreshTokenReused,
-                    "this refresh token was already used; the session has been revoked, sign in again",
-                ))),
+                CommitOutcome::Committed => {
+                    let t = &self.token;
+                    self.audit.push(AuditEvent::new(AuditKind::ReuseDetected, &t.user, Some(&t.sid), self.now, self.client.as_ref()));
+                    done(Err(Error::new(
+                        ErrorCode::RefreshTokenReused,
+                        "this refresh token was already used; the session has been revoked, sign in again",
+                    )))
+                }
                 CommitOutcome::Conflict => self.on_conflict(),
                 CommitOutcome::Unexpected => unexpected(),
             },
             Phase::Done => unexpected(),
         };
+    }
+
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.audit)
     }
 }

@@ -19,6 +19,7 @@ pub struct Revoke<'c> {
     attempts: Attempts,
     committing: bool,
     pending: Pending<()>,
+    audit: Vec<AuditEvent>,
 }
 
 impl<'c> Revoke<'c> {
@@ -31,6 +32,7 @@ impl<'c> Revoke<'c> {
             attempts: Attempts::new(rules),
             committing: false,
             pending: Pending::Waiting,
+            audit: Vec::new(),
         };
         op.pending = match check_user_id(user).and_then(|()| check_sid(sid)) {
             Ok(()) => op.read(),
@@ -88,6 +90,7 @@ impl Operation for Revoke<'_> {
             match commit_outcome(&reply) {
                 CommitOutcome::Committed => {
                     tracing::info!(target: "tollgate::security", event = "session_revoked", user = %self.user, sid = %self.sid, "session revoked");
+                    self.audit.push(AuditEvent::new(AuditKind::Revoked, &self.user, Some(&self.sid), self.now, None));
                     done(Ok(()))
                 }
                 CommitOutcome::Conflict if self.attempts.retry() => self.read(),
@@ -95,6 +98,10 @@ impl Operation for Revoke<'_> {
                 CommitOutcome::Unexpected => unexpected(),
             }
         };
+    }
+
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.audit)
     }
 }
 
@@ -113,6 +120,9 @@ pub struct RevokeAll<'c> {
     revoked: usize,
     phase: Phase,
     pending: Pending<usize>,
+    /// The session the marker keeps (as committed).
+    kept: Option<String>,
+    audit: Vec<AuditEvent>,
 }
 
 enum Phase {
@@ -138,6 +148,8 @@ impl<'c> RevokeAll<'c> {
             revoked: 0,
             phase: Phase::Index,
             pending: Pending::Waiting,
+            kept: None,
+            audit: Vec::new(),
         };
         op.pending = match check_user_id(user) {
             Ok(()) => op.read(),
@@ -200,6 +212,7 @@ impl<'c> RevokeAll<'c> {
     }
 
     fn commit(&mut self, index: UserIndex, slot: Option<Versioned>, marker: RevokedAll, mut ops: Vec<WriteOp>) -> Pending<usize> {
+        self.kept = marker.keep.clone();
         ops.push(put_revoked_all(self.rules, &self.user, &marker));
         ops.push(put_index(&self.user, &index, expect_of(&slot)));
         self.phase = Phase::Commit;
@@ -221,6 +234,9 @@ impl Operation for RevokeAll<'_> {
             Phase::Commit => match commit_outcome(&reply) {
                 CommitOutcome::Committed => {
                     tracing::info!(target: "tollgate::security", event = "sessions_revoked", user = %self.user, count = self.revoked, "user sessions revoked");
+                    let mut event = AuditEvent::new(AuditKind::RevokedAll, &self.user, self.kept.as_deref(), self.now, None);
+                    event.count = Some(self.revoked as u64);
+                    self.audit.push(event);
                     done(Ok(self.revoked))
                 }
                 CommitOutcome::Conflict if self.attempts.retry() => self.read(),
@@ -228,5 +244,9 @@ impl Operation for RevokeAll<'_> {
                 CommitOutcome::Unexpected => unexpected(),
             },
         };
+    }
+
+    fn take_audit(&mut self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.audit)
     }
 }
