@@ -90,6 +90,12 @@ fn app<S: Store + 'static>(manager: Arc<SessionManager<S>>, options: AdapterOpti
             })
             .post(|s: Session| async move { Json(json!({ "sub": s.claims.sub, "changed": true })) }),
         )
+        .route(
+            "/sessions",
+            get(|s: Session, sessions: Sessions| async move {
+                Json(json!(sessions.list(&s.claims.sub, s.claims.sid.as_deref()).await.unwrap()))
+            }),
+        )
         .route("/fast", get(|StatelessClaims(c): StatelessClaims| async move { Json(json!({ "sub": c.sub, "session": null })) }))
         .route("/auth/refresh", post(tollgate::axum::refresh))
         .route("/auth/any-refresh", any(tollgate::axum::refresh))
@@ -392,6 +398,38 @@ async fn sign_out_and_sign_out_everywhere() {
     let phone_refresh = send(a, "POST", "/auth/refresh", &[SAME, ("cookie", &cookie(&phone.refresh()))]).await;
     phone_refresh.refused(401, "session_revoked");
     assert_eq!(phone_refresh.set_cookie, [CLEAR]);
+}
+
+#[tokio::test]
+async fn sign_in_and_refresh_record_the_client_and_the_list_marks_the_callers_session() {
+    // Behind one proxy: the client is the last X-Forwarded-For entry, and no header means no IP.
+    let env = start(AdapterOptions::builder().trusted_proxy("x-forwarded-for:1").build().unwrap(), None).await;
+    let a = env.addr;
+    let laptop = [SAME, ("x-user", "judy"), ("user-agent", "Laptop/1"), ("x-forwarded-for", "198.51.100.7, 203.0.113.9")];
+    let laptop = send(a, "POST", "/login", &laptop).await;
+    let phone = send(a, "POST", "/login", &[SAME, ("x-user", "judy"), ("user-agent", "Phone/2")]).await;
+    assert_eq!((laptop.status, phone.status), (200, 200));
+    let bearer = |r: &Reply| format!("Bearer {}", r.body["access_token"].as_str().unwrap());
+    let listed = |list: &Reply, of: &Reply| {
+        let sid = &of.body["session"]["sid"];
+        let entry = list.body.as_array().unwrap().iter().find(|s| &s["sid"] == sid).unwrap().clone();
+        (entry["ip"].clone(), entry["user_agent"].clone(), entry["current"].clone())
+    };
+    let list = send(a, "GET", "/sessions", &[("authorization", &bearer(&phone))]).await;
+    assert_eq!(listed(&list, &laptop), (json!("203.0.113.9"), json!("Laptop/1"), json!(false)));
+    assert_eq!(listed(&list, &phone), (Value::Null, json!("Phone/2"), json!(true)));
+    // A refresh records the refreshing client.
+    let moved = [SAME, ("cookie", &cookie(&laptop.refresh())), ("user-agent", "Laptop/2"), ("x-forwarded-for", "192.0.2.44")];
+    let moved = send(a, "POST", "/auth/refresh", &moved).await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    let list = send(a, "GET", "/sessions", &[("authorization", &bearer(&moved))]).await;
+    assert_eq!(listed(&list, &laptop), (json!("192.0.2.44"), json!("Laptop/2"), json!(true)));
+    assert_eq!(listed(&list, &phone).2, json!(false));
+    // Without a proxy setting the peer address is the client, whatever the headers say.
+    let direct = start(AdapterOptions::default(), None).await;
+    let me = send(direct.addr, "POST", "/login", &[SAME, ("x-user", "judy"), ("x-forwarded-for", "203.0.113.9")]).await;
+    let list = send(direct.addr, "GET", "/sessions", &[("authorization", &bearer(&me))]).await;
+    assert_eq!(listed(&list, &me), (json!("127.0.0.1"), Value::Null, json!(true)));
 }
 
 /// js/test/adapters/scenario.mjs, the scenario every JavaScript adapter passes in every
