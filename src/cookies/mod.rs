@@ -72,7 +72,8 @@ const BAD_PATH: &str = "a path starts with '/' and has no ';' or spaces";
 const HOST_PATH: &str = "a __Host- cookie must have Path=/: use a __Secure- name to scope the cookie to a path";
 const SAME_NAME: &str = "the access and refresh cookies need two names";
 const BAD_SAME_SITE: &str = "'strict' or 'lax'";
-const BAD_PROXY: &str = "'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'";
+/// The refusal of a `trusted_proxy` that is not one of the three forms (the settings table says it too).
+pub(crate) const BAD_PROXY: &str = "'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'";
 const BAD_ORIGIN: &str = "each origin is scheme://host[:port], no path";
 
 impl AdapterOptions {

@@ -4,7 +4,7 @@
 
 use super::parse::{self, Problem, Raw};
 use super::{doc, ApiKeys, Apply, ConfigBuilder, LogFormat, Redacted, Scope, Setting, Settings, StoreSetting};
-use crate::cookies::AdapterOptionsBuilder;
+use crate::cookies::{AdapterOptionsBuilder, BAD_PROXY};
 use crate::engine::ops::VerifyMode;
 use crate::engine::policy::LimitPolicy;
 use crate::engine::record::RecordFormat;
@@ -442,7 +442,7 @@ pub static SETTINGS: &[Setting] = &[
         help: doc("where the client IP of sign-ins and refreshes comes from: `none` (the connection's peer; the Worker: `CF-Connecting-IP`), `x-forwarded-for:N` (N proxies in front, the N-th entry from the right), `cf-connecting-ip` (docs/cookies.md, \"Client IP\"); the npm adapters take it as their `trustedProxy` option"),
         apply: service(|s, raw| {
             let value = parse::text(raw)?;
-            s.trusted_proxy = value.parse().map_err(|_| Problem::from("'none', 'x-forwarded-for:N' (N from 1 to 255 proxies) or 'cf-connecting-ip'"))?;
+            s.trusted_proxy = value.parse().map_err(|_| Problem::from(BAD_PROXY))?;
             options(s, |b| b.trusted_proxy(value))
         }),
     },
