@@ -107,7 +107,7 @@ export function errorReply(err, cookies = []) {
   const code = known ? err.code : 'internal';
   const status = known && Number.isInteger(err.status) ? err.status : 500;
   const message = known ? err.message : 'internal error in the application or the adapter';
-  return { status, body: { error: { code, message } }, cookies, noStore: cookies.length > 0 };
+  return { status, body: { error: { code, message } }, cookies, noStore: true };
 }
 
 const refusal = (code, status, message) => errorReply(tollgateError(code, status, message));
@@ -131,8 +131,10 @@ export function sameOriginRequest(opts, req) {
 function credentials(opts, req) {
   const auth = req.header('authorization');
   if (auth !== undefined && auth !== null) {
-    const m = /^Bearer +(\S+) *$/i.exec(auth);
-    if (!m) return { reply: refusal('unauthorized', 401, "the Authorization header must be 'Bearer <access token>'") };
+    // As the Rust surfaces read it (src/http, bearer_of): the scheme in any case, spaces or
+    // tabs, one token without spaces or tabs.
+    const m = /^Bearer[ \t]+([^ \t]+)[ \t]*$/i.exec(auth);
+    if (!m) return { reply: refusal('unauthorized', 401, 'the Authorization header must be "Bearer <access token>"') };
     return { token: m[1], fromCookie: false };
   }
   if (opts.accessCookie) {

@@ -214,14 +214,20 @@ async fn finding_13_the_bearer_scheme_is_matched_case_insensitively() {
     let token = t["access_token"].as_str().unwrap();
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         for sep in [" ", "  ", "\t"] {
-            let auth = format!("{scheme}{sep}{token}");
+            let auth = format!("{scheme}{sep}{token}{sep}");
             let (st, v) = call(&s, "GET", "/v1/users/vic/sessions", &[("authorization", &auth)], None).await;
             assert_eq!(st, 200, "{auth:.10}..: {v}");
         }
     }
-    for auth in
-        [format!("Basic {token}"), format!("Bearer{token}"), "Bearer".to_owned(), "Bearer   ".to_owned(), format!("Bearers {token}")]
-    {
+    for auth in [
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        "Bearer".to_owned(),
+        "Bearer   ".to_owned(),
+        format!("Bearers {token}"),
+        format!("Bearer {token} {token}"),
+        format!("Bearer {token}\tx"),
+    ] {
         let (st, v) = call(&s, "GET", "/v1/users/vic/sessions", &[("authorization", &auth)], None).await;
         assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{auth:.12}..: {v}");
     }

@@ -36,6 +36,11 @@ impl Delivery {
 
 /// An HTTP receiver on a free loopback port: answers `status` to every request and hands each over.
 fn receiver(status: u16) -> (String, mpsc::Receiver<Delivery>) {
+    receiver_taking(status, Duration::ZERO)
+}
+
+/// A receiver that takes `delay` before it answers each request.
+fn receiver_taking(status: u16, delay: Duration) -> (String, mpsc::Receiver<Delivery>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
@@ -61,6 +66,7 @@ fn receiver(status: u16) -> (String, mpsc::Receiver<Delivery>) {
             let len = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).map_or(0, |(_, v)| v.parse().unwrap());
             let mut body = vec![0; len];
             reader.read_exact(&mut body).unwrap();
+            std::thread::sleep(delay);
             let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             if tx.send(Delivery { request_line: request_line.trim_end().to_owned(), headers, body }).is_err() {
                 return;
@@ -204,6 +210,32 @@ fn a_receiver_that_fails_never_blocks_a_request() {
     }
     assert_eq!(got, 6, "three events, each sent twice");
     assert_eq!(call(&s, "GET", "/healthz", &[], b"").0, 200);
+}
+
+#[test]
+fn events_queued_when_serve_stops_are_still_sent() {
+    // Each delivery takes the receiver 300 ms, so most of the sign-ins' events are still
+    // queued when SIGTERM comes; serve sends them within the drain deadline, then exits 0.
+    let (hook, deliveries) = receiver_taking(200, Duration::from_millis(300));
+    let mut s = start(&[
+        ("TOLLGATE_AUDIT_WEBHOOK", format!("http://{hook}/audit")),
+        ("TOLLGATE_AUDIT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+        ("TOLLGATE_DRAIN_TIMEOUT", "20s".into()),
+    ]);
+    let mut sids = Vec::new();
+    for i in 0..5 {
+        let (st, t) = post(&s, "/v1/sessions", &[("X-Api-Key", API_KEY)], json!({ "user": format!("stopping{i}") }));
+        assert_eq!(st, 201, "{t}");
+        sids.push(t["session"]["sid"].as_str().unwrap().to_owned());
+    }
+    serve_process::signal(&s, "TERM");
+    let status = (0..750).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        s.child.try_wait().unwrap()
+    });
+    assert!(status.expect("serve exits within 15 s of SIGTERM").success(), "{status:?}");
+    let delivered: Vec<String> = (0..5).map(|_| next(&deliveries).event()["sid"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(delivered, sids, "every event queued before SIGTERM reached the receiver, in order");
 }
 
 #[test]

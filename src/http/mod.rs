@@ -414,7 +414,9 @@ pub(crate) fn bearer_token(req: &HttpRequest) -> Option<Result<&str, Error>> {
 pub(crate) fn bearer_of(auth: &str) -> Result<&str, Error> {
     let (scheme, rest) = auth.split_once([' ', '\t']).unwrap_or((auth, ""));
     let token = rest.trim_matches([' ', '\t']);
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    // One token: `Bearer a b` is a malformed header (RFC 6750's b64token has no
+    // spaces), answered as such rather than as a bad token; the npm adapters agree.
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains([' ', '\t']) {
         return Err(err(ErrorCode::Unauthorized, "the Authorization header must be \"Bearer <access token>\""));
     }
     Ok(token)

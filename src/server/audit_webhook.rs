@@ -16,7 +16,13 @@
 //! fails (no connection, a timeout, a status other than 2xx) is tried once more,
 //! then logged (the event's kind, user and sid, never the URL, the secret or a body)
 //! and dropped. A full queue drops the new event with a warning.
+//!
+//! When serve stops, the events already queued are still sent, within what is left
+//! of the drain deadline ([`Sender::finish`]); events of requests that come after
+//! that point are dropped with a warning, and any left when the deadline passes
+//! are counted in one.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +31,8 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use sha2::Sha256;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::engine::audit::AuditEvent;
 use crate::engine::error::Error;
@@ -51,13 +58,55 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     out
 }
 
-/// Starts the sender on the current tokio runtime; answers the hook to hand the manager.
-pub fn start(url: &str, secret: &str) -> Result<AuditHook, Error> {
+/// The task that sends the queued events; [`Sender::finish`] lets it empty its queue.
+pub struct Sender {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    /// Events taken and not yet sent or dropped.
+    unsent: Arc<AtomicUsize>,
+}
+
+impl Sender {
+    /// Stops taking events and sends the ones queued, for at most `deadline`; answers
+    /// how many were left unsent (and logs that count when it is not 0).
+    pub async fn finish(self, deadline: std::time::Duration) -> usize {
+        let _ = self.stop.send(());
+        let left = match tokio::time::timeout(deadline, self.task).await {
+            Ok(_) => 0,
+            Err(_) => self.unsent.load(Ordering::Relaxed),
+        };
+        if left > 0 {
+            tracing::warn!(target: "tollgate::audit", left, "the drain deadline passed before the audit webhook took every queued event; dropped");
+        }
+        left
+    }
+}
+
+/// Starts the sender on the current tokio runtime; answers the hook to hand the
+/// manager and the sender to finish when the service stops.
+pub fn start(url: &str, secret: &str) -> Result<(AuditHook, Sender), Error> {
     let target = Target::parse(url)?;
     let (queue, mut events) = mpsc::channel::<AuditEvent>(QUEUE_LEN);
+    let (stop, mut stopped) = oneshot::channel::<()>();
     let secret = secret.as_bytes().to_vec();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
+    let unsent = Arc::new(AtomicUsize::new(0));
+    let done = unsent.clone();
+    let task = tokio::spawn(async move {
+        let mut stopping = false;
+        loop {
+            let event = tokio::select! {
+                // Queued events first: a stop only closes the queue, it never skips one.
+                biased;
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+                _ = &mut stopped, if !stopping => {
+                    stopping = true;
+                    events.close();
+                    continue;
+                }
+            };
             let body = serde_json::to_vec(&event).unwrap_or_default();
             let sig = signature(&secret, &body);
             let mut last = String::new();
@@ -75,13 +124,22 @@ pub fn start(url: &str, secret: &str) -> Result<AuditHook, Error> {
             if !sent {
                 tracing::warn!(target: "tollgate::audit", kind = event.kind.as_str(), user = %event.user, sid = ?event.sid, problem = %last, "the audit webhook did not take an event; dropped");
             }
+            done.fetch_sub(1, Ordering::Relaxed);
         }
     });
-    Ok(Arc::new(move |event: &AuditEvent| {
-        if queue.try_send(event.clone()).is_err() {
-            tracing::warn!(target: "tollgate::audit", kind = event.kind.as_str(), user = %event.user, "the audit webhook's queue is full; event dropped");
-        }
-    }))
+    let taken = unsent.clone();
+    // Counted before the send, so the sender never takes an event not yet counted.
+    let hook: AuditHook = Arc::new(move |event: &AuditEvent| {
+        taken.fetch_add(1, Ordering::Relaxed);
+        let refused = match queue.try_send(event.clone()) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => "the audit webhook's queue is full; event dropped",
+            Err(mpsc::error::TrySendError::Closed(_)) => "serve is stopping and the audit webhook takes no more events; dropped",
+        };
+        taken.fetch_sub(1, Ordering::Relaxed);
+        tracing::warn!(target: "tollgate::audit", kind = event.kind.as_str(), user = %event.user, "{refused}");
+    });
+    Ok((hook, Sender { stop, task, unsent }))
 }
 
 /// Where events go: `http://host[:port]/path`.

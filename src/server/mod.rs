@@ -116,10 +116,13 @@ async fn run<S: Store + 'static>(settings: &Settings, sessions: SessionManager<S
     let serve = &settings.serve;
     let api_keys: Vec<&str> = settings.api_keys.0.iter().map(String::as_str).collect();
     let access = if serve.admin_listen.is_some() { MetricsAccess::Hidden } else { MetricsAccess::ApiKey };
-    let sessions = match (&serve.audit_webhook, &serve.audit_webhook_secret) {
-        (Some(url), Some(secret)) => sessions.with_audit(audit_webhook::start(url, &secret.0)?),
+    let (sessions, webhook) = match (&serve.audit_webhook, &serve.audit_webhook_secret) {
+        (Some(url), Some(secret)) => {
+            let (hook, sender) = audit_webhook::start(url, &secret.0)?;
+            (sessions.with_audit(hook), Some(sender))
+        }
         (Some(_), None) => return Err(settings.refuse("audit_webhook_secret", "is not set: the audit webhook signs each event with it")),
-        (None, _) => sessions,
+        (None, _) => (sessions, None),
     };
     let api = Arc::new(HttpApi::new(sessions, &api_keys)?.with_metrics_access(access).with_trusted_proxy(settings.trusted_proxy));
     let listener = TcpListener::bind(settings.listen).await.map_err(|e| bind_error(settings, "listen", settings.listen, e))?;
@@ -143,6 +146,7 @@ async fn run<S: Store + 'static>(settings: &Settings, sessions: SessionManager<S
         loops.push(tokio::spawn(accept_loop(admin, Face::Admin, api, connections.clone(), limits, stopped)));
     }
     let signal = shutdown_signal().await;
+    let drain_until = tokio::time::Instant::now() + serve.drain_timeout;
     tracing::info!(signal, drain_timeout = ?serve.drain_timeout, "stopping: no new connections; requests in flight may finish");
     let _ = stop.send(true);
     for accepting in loops {
@@ -151,6 +155,10 @@ async fn run<S: Store + 'static>(settings: &Settings, sessions: SessionManager<S
     match connections.drained(serve.drain_timeout).await {
         0 => tracing::info!("drained: every connection closed"),
         left => tracing::warn!(left, "the drain deadline passed with connections still open; exiting"),
+    }
+    // The audit events of the requests just drained are sent in what is left of the deadline.
+    if let Some(webhook) = webhook {
+        webhook.finish(drain_until.saturating_duration_since(tokio::time::Instant::now())).await;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ export async function runScenario(send) {
   const refused = (res, status, code, what) => {
     check(res.status === status && res.body?.error?.code === code, `${what}: ${status} ${code}`, [res.status, res.body]);
     check(typeof res.body?.error?.message === 'string' && !/eyJ|tgr_/.test(res.body.error.message), `${what}: a message quoting no token`, res.body);
+    check(res.cacheControl === 'no-store', `${what}: Cache-Control no-store`, res.cacheControl);
   };
   const unchanged = (res, what) => check(res.setCookie.length === 0, `${what}: cookies unchanged`, res.setCookie);
   const refreshCookie = (res) => REFRESH_VALUE.exec(res.setCookie.find((c) => c.startsWith('__Host-tg_refresh=')) ?? '')?.[1] ?? null;
@@ -70,6 +71,10 @@ export async function runScenario(send) {
   refused(await send('bearer', get('/me')), 401, 'unauthorized', 'no credentials');
   refused(await send('bearer', get('/me', { authorization: `Basic ${access}` })), 401, 'unauthorized', 'another scheme than Bearer');
   refused(await send('bearer', get('/me', bearer('not.a.token'))), 401, 'token_invalid', 'a forged token');
+  refused(await send('bearer', get('/me', bearer(`${access} ${access}`))), 401, 'unauthorized', 'two words after Bearer: a malformed header, not a bad token');
+  refused(await send('bearer', get('/me', { authorization: 'Bearer' })), 401, 'unauthorized', 'Bearer and no token');
+  const spaced = await send('bearer', get('/me', { authorization: `bEaReR \t ${access}\t ` }));
+  check(spaced.status === 200 && spaced.body.sub === 'alice', 'the scheme in any case, spaces and tabs around the token', [spaced.status, spaced.body]);
   refused(await send('bearer', get('/me', cookie(refresh))), 401, 'unauthorized', 'the refresh cookie never authenticates a route');
   refused(await send('bearer', get('/unguarded', bearer(access))), 500, 'internal', 'a route without requireSession()');
 
