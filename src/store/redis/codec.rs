@@ -239,6 +239,19 @@ mod tests {
     }
 
     #[test]
+    fn appends_encode_their_bound_header_expiry_and_entry() {
+        let op = WriteOp::Append { key: "i:{u:a}".into(), entry: Bytes::from_static(b"ent"), max_entries: 0x0102, expires_at: 0x0A0B };
+        let call = encode_commit(&KeyPrefix::default(), &[op], 42);
+        assert_eq!(call.keys, ["tg:i:{u:a}"]);
+        assert_eq!(call.args[0], [b'+', 0, 0, 1, 2], "'+' and the bound, 4 bytes");
+        let mut value = header(42).to_vec();
+        value.extend_from_slice(&0x0A0Bu64.to_be_bytes());
+        value.extend_from_slice(b"ent");
+        assert_eq!(call.args[1], value, "the commit's header, the expiry, the entry");
+        assert_eq!(call.args[2], b"2571");
+    }
+
+    #[test]
     fn prefixes_with_braces_are_refused() {
         assert_eq!(KeyPrefix::new("a{b").unwrap_err().code(), ErrorCode::ConfigInvalid);
         assert!(KeyPrefix::new("a}").is_err());
