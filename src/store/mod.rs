@@ -168,8 +168,11 @@ where
             Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
             Step::Store(StoreCmd::Commit { ops }) => {
                 let tag = ops.first().map(|op| crate::engine::record::hash_tag(op.key()).to_owned()).unwrap_or_default();
+                let appends = ops.iter().any(WriteOp::is_append);
                 match store.commit(ops).await? {
                     CommitResult::Committed => Reply::Store(StoreReply::Committed),
+                    // A refused append is the store saying "read first" (the index is full), not a lost race.
+                    CommitResult::Conflict if appends => Reply::Store(StoreReply::Conflict),
                     CommitResult::Conflict => {
                         *conflicts += 1;
                         tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
