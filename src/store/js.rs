@@ -150,6 +150,8 @@ impl JsStore {
                 atomic: flag("atomic", true),
                 consistent: flag("consistent", true),
                 min_ttl_ms: prop(&caps_value, "minTtlMs").as_f64().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n as u64),
+                // A JS store is handed puts and deletes only; sign-ins read its index first.
+                append: false,
             }
         } else {
             Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
