@@ -47,6 +47,98 @@ async fn memory_usage(raw: &mut redis::aio::MultiplexedConnection, key: &str) ->
     redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(raw).await.unwrap()
 }
 
+/// The floor under a commit on this server, in the same window: an `EVALSHA` of
+/// `return 1`, a plain `SET .. PXAT` of a record's size, an `EVALSHA` of one `GETRANGE` and
+/// one `SET`; and the one-trip sign-in's commit itself by `EVALSHA` and by `FCALL` of
+/// the same code loaded as a Redis Function (the script as the function's body).
+async fn floor(raw: &mut redis::aio::MultiplexedConnection, n: usize, metadata: &serde_json::Value) {
+    use tollgate::engine::step::{Expect, WriteOp};
+    use tollgate::store::redis::codec;
+    let value = vec![b'x'; 329];
+    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 3_600_000;
+    let run = tag();
+    println!();
+    println!("the floor, same server, same window ({n} calls each; usec per call)");
+    let load = |body: &str| redis::cmd("SCRIPT").arg("LOAD").arg(body).clone();
+    let ret1: String = load("return 1").query_async(raw).await.unwrap();
+    let getset: String = load("redis.call('GETRANGE', KEYS[1], 0, 8) redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) return 1")
+        .query_async(raw)
+        .await
+        .unwrap();
+    let commit: String = load(codec::COMMIT_SCRIPT).query_async(raw).await.unwrap();
+    let library = format!(
+        "#!lua name=tgcost\nredis.register_function('tgcost_return1', function() return 1 end)\n\
+         redis.register_function('tgcost_commit', function(KEYS, ARGV)\n{}\nend)",
+        codec::COMMIT_SCRIPT
+    );
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(&library).query_async(raw).await.unwrap();
+    let stat = |raw: &mut redis::aio::MultiplexedConnection, cmd: &'static str| {
+        let mut raw = raw.clone();
+        async move { command_stats(&mut raw, cmd).await.1 }
+    };
+    reset(raw).await;
+    for i in 0..n {
+        let _: i64 = redis::cmd("EVALSHA").arg(&ret1).arg(1).arg(format!("tgfloor:{run}:{i}")).query_async(raw).await.unwrap();
+    }
+    println!("{:<52} {:>10.2}", "EVALSHA of `return 1`", stat(raw, "evalsha").await);
+    reset(raw).await;
+    for i in 0..n {
+        let _: i64 = redis::cmd("FCALL").arg("tgcost_return1").arg(1).arg(format!("tgfloor:{run}:{i}")).query_async(raw).await.unwrap();
+    }
+    println!("{:<52} {:>10.2}", "FCALL of `return 1`", stat(raw, "fcall").await);
+    reset(raw).await;
+    for i in 0..n {
+        let _: () =
+            redis::cmd("SET").arg(format!("tgfloor:{run}:{i}")).arg(&value[..]).arg("PXAT").arg(later).query_async(raw).await.unwrap();
+    }
+    println!("{:<52} {:>10.2}", "SET .. PXAT, 329 bytes", stat(raw, "set").await);
+    reset(raw).await;
+    for i in 0..n {
+        let _: i64 = redis::cmd("EVALSHA")
+            .arg(&getset)
+            .arg(1)
+            .arg(format!("tgfloor:{run}:{i}"))
+            .arg(&value[..])
+            .arg(later)
+            .query_async(raw)
+            .await
+            .unwrap();
+    }
+    println!("{:<52} {:>10.2}", "EVALSHA of one GETRANGE + one SET .. PXAT", stat(raw, "evalsha").await);
+    // The one-trip sign-in's commit, with a record of the real size, for new users.
+    let record = serde_json::to_vec(&json!({ "pad": "x".repeat(250), "m": metadata })).unwrap();
+    let sign_in = |user: &str| {
+        let entry = tollgate::engine::list::entry("AAAAAAAAAAAAAAAAAAAAAA", 1, later, later).unwrap();
+        vec![
+            WriteOp::Put {
+                key: tollgate::engine::record::session_key(user, "AAAAAAAAAAAAAAAAAAAAAA"),
+                value: record[..320.min(record.len())].to_vec().into(),
+                expect: Expect::Absent,
+                expires_at: later,
+            },
+            WriteOp::Append { key: tollgate::engine::record::index_key(user), entry: entry.into(), max_entries: 100, expires_at: later },
+        ]
+    };
+    let prefix = codec::KeyPrefix::new("tgfloor:").unwrap();
+    for (label, cmd, name) in
+        [("one-trip sign-in commit by EVALSHA", "EVALSHA", commit.as_str()), ("the same by FCALL", "FCALL", "tgcost_commit")]
+    {
+        reset(raw).await;
+        for i in 0..n {
+            let call = codec::encode_commit(&prefix, &sign_in(&format!("{cmd}-{run}-{i}")), tag().max(1));
+            let mut c = redis::cmd(cmd);
+            c.arg(name).arg(call.keys.len()).arg(&call.keys);
+            for a in &call.args {
+                c.arg(&a[..]);
+            }
+            let done: i64 = c.query_async(raw).await.unwrap();
+            assert_eq!(done, 1);
+        }
+        println!("{label:<52} {:>10.2}", stat(raw, if cmd == "FCALL" { "fcall" } else { "evalsha" }).await);
+    }
+    let _: () = redis::cmd("FUNCTION").arg("DELETE").arg("tgcost").query_async(raw).await.unwrap();
+}
+
 fn tag() -> u64 {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).unwrap();
@@ -123,6 +215,29 @@ async fn main() {
         sessions.revoke(&t.session.user, &t.session.sid).await.unwrap();
     }
     report(&mut raw, "revoke (tombstone + index)").await;
+
+    // At the limit (single-session mode, a user with a session): the append is refused
+    // (one EVALSHA), the index and the evicted record are read, then the read path commits.
+    let single = tollgate::Config::builder()
+        .secret(b"a benchmark secret of at least 32 bytes".to_vec())
+        .issuer("https://auth.example")
+        .audience("api")
+        .max_sessions_per_user(1)
+        .build()
+        .unwrap();
+    let single = SessionManager::new(single, store.clone()).unwrap();
+    let users: Vec<String> = (0..n / 2).map(|i| format!("cost-full-{i}-{}", tag())).collect();
+    for u in &users {
+        single.issue(u, claims.clone(), metadata.clone()).await.unwrap();
+    }
+    reset(&mut raw).await;
+    for u in &users {
+        single.issue(u, claims.clone(), metadata.clone()).await.unwrap();
+    }
+    report(&mut raw, "issue at the limit (refused append, then evicting)").await;
+    println!("  ({} sign-ins: {:.2} EVALSHA each)", users.len(), command_stats(&mut raw, "evalsha").await.0 as f64 / users.len() as f64);
+
+    floor(&mut raw, n, &metadata).await;
 
     // The issue's measure: one session after 70 rotations, each a minute after the last
     // (past the grace window, as a real client refreshes), on a clock this example moves.

@@ -26,15 +26,22 @@ set -euo pipefail
 MODE="${1:-all}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIND=127.0.0.1
-SINGLE_PORT=16379
+# Every port can be moved (several copies of this script on one machine): TG_REDIS_PORT_BASE=N
+# puts them at N (single), N+1 (TLS), N+2/N+3 (master/replica), N+4..N+6 (sentinels),
+# N+10..N+15 (cluster; bus ports at +10000), N+20 (faults), N+21 (evicting).
+if [ -n "${TG_REDIS_PORT_BASE:-}" ]; then
+  B=$TG_REDIS_PORT_BASE
+  SINGLE_PORT=$B TLS_PORT=$((B + 1)) MASTER_PORT=$((B + 2)) REPLICA_PORT=$((B + 3))
+  SENTINEL_PORTS=($((B + 4)) $((B + 5)) $((B + 6)))
+  CLUSTER_PORTS=($((B + 10)) $((B + 11)) $((B + 12)) $((B + 13)) $((B + 14)) $((B + 15)))
+  FAULT_PORT=$((B + 20)) EVICTING_PORT=$((B + 21))
+else
+  SINGLE_PORT=16379 TLS_PORT=16378 MASTER_PORT=16380 REPLICA_PORT=16381
+  SENTINEL_PORTS=(26380 26381 26382)
+  CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
+  FAULT_PORT=16390 EVICTING_PORT=16391
+fi
 SINGLE_PASSWORD=tollgate-test-password
-MASTER_PORT=16380
-REPLICA_PORT=16381
-SENTINEL_PORTS=(26380 26381 26382)
-CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
-FAULT_PORT=16390
-EVICTING_PORT=16391
-TLS_PORT=16378
 
 log() { printf '[redis.sh] %s\n' "$*" >&2; }
 

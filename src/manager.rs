@@ -140,7 +140,7 @@ impl<S: Store> SessionManager<S> {
     /// session (not the reserved names); `metadata` is stored with it.
     pub async fn issue(&self, user: &str, claims: Map<String, Value>, metadata: Value) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?);
-        self.run_issue(op).await
+        self.run_issue(op.one_trip(self.store.caps().append)).await
     }
 
     /// [`issue`](Self::issue) for a client: its IP and user agent are kept with the
@@ -148,7 +148,7 @@ impl<S: Store> SessionManager<S> {
     /// [`ClientInfo::from_request`](crate::ClientInfo::from_request) and the `trusted_proxy` rule.
     pub async fn issue_from(&self, user: &str, claims: Map<String, Value>, metadata: Value, client: &ClientInfo) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?).with_client(client.clone());
-        self.run_issue(op).await
+        self.run_issue(op.one_trip(self.store.caps().append)).await
     }
 
     async fn run_issue(&self, op: ops::Issue<'_>) -> Result<Tokens, Error> {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use tollgate::crypto::native::{load_keys, JwtCrypto};
+use tollgate::engine::list;
 use tollgate::engine::ops::{self, Entropy, Tokens, Verified, VerifyMode};
 use tollgate::engine::policy::{Policy, Rules};
 use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
@@ -15,6 +16,8 @@ use tollgate::{Alg, Error, ErrorCode, KeySpec};
 mod chain;
 #[path = "engine_steps/hardening.rs"]
 mod hardening;
+#[path = "engine_steps/one_trip.rs"]
+mod one_trip;
 
 const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!!";
 const T0: u64 = 1_700_000_000_000;
@@ -39,8 +42,12 @@ impl FakeStore {
             ),
             StoreCmd::Commit { ops } => {
                 for op in &ops {
-                    let cur = self.data.get(op.key()).filter(|e| e.2 > now).map(|e| e.1);
-                    if !op.expect().admits(cur) {
+                    let live = self.data.get(op.key()).filter(|e| e.2 > now);
+                    if let WriteOp::Append { entry, max_entries, expires_at, .. } = op {
+                        if list::append(live.map(|e| &e.0[..]), entry, *max_entries, *expires_at).is_none() {
+                            return StoreReply::Conflict;
+                        }
+                    } else if !op.expect().admits(live.map(|e| e.1)) {
                         return StoreReply::Conflict;
                     }
                 }
@@ -52,6 +59,12 @@ impl FakeStore {
                         }
                         WriteOp::Delete { key, .. } => {
                             self.data.remove(&key);
+                        }
+                        WriteOp::Append { key, entry, max_entries, expires_at } => {
+                            let live = self.data.get(&key).filter(|e| e.2 > now).map(|e| &e.0[..]);
+                            let (value, expiry) = list::append(live, &entry, max_entries, expires_at).expect("checked above");
+                            self.next_version += 1;
+                            self.data.insert(key, (Bytes::from(value), self.next_version, expiry));
                         }
                     }
                 }

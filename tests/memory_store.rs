@@ -131,6 +131,8 @@ enum Flaw {
     KeepsExpired,
     /// Works, but says it cannot commit atomically.
     ClaimsNotAtomic,
+    /// Appends to a list whatever it holds: the bound of `WriteOp::Append` ignored.
+    AppendsPastTheBound,
 }
 
 #[async_trait::async_trait]
@@ -150,6 +152,9 @@ impl Store for Flawed {
             (Flaw::IgnoresExpectations, WriteOp::Delete { key, .. }) => WriteOp::Delete { key, expect: Expect::Any },
             (Flaw::KeepsExpired, WriteOp::Put { key, value, expect, expires_at }) if expires_at <= conformance::real_now() => {
                 WriteOp::Put { key, value, expect, expires_at: conformance::real_now() + 86_400_000 }
+            }
+            (Flaw::AppendsPastTheBound, WriteOp::Append { key, entry, expires_at, .. }) => {
+                WriteOp::Append { key, entry, max_entries: u32::MAX, expires_at }
             }
             (_, op) => op,
         });
@@ -183,6 +188,15 @@ async fn the_suite_fails_a_store_that_ignores_expectations() {
 async fn the_suite_fails_a_store_that_keeps_expired_values() {
     let failed = failed(&outcomes_with(Flaw::KeepsExpired).await);
     assert_eq!(failed, ["store_past_expiry_is_invisible"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_fails_a_store_that_appends_past_the_bound() {
+    let failed = failed(&outcomes_with(Flaw::AppendsPastTheBound).await);
+    // The one-trip sign-in trusts the store's refusal: the limits fail with it.
+    for name in ["store_appends", "limit_evicts_oldest", "single_session_mode", "limit_refuses"] {
+        assert!(failed.contains(&name), "{name} passed on a store that appends past the bound; failed: {failed:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

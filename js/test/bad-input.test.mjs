@@ -347,6 +347,7 @@ describe('bad input', () => {
       },
     };
     const m = await createManager(config({ store: transport }));
+    // Reads through a list (a sign-in under the limit commits without reading: one trip).
     for (const [m2, code] of [
       ['reject', 'store_unavailable'],
       ['wrongtype', 'store_corrupt'],
@@ -355,6 +356,11 @@ describe('bad input', () => {
       ['old-format', 'store_corrupt'],
       ['header-only', 'store_corrupt'],
       ['not-json', 'store_corrupt'],
+    ]) {
+      mode = m2;
+      await rejectsWith(m.list(user('rt')), code);
+    }
+    for (const [m2, code] of [
       ['commit-wrongtype', 'store_corrupt'],
       ['commit-garbage', 'store_corrupt'],
       ['commit-two', 'store_corrupt'],

@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::check::{ensure, ensure_eq, OrFail};
 use super::{Checked, Failure, Subject};
+use crate::engine::list;
 use crate::engine::record::{index_key, session_key};
 use crate::engine::step::{Expect, WriteOp};
 use crate::store::{CommitResult, Store};
@@ -132,5 +133,54 @@ pub(super) async fn store_past_expiry_is_invisible(s: &Subject) -> Checked {
         CommitResult::Committed,
         "put expecting absent where an expired value was"
     );
+    Ok(())
+}
+
+fn append(key: &str, entry: &'static str, max_entries: u32, expires_at: u64) -> WriteOp {
+    WriteOp::Append { key: key.to_owned(), entry: Bytes::from_static(entry.as_bytes()), max_entries, expires_at }
+}
+
+/// `WriteOp::Append` where the store's caps offer it: a counted list that grows by
+/// concatenation, refused when full or not a list, whose version moves so a writer
+/// expecting the old one conflicts, and whose expiry is the later one. Elsewhere: refused
+/// as an error, nothing written.
+pub(super) async fn store_appends(s: &Subject) -> Checked {
+    let store = s.store();
+    let (a, b) = (index_key(s.user()), session_key(s.user(), SID_A));
+    let (later, latest) = (s.now() + DAY_MS, s.now() + 2 * DAY_MS);
+    if !s.caps().append {
+        let refused = store.commit(vec![put(&b, "rec", Expect::Absent, later), append(&a, "e1", 2, later)]).await;
+        ensure!(refused.is_err(), "a store without appends refuses one (answered {refused:?})");
+        ensure_eq!(raw_get(store, &b).await?, None, "the put beside a refused append");
+        return Ok(());
+    }
+    let r = commit(store, vec![put(&b, "rec", Expect::Absent, latest), append(&a, "e1", 2, latest)]).await?;
+    ensure_eq!(r, CommitResult::Committed, "a put and an append creating the list");
+    let (v1, ver1) = raw_get(store, &a).await?.or_fail("the list just created")?;
+    ensure_eq!(&v1[..], &list::single(b"e1", latest)[..], "a list of one entry");
+    ensure_eq!(commit(store, vec![append(&a, "e2", 2, later)]).await?, CommitResult::Committed, "an append with room");
+    let (v2, ver2) = raw_get(store, &a).await?.or_fail("the list after an append")?;
+    ensure_eq!(list::header(&v2), Some((2, latest)), "two entries, and the later expiry kept");
+    ensure_eq!(&v2[list::LIST_HEADER_LEN..], b"e1e2", "entries concatenated in order");
+    ensure!(ver1 != ver2, "an append moves the version on (stayed {ver1})");
+    ensure_eq!(
+        commit(store, vec![put(&a, "stale", Expect::Version(ver1), later)]).await?,
+        CommitResult::Conflict,
+        "a write expecting the version before the append"
+    );
+    // Full: the whole commit is refused, the put beside it included.
+    let c = session_key(s.user(), "CCCCCCCCCCCCCCCCCCCCCC");
+    let r = commit(store, vec![put(&c, "rec", Expect::Absent, later), append(&a, "e3", 2, later)]).await?;
+    ensure_eq!(r, CommitResult::Conflict, "an append to a full list");
+    ensure_eq!(raw_get(store, &c).await?, None, "the put beside a refused append");
+    ensure_eq!(raw_get(store, &a).await?, Some((v2.clone(), ver2)), "a full list after a refused append");
+    // A later expiry moves the list's.
+    let far = s.now() + 3 * DAY_MS;
+    ensure_eq!(commit(store, vec![append(&a, "e3", 3, far)]).await?, CommitResult::Committed, "an append with a later expiry");
+    let (v3, _) = raw_get(store, &a).await?.or_fail("the list of three")?;
+    ensure_eq!(list::header(&v3), Some((3, far)), "three entries, the latest expiry");
+    // Not a counted list (the JSON index of earlier releases): refused.
+    commit(store, vec![put(&a, "{\"v\":1,\"sessions\":[]}", Expect::Any, later)]).await?;
+    ensure_eq!(commit(store, vec![append(&a, "e1", 9, later)]).await?, CommitResult::Conflict, "an append to a value that is not a list");
     Ok(())
 }

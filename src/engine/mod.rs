@@ -12,6 +12,7 @@ pub mod client;
 pub mod error;
 pub mod jwt;
 pub mod keys;
+pub mod list;
 pub mod ops;
 pub mod policy;
 pub mod record;

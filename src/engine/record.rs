@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use super::b64;
 use super::client::{bound_user_agent, ClientInfo};
 use super::error::Error;
+use super::list;
 use super::record_bytes;
 use super::refresh_key::{RefreshKey, TAG_LEN};
 use super::token::{Secret, SecretHash};
@@ -278,6 +279,13 @@ pub struct IndexEntry {
     pub idle_hint: u64,
 }
 
+impl IndexEntry {
+    /// The entry as one counted-list entry; `None` for a sid over 255 bytes.
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        list::entry(&self.sid, self.created_at, self.absolute_expires_at, self.idle_hint)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct UserIndex {
     pub v: u8,
@@ -286,15 +294,33 @@ pub struct UserIndex {
 }
 
 impl UserIndex {
+    /// Reads either form: the counted list ([`super::list`]) or the JSON of earlier releases.
     pub fn decode(bytes: Option<&[u8]>) -> Result<Self, Error> {
         let Some(bytes) = bytes else { return Ok(UserIndex { v: FORMAT, sessions: Vec::new() }) };
+        if bytes.first() == Some(&list::LIST_MARKER) {
+            let entries = list::entries(bytes).ok_or_else(|| Error::corrupt("user index"))?;
+            let sessions = entries
+                .into_iter()
+                .map(|(sid, created_at, absolute_expires_at, idle_hint)| IndexEntry { sid, created_at, absolute_expires_at, idle_hint })
+                .collect();
+            return Ok(UserIndex { v: FORMAT, sessions });
+        }
         let i: UserIndex = serde_json::from_slice(bytes).map_err(|_| Error::corrupt("user index"))?;
         if i.v != FORMAT {
             return Err(Error::corrupt("user index"));
         }
         Ok(i)
     }
-    pub fn encode(&self) -> Vec<u8> {
+    /// The counted list with `Compact` (what an append extends), JSON with `Json` (what
+    /// releases before the counted list read: `record_format = json` during such an upgrade).
+    /// An entry whose sid does not fit the list (over 255 bytes, never minted here) keeps JSON.
+    pub fn encode(&self, format: RecordFormat) -> Vec<u8> {
+        if format == RecordFormat::Compact {
+            let entries: Option<Vec<Vec<u8>>> = self.sessions.iter().map(IndexEntry::encode).collect();
+            if let Some(entries) = entries {
+                return list::encode(&entries, self.expires_at());
+            }
+        }
         serde_json::to_vec(self).unwrap_or_default()
     }
     /// Drops entries that are certainly dead (absolute expiry passed); returns whether any were.

@@ -61,18 +61,37 @@ pub enum WriteOp {
         key: String,
         expect: Expect,
     },
+    /// Appends `entry` to the counted list under `key` ([`super::list`]), creating
+    /// it when the key holds nothing: the list then holds one entry more, its
+    /// expiry is the later of its own and `expires_at`, and its version changes
+    /// (a writer expecting the old version conflicts). The commit conflicts, and
+    /// writes nothing, when the list already holds `max_entries` entries or the
+    /// key holds something that is not a counted list. Only stores whose
+    /// [`Caps::append`](crate::store::Caps) is true are sent one.
+    Append {
+        key: String,
+        entry: Bytes,
+        max_entries: u32,
+        expires_at: u64,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> &str {
         match self {
-            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => key,
+            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Append { key, .. } => key,
         }
     }
+    /// The expectation checked against the key's version; an append carries its
+    /// own condition (room in the list) and answers `Any` here.
     pub fn expect(&self) -> Expect {
         match self {
             WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
+            WriteOp::Append { .. } => Expect::Any,
         }
+    }
+    pub fn is_append(&self) -> bool {
+        matches!(self, WriteOp::Append { .. })
     }
 }
 

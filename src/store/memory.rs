@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::{Caps, CommitResult, Store, StoreError};
+use crate::engine::list;
 use crate::engine::record::hash_tag;
 use crate::engine::step::{Expect, Versioned, WriteOp};
 use crate::platform::{Clock, SystemClock};
@@ -154,6 +155,18 @@ impl MemoryStore {
     /// `guards` of the shard holding `ops[k]`.
     fn apply(ops: &[WriteOp], now: u64, guards: &mut [MutexGuard<'_, Shard>], slot: impl Fn(usize) -> usize) -> CommitResult {
         for (k, op) in ops.iter().enumerate() {
+            if let WriteOp::Append { key, max_entries, .. } = op {
+                // Room for one more entry in a counted list (or no value at all).
+                let live = guards[slot(k)].map.get(key.as_str()).filter(|e| e.expires_at > now);
+                let room = match live {
+                    None => *max_entries >= 1,
+                    Some(e) => list::header(&e.value).is_some_and(|(count, _)| count < *max_entries),
+                };
+                if !room {
+                    return CommitResult::Conflict;
+                }
+                continue;
+            }
             let expect = op.expect();
             if expect == Expect::Any {
                 continue;
@@ -179,6 +192,20 @@ impl MemoryStore {
                 // A put that is already expired is a delete.
                 WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => {
                     shard.map.remove(key.as_str());
+                }
+                WriteOp::Append { key, entry, max_entries, expires_at } => {
+                    let live = shard.map.get(key.as_str()).filter(|e| e.expires_at > now);
+                    // Checked above under the same lock; an earlier op of this commit may have changed the key.
+                    let Some((value, expiry)) = list::append(live.map(|e| &e.value[..]), entry, *max_entries, *expires_at) else {
+                        continue;
+                    };
+                    shard.last_version += 1;
+                    let entry = Entry { value: Bytes::from(value), version: shard.last_version, expires_at: expiry };
+                    if expiry <= now {
+                        shard.map.remove(key.as_str());
+                    } else {
+                        shard.map.insert(key.as_str().into(), entry);
+                    }
                 }
             }
             shard.maybe_sweep(now);
@@ -251,7 +278,7 @@ impl Store for MemoryStore {
         Ok(self.commit_now(&ops))
     }
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 0 }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: true }
     }
 }
 

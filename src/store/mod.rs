@@ -38,6 +38,9 @@ pub struct Caps {
     /// The shortest expiry the store honours, in ms; shorter ones are rounded up
     /// (the core never relies on the store to expire anything on time).
     pub min_ttl_ms: u64,
+    /// Applies [`WriteOp::Append`] in a commit (the one-trip sign-in); stores
+    /// without it are never sent one, and sign-ins read the index first.
+    pub append: bool,
 }
 
 /// The outcome of a commit that reached the store.
@@ -99,6 +102,15 @@ impl From<StoreError> for Error {
     }
 }
 
+/// For the commits of stores whose [`Caps::append`] is false: the engine never sends
+/// them an append, so one is a caller's mistake, refused before anything is written.
+pub fn refuse_append(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.iter().any(WriteOp::is_append) {
+        return Err(StoreError::corrupt("this store does not apply appends (its caps say so); nothing was written"));
+    }
+    Ok(())
+}
+
 /// The contract every store implements. Futures are `Send` natively and not in
 /// WebAssembly, where stores hold JavaScript values.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -156,8 +168,11 @@ where
             Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
             Step::Store(StoreCmd::Commit { ops }) => {
                 let tag = ops.first().map(|op| crate::engine::record::hash_tag(op.key()).to_owned()).unwrap_or_default();
+                let appends = ops.iter().any(WriteOp::is_append);
                 match store.commit(ops).await? {
                     CommitResult::Committed => Reply::Store(StoreReply::Committed),
+                    // A refused append is the store saying "read first" (the index is full), not a lost race.
+                    CommitResult::Conflict if appends => Reply::Store(StoreReply::Conflict),
                     CommitResult::Conflict => {
                         *conflicts += 1;
                         tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");

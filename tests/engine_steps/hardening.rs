@@ -187,6 +187,7 @@ fn run_stale<O: Operation>(
                     let blind = ops.into_iter().map(|op| match op {
                         WriteOp::Put { key, value, expires_at, .. } => WriteOp::Put { key, value, expect: Expect::Any, expires_at },
                         WriteOp::Delete { key, .. } => WriteOp::Delete { key, expect: Expect::Any },
+                        append @ WriteOp::Append { .. } => append,
                     });
                     assert_eq!(shared.answer(StoreCmd::Commit { ops: blind.collect() }, now), StoreReply::Committed);
                 }

@@ -3,13 +3,19 @@
 //!
 //! Round trips: one read and one commit; one more read when the user is at the
 //! limit (the records of the sessions it may evict, and of any that may have idled out).
+//!
+//! On a store that appends ([`Caps::append`](crate::store::Caps)), see
+//! [`Issue::one_trip`]: one commit, the record created and its entry appended to
+//! the index, refused by the store when the index already holds the limit's
+//! worth of entries; then the path above (which prunes and evicts) runs.
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::*;
 use crate::engine::error::ErrorCode;
 use crate::engine::policy::LimitPolicy;
-use crate::engine::record::{index_key, session_key, IndexEntry, SessionRecord, UserIndex};
+use crate::engine::record::{index_key, session_key, IndexEntry, RecordFormat, SessionRecord, UserIndex};
 use crate::engine::step::{Operation, Reply, Step, StoreCmd};
 use crate::engine::token::{check_user_id, hash_secret, RefreshToken};
 
@@ -30,6 +36,15 @@ enum Phase {
     Done,
 }
 
+/// Whether the next commit is the one-trip sign-in (no read before it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The store appends and nothing has been tried: try one commit first.
+    OneTrip,
+    /// Read the index, prune, evict, commit with the index's version expected.
+    ReadFirst,
+}
+
 pub struct Issue<'c> {
     rules: &'c Rules,
     user: String,
@@ -48,6 +63,7 @@ pub struct Issue<'c> {
     /// The client of the sign-in, kept in the record.
     client: Option<ClientInfo>,
     audit: Vec<AuditEvent>,
+    path: Path,
 }
 
 impl<'c> Issue<'c> {
@@ -69,6 +85,7 @@ impl<'c> Issue<'c> {
             candidates: Vec::new(),
             client: None,
             audit: Vec::new(),
+            path: Path::ReadFirst,
         };
         op.pending = match op.validate() {
             Ok(()) => op.read_index(),
@@ -80,7 +97,50 @@ impl<'c> Issue<'c> {
     /// Records `client` (IP and user agent) with the new session.
     pub fn with_client(mut self, client: ClientInfo) -> Self {
         self.client = Some(client);
+        if self.path == Path::OneTrip {
+            // The one-trip commit was built already: build it again with the client.
+            self.pending = self.append_commit();
+        }
         self
+    }
+
+    /// Signs in with one round trip when `store_appends` (the store's
+    /// [`Caps::append`](crate::store::Caps)) and records are written compact:
+    /// one commit creates the record and appends its entry to the index. The
+    /// store refuses the append when the index already holds
+    /// `max_sessions_per_user` entries (live or not), so the limit stays exact;
+    /// the operation then reads the index and goes on as without appends (the
+    /// read prunes, the limit evicts or refuses). With `record_format = json`
+    /// the index stays JSON for earlier releases, which cannot be appended to.
+    pub fn one_trip(mut self, store_appends: bool) -> Self {
+        let compact = self.rules.policy.record_format == RecordFormat::Compact;
+        if store_appends && compact && matches!(self.phase, Phase::ReadIndex) && matches!(self.pending, Pending::Store(_)) {
+            self.path = Path::OneTrip;
+            self.pending = self.append_commit();
+        }
+        self
+    }
+
+    fn append_commit(&mut self) -> Pending<Tokens> {
+        self.evicted.clear();
+        let record = self.new_record();
+        let entry = IndexEntry {
+            sid: record.sid.clone(),
+            created_at: record.created_at,
+            absolute_expires_at: record.absolute_expires_at,
+            idle_hint: record.idle_expires_at,
+        };
+        let Some(bytes) = entry.encode() else { return self.read_index() };
+        let ops = vec![
+            put_record(self.rules, &record, Expect::Absent),
+            WriteOp::Append {
+                key: index_key(&self.user),
+                entry: Bytes::from(bytes),
+                max_entries: self.rules.policy.max_sessions_per_user,
+                expires_at: record.absolute_expires_at,
+            },
+        ];
+        self.sign_then_commit(record, ops)
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -180,6 +240,21 @@ impl<'c> Issue<'c> {
                 self.evicted.push(entry.sid);
             }
         }
+        let record = self.new_record();
+        index.sessions.push(IndexEntry {
+            sid: record.sid.clone(),
+            created_at: now,
+            absolute_expires_at: record.absolute_expires_at,
+            idle_hint: record.idle_expires_at,
+        });
+        ops.push(put_record(self.rules, &record, Expect::Absent));
+        ops.push(put_index(self.rules, &self.user, &index, index_version));
+        self.sign_then_commit(record, ops)
+    }
+
+    /// The new session's record (its sid and secret come from the entropy, so a retry makes the same one).
+    fn new_record(&self) -> SessionRecord {
+        let (rules, now) = (self.rules, self.now);
         let sid = self.entropy.sid();
         let secret = self.entropy.secret(rules, &self.user, &sid, 0);
         let record = SessionRecord {
@@ -204,20 +279,23 @@ impl<'c> Issue<'c> {
         if let Some(client) = &self.client {
             record.set_client(client);
         }
-        index.sessions.push(IndexEntry {
-            sid: sid.clone(),
-            created_at: now,
-            absolute_expires_at: record.absolute_expires_at,
-            idle_hint: record.idle_expires_at,
-        });
-        ops.push(put_record(self.rules, &record, Expect::Absent));
-        ops.push(put_index(&self.user, &index, index_version));
-        self.record = Some(record);
+        record
+    }
 
+    fn sign_then_commit(&mut self, record: SessionRecord, ops: Vec<WriteOp>) -> Pending<Tokens> {
+        let rules = self.rules;
         let jti = self.entropy.jti();
-        let mint =
-            jwt::Mint { sub: &self.user, sid: &sid, jti: &jti, now_ms: now, ttl_ms: rules.policy.access_ttl_ms, extra: &self.claims };
-        match self.access.begin(rules, &mint) {
+        let mint = jwt::Mint {
+            sub: &self.user,
+            sid: &record.sid,
+            jti: &jti,
+            now_ms: self.now,
+            ttl_ms: rules.policy.access_ttl_ms,
+            extra: &self.claims,
+        };
+        let begun = self.access.begin(rules, &mint);
+        self.record = Some(record);
+        match begun {
             Some(cmd) => {
                 self.phase = Phase::Signing { ops };
                 Pending::Crypto(cmd)
@@ -269,6 +347,12 @@ impl Operation for Issue<'_> {
             }
             Phase::Committing => match commit_outcome(&reply) {
                 CommitOutcome::Committed => self.finish(),
+                // The store refused the append (the index is full, or JSON) or the record
+                // exists: not a lost race, so no attempt is spent; the read path decides.
+                CommitOutcome::Conflict if self.path == Path::OneTrip => {
+                    self.path = Path::ReadFirst;
+                    self.read_index()
+                }
                 CommitOutcome::Conflict if self.attempts.retry() => self.read_index(),
                 CommitOutcome::Conflict => done(Err(Error::conflict())),
                 CommitOutcome::Unexpected => unexpected(),

@@ -81,7 +81,7 @@ impl<'c> ListSessions<'c> {
             keep[i - 1]
         });
         self.phase = Phase::Pruning { live };
-        Pending::Store(StoreCmd::Commit { ops: vec![put_index(&self.user, &index, index_version)] })
+        Pending::Store(StoreCmd::Commit { ops: vec![put_index(self.rules, &self.user, &index, index_version)] })
     }
 }
 

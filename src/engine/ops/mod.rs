@@ -277,12 +277,12 @@ pub(crate) fn put_revoked_all(rules: &Rules, user: &str, marker: &RevokedAll) ->
 }
 
 /// The index write: a put, or a delete once it is empty.
-pub(crate) fn put_index(user: &str, index: &UserIndex, expect: Expect) -> WriteOp {
+pub(crate) fn put_index(rules: &Rules, user: &str, index: &UserIndex, expect: Expect) -> WriteOp {
     let key = record::index_key(user);
     if index.sessions.is_empty() {
         WriteOp::Delete { key, expect }
     } else {
-        WriteOp::Put { key, value: Bytes::from(index.encode()), expect, expires_at: index.expires_at() }
+        WriteOp::Put { key, value: Bytes::from(index.encode(rules.policy.record_format)), expect, expires_at: index.expires_at() }
     }
 }
 

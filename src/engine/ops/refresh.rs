@@ -254,7 +254,11 @@ impl<'c> Refresh<'c> {
         let dead = tombstone(record, self.now);
         self.phase = Phase::CommittingRevoke;
         Pending::Store(StoreCmd::Commit {
-            ops: vec![put_record(self.rules, &dead, Expect::Version(record_version)), put_index(&user, &index, expect_of(&slot)), marker],
+            ops: vec![
+                put_record(self.rules, &dead, Expect::Version(record_version)),
+                put_index(self.rules, &user, &index, expect_of(&slot)),
+                marker,
+            ],
         })
     }
 

@@ -69,7 +69,7 @@ impl<'c> Revoke<'c> {
         Pending::Store(StoreCmd::Commit {
             ops: vec![
                 put_record(self.rules, &dead, Expect::Version(record_slot.version)),
-                put_index(&self.user, &index, expect_of(&index_slot)),
+                put_index(self.rules, &self.user, &index, expect_of(&index_slot)),
                 marker,
             ],
         })
@@ -214,7 +214,7 @@ impl<'c> RevokeAll<'c> {
     fn commit(&mut self, index: UserIndex, slot: Option<Versioned>, marker: RevokedAll, mut ops: Vec<WriteOp>) -> Pending<usize> {
         self.kept = marker.keep.clone();
         ops.push(put_revoked_all(self.rules, &self.user, &marker));
-        ops.push(put_index(&self.user, &index, expect_of(&slot)));
+        ops.push(put_index(self.rules, &self.user, &index, expect_of(&slot)));
         self.phase = Phase::Commit;
         Pending::Store(StoreCmd::Commit { ops })
     }

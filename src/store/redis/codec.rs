@@ -113,6 +113,19 @@ pub fn encode_commit(prefix: &KeyPrefix, ops: &[WriteOp], version: u64) -> Commi
     let mut args = Vec::with_capacity(ops.len() * 3);
     for op in ops {
         keys.push(prefix.key(op.key()));
+        if let WriteOp::Append { entry, max_entries, expires_at, .. } = op {
+            let mut expect = Vec::with_capacity(5);
+            expect.push(b'+');
+            expect.extend_from_slice(&max_entries.to_be_bytes());
+            args.push(expect);
+            let mut value = Vec::with_capacity(HEADER_LEN + 8 + entry.len());
+            value.extend_from_slice(&header(version));
+            value.extend_from_slice(&expires_at.to_be_bytes());
+            value.extend_from_slice(entry);
+            args.push(value);
+            args.push(pxat(*expires_at));
+            continue;
+        }
         args.push(match op.expect() {
             Expect::Any => b"*".to_vec(),
             Expect::Absent => Vec::new(),
@@ -121,16 +134,21 @@ pub fn encode_commit(prefix: &KeyPrefix, ops: &[WriteOp], version: u64) -> Commi
         match op {
             WriteOp::Put { value, expires_at, .. } => {
                 args.push(encode_value(version, value));
-                // PXAT takes 1 ..= i64::MAX; 1 is long past, so such a put leaves no key.
-                args.push((*expires_at).clamp(1, i64::MAX as u64).to_string().into_bytes());
+                args.push(pxat(*expires_at));
             }
-            WriteOp::Delete { .. } => {
+            // Appends were encoded above.
+            WriteOp::Delete { .. } | WriteOp::Append { .. } => {
                 args.push(Vec::new());
                 args.push(Vec::new());
             }
         }
     }
     CommitCall { keys, args }
+}
+
+/// An expiry as `SET .. PXAT` takes it: 1 ..= i64::MAX; 1 is long past, so such a put leaves no key.
+fn pxat(expires_at: u64) -> Vec<u8> {
+    expires_at.clamp(1, i64::MAX as u64).to_string().into_bytes()
 }
 
 /// Reads the script's answer.
@@ -218,6 +236,19 @@ mod tests {
         assert_eq!(args[8], i64::MAX.to_string().as_bytes(), "PXAT refuses more than i64::MAX");
         assert_eq!(args[9], &header(u64::MAX)[..]);
         assert_eq!((args[10], args[11]), (&b""[..], &b""[..]), "a delete has no value");
+    }
+
+    #[test]
+    fn appends_encode_their_bound_header_expiry_and_entry() {
+        let op = WriteOp::Append { key: "i:{u:a}".into(), entry: Bytes::from_static(b"ent"), max_entries: 0x0102, expires_at: 0x0A0B };
+        let call = encode_commit(&KeyPrefix::default(), &[op], 42);
+        assert_eq!(call.keys, ["tg:i:{u:a}"]);
+        assert_eq!(call.args[0], [b'+', 0, 0, 1, 2], "'+' and the bound, 4 bytes");
+        let mut value = header(42).to_vec();
+        value.extend_from_slice(&0x0A0Bu64.to_be_bytes());
+        value.extend_from_slice(b"ent");
+        assert_eq!(call.args[1], value, "the commit's header, the expiry, the entry");
+        assert_eq!(call.args[2], b"2571");
     }
 
     #[test]

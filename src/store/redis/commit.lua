@@ -1,19 +1,21 @@
 -- tollgate: one commit, all or nothing (docs/store-format.md).
 --
 -- KEYS[i]        the key of op i
--- ARGV[3i - 2]   its expectation: '*' any, '' absent, else the 9-byte header
---                (0xF1, version) the stored value must start with
+-- ARGV[3i - 2]   its expectation: '*' any, '' absent, '+' and 4 bytes (an append,
+--                and the most entries the list may hold before it), else the
+--                9-byte header (0xF1, version) the stored value must start with
 -- ARGV[3i - 1]   the whole value to store (0xF1, this commit's version, payload),
---                or '' to delete the key
+--                or '' to delete the key; for an append, the header, the entry's
+--                expiry (8 bytes) and the entry
 -- ARGV[3i]       the value's expiry, unix ms (SET .. PXAT; a past one leaves no key)
 --
 -- Answers 1 (committed) or 0 (an expectation failed; nothing was written).
--- Every put of one commit carries the commit's version, chosen by the client:
+-- Every write of one commit carries the commit's version, chosen by the client:
 -- a commit the client library sent again after a lost reply finds its own
 -- version in place and answers 1 again.
 local n = #KEYS
 
--- An expectation failed: committed already if a put of this commit is in place.
+-- An expectation failed: committed already if a write of this commit is in place.
 local function failed()
   local own
   for i = 1, n do
@@ -26,11 +28,27 @@ local function failed()
   return 0
 end
 
--- Checks first; a put expecting absence is checked by its own SET NX below.
-local creates = 0
+-- A big-endian number from bytes from .. to of s.
+local function num(s, from, to)
+  local x = 0
+  for j = from, to do x = x * 256 + string.byte(s, j) end
+  return x
+end
+
+-- Checks first; a put expecting absence is checked by its own SET NX below. An
+-- append reads its list here: a counted list (0xB1, count, expiry) with room, or nothing.
+local creates, lists = 0, {}
 for i = 1, n do
   local e = ARGV[3 * i - 2]
-  if e == '' and ARGV[3 * i - 1] ~= '' then
+  if string.byte(e, 1) == 43 then
+    local cur = redis.call('GET', KEYS[i])
+    if cur then
+      if #cur < 22 or string.byte(cur, 10) ~= 177 or num(cur, 11, 14) >= num(e, 2, 5) then return failed() end
+    elseif num(e, 2, 5) < 1 then
+      return failed()
+    end
+    lists[i] = cur
+  elseif e == '' and ARGV[3 * i - 1] ~= '' then
     creates = creates + 1
   elseif e ~= '*' and redis.call('GETRANGE', KEYS[i], 0, 8) ~= e then
     return failed()
@@ -55,6 +73,22 @@ for i = 1, n do
   local e, v = ARGV[3 * i - 2], ARGV[3 * i - 1]
   if v == '' then
     redis.call('DEL', KEYS[i])
+  elseif string.byte(e, 1) == 43 then
+    -- The list with one entry more, this commit's header, and the later expiry.
+    local cur = lists[i]
+    if not cur then
+      redis.call('SET', KEYS[i], string.sub(v, 1, 9) .. '\177\0\0\0\1' .. string.sub(v, 10), 'PXAT', ARGV[3 * i])
+    else
+      local c = num(cur, 11, 14) + 1
+      local head = string.sub(v, 1, 9) .. '\177'
+        .. string.char(math.floor(c / 16777216) % 256, math.floor(c / 65536) % 256, math.floor(c / 256) % 256, c % 256)
+      local body = string.sub(cur, 23) .. string.sub(v, 18)
+      if num(v, 10, 17) > num(cur, 15, 22) then
+        redis.call('SET', KEYS[i], head .. string.sub(v, 10, 17) .. body, 'PXAT', ARGV[3 * i])
+      else
+        redis.call('SET', KEYS[i], head .. string.sub(cur, 15, 22) .. body, 'KEEPTTL')
+      end
+    end
   elseif e ~= '' then
     redis.call('SET', KEYS[i], v, 'PXAT', ARGV[3 * i])
   end

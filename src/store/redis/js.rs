@@ -101,6 +101,6 @@ impl Store for JsRedisStore {
     }
 
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 1 }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 1, append: true }
     }
 }

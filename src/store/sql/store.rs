@@ -447,6 +447,7 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        crate::store::refuse_append(&ops)?;
         if ops.is_empty() {
             return Ok(CommitResult::Committed);
         }
@@ -460,7 +461,7 @@ impl Store for SqlStore {
     }
 
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 0 }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
     }
 }
 
