@@ -4,6 +4,8 @@
 # (each connection refreshes its own chain of tokens), printed as requests/s, the
 # ratio to the same server's GET /healthz measured in the same run, and p99.
 # Not part of scripts/test.sh (a benchmark); run it under the build lock.
+# Environment: CONNECTIONS (32), DURATION (5s), THREADS (2), REDIS_PORT (18693),
+# SERVE_PORT (18694), STORES ("memory redis").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +13,11 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-5s}
 THREADS=${THREADS:-2}
 BIND=127.0.0.1
-REDIS_PORT=18693
-SERVE_PORT=18694
+# Ports of the Redis server and of serve, overridable so that runs side by side do not collide.
+REDIS_PORT=${REDIS_PORT:-18693}
+SERVE_PORT=${SERVE_PORT:-18694}
+# Which stores to measure: "memory", "redis" or both.
+STORES=${STORES:-memory redis}
 API_KEY=bench-api-key-0123456789abcdef
 
 log() { printf '[bench-serve.sh] %s\n' "$*" >&2; }
@@ -114,5 +119,10 @@ bench() {
   done
 }
 
-bench memory "memory store"
-bench "redis://$BIND:$REDIS_PORT/0" "Redis (one server, loopback)"
+for store in $STORES; do
+  case "$store" in
+    memory) bench memory "memory store" ;;
+    redis) bench "redis://$BIND:$REDIS_PORT/0" "Redis (one server, loopback)" ;;
+    *) log "STORES names \"$store\": use memory and/or redis"; exit 2 ;;
+  esac
+done
