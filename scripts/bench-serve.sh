@@ -5,7 +5,7 @@
 # ratio to the same server's GET /healthz measured in the same run, and p99.
 # Not part of scripts/test.sh (a benchmark); run it under the build lock.
 # Environment: CONNECTIONS (32), DURATION (5s), THREADS (2), REDIS_PORT (18693),
-# SERVE_PORT (18694), STORES ("memory redis"), TOLLGATE_BIN (a tollgate binary to
+# SERVE_PORT (18694), STORES ("memory redis"), SERVE_BIN (a tollgate binary to
 # measure instead of building this checkout's). The last row measures /healthz again:
 # how far it is from 1.00 shows how much the machine drifted during the run.
 set -euo pipefail
@@ -28,8 +28,8 @@ sudo=""
 for tool in wrk redis-server; do
   command -v "$tool" >/dev/null || { $sudo apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$tool" >/dev/null; }
 done
-if [ -n "${TOLLGATE_BIN:-}" ]; then
-  BIN=$TOLLGATE_BIN
+if [ -n "${SERVE_BIN:-}" ]; then
+  BIN=$SERVE_BIN
 else
   cargo build --release --locked -q --features server,redis --bin tollgate
   BIN=target/release/tollgate
@@ -109,6 +109,7 @@ bench() {
     "$BIN" serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
   SERVE_PID=$!
   for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q listening "$WORK/serve.out" || { log "serve did not start:"; cat "$WORK/serve.err" >&2; exit 1; }
   make_scripts
   local health verify_stateless verify_strict refresh
   health=$(measure "" /healthz)
