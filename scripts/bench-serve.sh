@@ -4,6 +4,10 @@
 # (each connection refreshes its own chain of tokens), printed as requests/s, the
 # ratio to the same server's GET /healthz measured in the same run, and p99.
 # Not part of scripts/test.sh (a benchmark); run it under the build lock.
+# Environment: CONNECTIONS (32), DURATION (5s), THREADS (2), REDIS_PORT (18693),
+# SERVE_PORT (18694), STORES ("memory redis"), SERVE_BIN (a tollgate binary to
+# measure instead of building this checkout's). The last row measures /healthz again:
+# how far it is from 1.00 shows how much the machine drifted during the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +15,11 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-5s}
 THREADS=${THREADS:-2}
 BIND=127.0.0.1
-REDIS_PORT=18693
-SERVE_PORT=18694
+# Ports of the Redis server and of serve, overridable so that runs side by side do not collide.
+REDIS_PORT=${REDIS_PORT:-18693}
+SERVE_PORT=${SERVE_PORT:-18694}
+# Which stores to measure: "memory", "redis" or both.
+STORES=${STORES:-memory redis}
 API_KEY=bench-api-key-0123456789abcdef
 
 log() { printf '[bench-serve.sh] %s\n' "$*" >&2; }
@@ -21,7 +28,12 @@ sudo=""
 for tool in wrk redis-server; do
   command -v "$tool" >/dev/null || { $sudo apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$tool" >/dev/null; }
 done
-cargo build --release --locked -q --features server,redis --bin tollgate
+if [ -n "${SERVE_BIN:-}" ]; then
+  BIN=$SERVE_BIN
+else
+  cargo build --release --locked -q --features server,redis --bin tollgate
+  BIN=target/release/tollgate
+fi
 
 WORK="$(mktemp -d)"
 SERVE_PID=""
@@ -94,25 +106,32 @@ bench() {
   local store="$1" label="$2"
   TOLLGATE_STORE="$store" TOLLGATE_LISTEN="$BIND:$SERVE_PORT" TOLLGATE_ADMIN_LISTEN=off TOLLGATE_LOG=warn \
     TOLLGATE_SECRET="bench-secret-of-at-least-32-bytes-long" TOLLGATE_API_KEYS="$API_KEY" TOLLGATE_REDIS_PREFIX="bench$$:" \
-    target/release/tollgate serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    "$BIN" serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
   SERVE_PID=$!
   for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q listening "$WORK/serve.out" || { log "serve did not start:"; cat "$WORK/serve.err" >&2; exit 1; }
   make_scripts
   local health verify_stateless verify_strict refresh
   health=$(measure "" /healthz)
   verify_stateless=$(measure "$WORK/verify-stateless.lua" /v1/verify)
   verify_strict=$(measure "$WORK/verify-strict.lua" /v1/verify)
   refresh=$(measure "$WORK/refresh.lua" /v1/refresh)
+  health_again=$(measure "" /healthz)
   kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
   local base=${health%% *}
   printf '\n%s: wrk -t%s -c%s -d%s, same run\n' "$label" "$THREADS" "$CONNECTIONS" "$DURATION"
   printf '%-22s %12s %10s %10s %8s\n' route "requests/s" "x healthz" p99 "non-2xx"
-  for row in "GET /healthz|$health" "verify stateless|$verify_stateless" "verify strict|$verify_strict" "refresh|$refresh"; do
+  for row in "GET /healthz|$health" "verify stateless|$verify_stateless" "verify strict|$verify_strict" "refresh|$refresh" "GET /healthz again|$health_again"; do
     local name=${row%%|*} rps p99 bad
     read -r rps p99 bad <<<"${row#*|}"
     printf '%-22s %12s %10s %10s %8s\n' "$name" "$rps" "$(python3 -c "print(f'{$rps / $base:.2f}')")" "$p99" "$bad"
   done
 }
 
-bench memory "memory store"
-bench "redis://$BIND:$REDIS_PORT/0" "Redis (one server, loopback)"
+for store in $STORES; do
+  case "$store" in
+    memory) bench memory "memory store" ;;
+    redis) bench "redis://$BIND:$REDIS_PORT/0" "Redis (one server, loopback)" ;;
+    *) log "STORES names \"$store\": use memory and/or redis"; exit 2 ;;
+  esac
+done

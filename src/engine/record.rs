@@ -41,28 +41,53 @@ pub fn escape_user(user: &str) -> Cow<'_, str> {
 
 /// The hash tag of every key of `user`: what [`hash_tag`] answers for each of them.
 pub fn user_tag(user: &str) -> String {
-    format!("u:{}", escape_user(user))
+    let mut tag = String::with_capacity(2 + user.len());
+    tag.push_str("u:");
+    push_escaped_user(&mut tag, user);
+    tag
+}
+
+/// `<kind>:{u:<escaped user>}` then `:<sid>` when given, built in one allocation:
+/// a strict verify builds three keys per request.
+fn user_key(kind: &str, user: &str, sid: Option<&str>) -> String {
+    let mut key = String::with_capacity(kind.len() + 5 + user.len() + sid.map_or(0, |s| 1 + s.len()));
+    key.push_str(kind);
+    key.push_str(":{u:");
+    push_escaped_user(&mut key, user);
+    key.push('}');
+    if let Some(sid) = sid {
+        key.push(':');
+        key.push_str(sid);
+    }
+    key
+}
+
+fn push_escaped_user(out: &mut String, user: &str) {
+    match escape_user(user) {
+        Cow::Borrowed(user) => out.push_str(user),
+        Cow::Owned(escaped) => out.push_str(&escaped),
+    }
 }
 
 pub fn session_key(user: &str, sid: &str) -> String {
-    format!("s:{{{}}}:{sid}", user_tag(user))
+    user_key("s", user, Some(sid))
 }
 pub fn index_key(user: &str) -> String {
-    format!("i:{{{}}}", user_tag(user))
+    user_key("i", user, None)
 }
 pub fn user_cache_key(user: &str) -> String {
-    format!("c:{{{}}}", user_tag(user))
+    user_key("c", user, None)
 }
 
 /// Marks one session revoked. Only revocations write it (never a refresh or a touch), so
 /// on a store whose reads may be stale (Workers KV) a write made from an old view of
 /// the record cannot undo a revocation: the marker is read beside the record.
 pub fn revoked_key(user: &str, sid: &str) -> String {
-    format!("r:{{{}}}:{sid}", user_tag(user))
+    user_key("r", user, Some(sid))
 }
 /// Marks every session of the user created up to a time revoked (revoke-all), but one it keeps.
 pub fn revoked_all_key(user: &str) -> String {
-    format!("ra:{{{}}}", user_tag(user))
+    user_key("ra", user, None)
 }
 
 /// The part of a key a Redis Cluster would hash: between the first `{` and the
@@ -489,6 +514,22 @@ mod tests {
         assert_eq!(session_key("a}b", "SID"), "s:{u:a%7Db}:SID");
         assert_eq!(index_key("{x}"), "i:{u:%7Bx%7D}");
         assert_eq!(user_cache_key("%"), "c:{u:%25}");
+        assert_eq!(revoked_key("a{", "SID"), "r:{u:a%7B}:SID");
+        assert_eq!(revoked_all_key("zoë"), "ra:{u:zoë}");
+    }
+
+    #[test]
+    fn keys_are_the_layout_written_out() {
+        // The keys are built by hand for speed; they must stay what the layout says.
+        for user in HOSTILE {
+            let tag = format!("u:{}", escape_user(user));
+            assert_eq!(user_tag(user), tag);
+            assert_eq!(session_key(user, "SID"), format!("s:{{{tag}}}:SID"));
+            assert_eq!(revoked_key(user, "SID"), format!("r:{{{tag}}}:SID"));
+            assert_eq!(revoked_all_key(user), format!("ra:{{{tag}}}"));
+            assert_eq!(index_key(user), format!("i:{{{tag}}}"));
+            assert_eq!(user_cache_key(user), format!("c:{{{tag}}}"));
+        }
     }
 
     #[test]
