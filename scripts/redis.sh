@@ -21,6 +21,9 @@
 #   evicting  16391: maxmemory-policy volatile-lru (the eviction check refuses it), with a user
 #             whose ACL forbids CONFIG
 # The fault tests start and kill their own server on 16390.
+# TG_REDIS_PORT_BASE=N moves every port into N..N+99 (for several runs on one machine): single
+# N, TLS N+1, master N+2, replica N+3, sentinels N+4..N+6, cluster N+10..N+15, faults N+20,
+# evicting N+21.
 set -euo pipefail
 
 MODE="${1:-all}"
@@ -35,6 +38,13 @@ CLUSTER_PORTS=(17100 17101 17102 17103 17104 17105)
 FAULT_PORT=16390
 EVICTING_PORT=16391
 TLS_PORT=16378
+if [ -n "${TG_REDIS_PORT_BASE:-}" ]; then
+  B="$TG_REDIS_PORT_BASE"
+  SINGLE_PORT=$B TLS_PORT=$((B + 1)) MASTER_PORT=$((B + 2)) REPLICA_PORT=$((B + 3))
+  SENTINEL_PORTS=($((B + 4)) $((B + 5)) $((B + 6)))
+  CLUSTER_PORTS=($((B + 10)) $((B + 11)) $((B + 12)) $((B + 13)) $((B + 14)) $((B + 15)))
+  FAULT_PORT=$((B + 20)) EVICTING_PORT=$((B + 21))
+fi
 
 log() { printf '[redis.sh] %s\n' "$*" >&2; }
 

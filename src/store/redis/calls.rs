@@ -40,10 +40,16 @@ pub(super) enum Request {
 }
 
 impl Request {
-    pub(super) fn get(keys: impl IntoIterator<Item = String>) -> Request {
-        let mut c = redis::cmd("MGET");
+    /// `MGET` of `prefix` + each key, written straight into the command: no string per key.
+    pub(super) fn get<'k>(prefix: &str, keys: impl ExactSizeIterator<Item = &'k str>) -> Request {
+        let mut c = Cmd::with_capacity(keys.len() + 1, 4 + keys.len() * (prefix.len() + 48));
+        c.arg("MGET");
+        let mut key = Vec::with_capacity(prefix.len() + 48);
         for k in keys {
-            c.arg(k);
+            key.clear();
+            key.extend_from_slice(prefix.as_bytes());
+            key.extend_from_slice(k.as_bytes());
+            c.arg(&key[..]);
         }
         Request::Get(c)
     }
@@ -129,8 +135,9 @@ impl From<RedisError> for CallError {
 }
 
 fn script_cmd(name: &str, head: &str, call: &CommitCall) -> Cmd {
-    let mut c = redis::cmd(name);
-    c.arg(head).arg(call.keys.len());
+    let bytes = call.keys.iter().map(String::len).sum::<usize>() + call.args.iter().map(Vec::len).sum::<usize>();
+    let mut c = Cmd::with_capacity(3 + call.keys.len() + call.args.len(), name.len() + head.len() + 4 + bytes);
+    c.arg(name).arg(head).arg(call.keys.len());
     for k in &call.keys {
         c.arg(k);
     }
