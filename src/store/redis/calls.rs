@@ -308,6 +308,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_is_one_mget_of_the_prefixed_keys() {
+        let Request::Get(cmd) = Request::get("tg:", ["s:{u:a}:x", "ra:{u:a}"].into_iter()) else { panic!("not a read") };
+        assert_eq!(cmd.get_packed_command(), b"*3\r\n$4\r\nMGET\r\n$12\r\ntg:s:{u:a}:x\r\n$11\r\ntg:ra:{u:a}\r\n".to_vec());
+        let call = CommitCall { keys: vec!["tg:i:{u:a}".into()], args: vec![b"*".to_vec(), vec![0xF1, 0]] };
+        let packed = script_cmd("EVALSHA", "abc", &call).get_packed_command();
+        assert_eq!(packed, b"*6\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n1\r\n$10\r\ntg:i:{u:a}\r\n$1\r\n*\r\n$2\r\n\xF1\x00\r\n".to_vec());
+    }
+
+    #[test]
     fn failures_are_classified_by_what_they_say_about_running() {
         // A server's error reply, parsed the way the connection parses it.
         let server = |line: &str| -> RedisError {
