@@ -4,6 +4,12 @@
 //! `TG_TEST_REDIS_PORT=6379 cargo run --release --features redis --example redis_bench`
 //! (`TG_TEST_REDIS_HOST`, `TG_TEST_REDIS_PASSWORD`, `BENCH_SECONDS` too).
 //!
+//! The runtime is tokio's `multi_thread` with 2 workers: what `#[tokio::main]`
+//! gives an application on this 2-core machine. `BENCH_RUNTIME=current_thread`
+//! runs everything on one thread instead (its rows say so). For profiling one
+//! row: `BENCH_TASKS=1` (or 64) and `BENCH_OPS=get,verify` (of `get`, `issue`,
+//! `verify`, `refresh`, `revoke`).
+//!
 //! Each operation runs as one sequential task and as 64 tasks sharing one
 //! store (one multiplexed connection), for a bounded count and time. Printed:
 //! ops/s, p50, p99, Redis round trips per operation, and the ratio to
@@ -134,14 +140,34 @@ fn rand_tag() -> u64 {
     u64::from_le_bytes(b)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    let runtime = env_or("BENCH_RUNTIME", "multi_thread");
+    let mut builder = match runtime.as_str() {
+        "multi_thread" => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+        "current_thread" => tokio::runtime::Builder::new_current_thread(),
+        other => panic!("BENCH_RUNTIME is multi_thread or current_thread, not {other}"),
+    };
+    builder.enable_all().build().unwrap().block_on(run(runtime));
+}
+
+/// Whether `BENCH_OPS` (all when unset) names `op`.
+fn wanted(op: &str) -> bool {
+    std::env::var("BENCH_OPS").map_or(true, |ops| ops.split(',').any(|o| o.trim() == op))
+}
+
+async fn run(runtime: String) {
     let host = env_or("TG_TEST_REDIS_HOST", "127.0.0.1");
     let port = env_or("TG_TEST_REDIS_PORT", "16379");
     let password = std::env::var("TG_TEST_REDIS_PASSWORD").ok();
     let seconds: f64 = env_or("BENCH_SECONDS", "2").parse().unwrap();
     let limit = Duration::from_secs_f64(seconds);
 
+    let label_runtime = if runtime == "multi_thread" { String::new() } else { format!(" ({runtime})") };
+    println!("tokio runtime: {runtime}{}", if runtime == "multi_thread" { ", 2 workers" } else { "" });
     println!("redis-benchmark -d 300 -t get,set --csv on {host}:{port}");
     let one = redis_benchmark(&host, &port, password.as_deref(), 1, (14_000.0 * seconds) as u32);
     let fifty = redis_benchmark(&host, &port, password.as_deref(), 50, (140_000.0 * seconds) as u32);
@@ -161,88 +187,139 @@ async fn main() {
     println!();
     println!("{:<34} {:>10} {:>9} {:>9} {:>7} {:>8}  vs redis-benchmark", "operation", "ops/s", "p50 us", "p99 us", "trips", "ratio");
     let mut rows: Vec<(String, f64)> = Vec::new();
+    let only_tasks: Option<usize> = std::env::var("BENCH_TASKS").ok().map(|t| t.parse().expect("BENCH_TASKS is 1 or 64"));
     for (tasks, label, peer) in [(1usize, "1 task", &one), (TASKS, "64 tasks", &fifty)] {
+        if only_tasks.is_some_and(|t| t != tasks) {
+            continue;
+        }
+        let label = format!("{label}{label_runtime}");
         let per_task_cap = if tasks == 1 { 200_000 } else { 20_000 };
         let clients = if tasks == 1 { "1 client" } else { "50 clients" };
         let budget = (peer.get * seconds * 1.2) as usize + 1000;
 
-        // store get: one MGET, the floor under every strict verify.
-        let s = store.clone();
-        let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
-            let s = s.clone();
-            async move {
-                s.get(vec![format!("i:{{u:bench-{t}-{}}}", i % 1000)]).await.unwrap();
-            }
-        })
-        .await;
-        print_row(&format!("store get, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
+        if wanted("client") {
+            // The client library alone: redis-rs's `ConnectionManager` sending `GET` of one key,
+            // on the same runtime. What the store adds on top is ours.
+            let auth = password.as_ref().map(|pw| format!(":{pw}@")).unwrap_or_default();
+            let client = redis::Client::open(format!("redis://{auth}{host}:{port}/0")).unwrap();
+            let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                let mut c = conn.clone();
+                async move {
+                    let _: Option<Vec<u8>> =
+                        redis::cmd("GET").arg(format!("tgbench:i:{{u:bench-{t}-{}}}", i % 1000)).query_async(&mut c).await.unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("redis-rs GET, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
+        }
 
-        // issue: a new user each time (no contention on one index).
-        let s = sessions.clone();
-        let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
-            let s = s.clone();
-            async move {
-                s.issue(&format!("bench-{t}-{i}-{}", rand_tag()), Map::new(), json!({})).await.unwrap();
-            }
-        })
-        .await;
-        print_row(&format!("issue, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
-        rows.push((format!("issue, {label}"), r.rate()));
+        if wanted("get") {
+            // store get: one MGET, the floor under every strict verify.
+            let s = store.clone();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                let s = s.clone();
+                async move {
+                    s.get(vec![format!("i:{{u:bench-{t}-{}}}", i % 1000)]).await.unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("store get, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
 
-        // strict verify: one read of the session.
-        let pool = prepare(&sessions, 1024).await;
-        let s = sessions.clone();
-        let p = pool.clone();
-        let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
-            let (s, p) = (s.clone(), p.clone());
-            async move {
-                let tok = &p[(t * 7919 + i) % p.len()];
-                s.verify(&tok.access_token, VerifyMode::Strict).await.unwrap();
-            }
-        })
-        .await;
-        print_row(&format!("strict verify, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
-        rows.push((format!("strict verify, {label}"), r.rate()));
+            // The same with the three keys of a strict verify (record and two revocation markers).
+            let s = store.clone();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                let s = s.clone();
+                async move {
+                    let u = format!("u:bench-{t}-{}", i % 1000);
+                    s.get(vec![
+                        format!("s:{{{u}}}:AAAAAAAAAAAAAAAAAAAAAA"),
+                        format!("r:{{{u}}}:AAAAAAAAAAAAAAAAAAAAAA"),
+                        format!("ra:{{{u}}}"),
+                    ])
+                    .await
+                    .unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("store get 3 keys, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
+        }
 
-        // refresh: each task rotates its own chain.
-        let chains = prepare(&sessions, tasks).await;
-        let current: Arc<Vec<tokio::sync::Mutex<String>>> =
-            Arc::new(chains.iter().map(|t| tokio::sync::Mutex::new(t.refresh_token.clone())).collect());
-        let s = sessions.clone();
-        let mut r = measure(&store, tasks, per_task_cap, limit, move |t, _| {
-            let (s, c) = (s.clone(), current.clone());
-            async move {
-                let mut cur = c[t].lock().await;
-                *cur = s.refresh(&cur).await.unwrap().refresh_token;
-            }
-        })
-        .await;
-        print_row(&format!("refresh, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
-        rows.push((format!("refresh, {label}"), r.rate()));
+        if wanted("issue") {
+            // issue: a new user each time (no contention on one index).
+            let s = sessions.clone();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                let s = s.clone();
+                async move {
+                    s.issue(&format!("bench-{t}-{i}-{}", rand_tag()), Map::new(), json!({})).await.unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("issue, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
+            rows.push((format!("issue, {label}"), r.rate()));
+        }
 
-        // revoke: sessions issued beforehand, one per call.
-        let n = budget.min(if tasks == 1 { 30_000 } else { 120_000 });
-        let pool = prepare(&sessions, n).await;
-        let per = pool.len() / tasks;
-        let s = sessions.clone();
-        let mut r = measure(&store, tasks, per, limit, move |t, i| {
-            let (s, p) = (s.clone(), pool.clone());
-            async move {
-                let tok = &p[t * per + i];
-                s.revoke(&tok.session.user, &tok.session.sid).await.unwrap();
-            }
-        })
-        .await;
-        print_row(&format!("revoke, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
-        rows.push((format!("revoke, {label}"), r.rate()));
+        if wanted("verify") {
+            // strict verify: one read of the session.
+            let pool = prepare(&sessions, 1024).await;
+            let s = sessions.clone();
+            let p = pool.clone();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                let (s, p) = (s.clone(), p.clone());
+                async move {
+                    let tok = &p[(t * 7919 + i) % p.len()];
+                    s.verify(&tok.access_token, VerifyMode::Strict).await.unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("strict verify, {label}"), &mut r, peer.get, &format!("GET, {clients}"));
+            rows.push((format!("strict verify, {label}"), r.rate()));
+        }
+
+        if wanted("refresh") {
+            // refresh: each task rotates its own chain.
+            let chains = prepare(&sessions, tasks).await;
+            let current: Arc<Vec<tokio::sync::Mutex<String>>> =
+                Arc::new(chains.iter().map(|t| tokio::sync::Mutex::new(t.refresh_token.clone())).collect());
+            let s = sessions.clone();
+            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, _| {
+                let (s, c) = (s.clone(), current.clone());
+                async move {
+                    let mut cur = c[t].lock().await;
+                    *cur = s.refresh(&cur).await.unwrap().refresh_token;
+                }
+            })
+            .await;
+            print_row(&format!("refresh, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
+            rows.push((format!("refresh, {label}"), r.rate()));
+        }
+
+        if wanted("revoke") {
+            // revoke: sessions issued beforehand, one per call.
+            let n = budget.min(if tasks == 1 { 30_000 } else { 120_000 });
+            let pool = prepare(&sessions, n).await;
+            let per = pool.len() / tasks;
+            let s = sessions.clone();
+            let mut r = measure(&store, tasks, per, limit, move |t, i| {
+                let (s, p) = (s.clone(), pool.clone());
+                async move {
+                    let tok = &p[t * per + i];
+                    s.revoke(&tok.session.user, &tok.session.sid).await.unwrap();
+                }
+            })
+            .await;
+            print_row(&format!("revoke, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
+            rows.push((format!("revoke, {label}"), r.rate()));
+        }
     }
     println!();
-    let verify64 = rows.iter().find(|r| r.0 == "strict verify, 64 tasks").unwrap().1;
-    println!(
-        "strict verify with 64 tasks: {verify64:.0}/s = {:.2}x redis-benchmark GET with 50 clients ({:.0}/s)",
-        verify64 / fifty.get,
-        fifty.get
-    );
+    if let Some((_, verify64)) = rows.iter().find(|r| r.0.starts_with("strict verify, 64 tasks")) {
+        println!(
+            "strict verify with 64 tasks: {verify64:.0}/s = {:.2}x redis-benchmark GET with 50 clients ({:.0}/s)",
+            verify64 / fifty.get,
+            fifty.get
+        );
+    }
     println!("published seeds (their machines): Go token store SET 26k/s, GET 32k/s; Go session store create 40.8 us, get 28.3 us, delete 32.4 us");
 }
 

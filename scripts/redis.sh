@@ -21,6 +21,9 @@
 #   evicting  16391: maxmemory-policy volatile-lru (the eviction check refuses it), with a user
 #             whose ACL forbids CONFIG
 # The fault tests start and kill their own server on 16390.
+# TG_REDIS_PORT_BASE=N moves every port into N..N+99 (for several runs on one machine): single
+# N, TLS N+1, master N+2, replica N+3, sentinels N+4..N+6, cluster N+10..N+15, faults N+20,
+# evicting N+21.
 set -euo pipefail
 
 MODE="${1:-all}"

@@ -40,10 +40,16 @@ pub(super) enum Request {
 }
 
 impl Request {
-    pub(super) fn get(keys: impl IntoIterator<Item = String>) -> Request {
-        let mut c = redis::cmd("MGET");
+    /// `MGET` of `prefix` + each key, written straight into the command: no string per key.
+    pub(super) fn get<'k>(prefix: &str, keys: impl ExactSizeIterator<Item = &'k str>) -> Request {
+        let mut c = Cmd::with_capacity(keys.len() + 1, 4 + keys.len() * (prefix.len() + 48));
+        c.arg("MGET");
+        let mut key = Vec::with_capacity(prefix.len() + 48);
         for k in keys {
-            c.arg(k);
+            key.clear();
+            key.extend_from_slice(prefix.as_bytes());
+            key.extend_from_slice(k.as_bytes());
+            c.arg(&key[..]);
         }
         Request::Get(c)
     }
@@ -129,8 +135,9 @@ impl From<RedisError> for CallError {
 }
 
 fn script_cmd(name: &str, head: &str, call: &CommitCall) -> Cmd {
-    let mut c = redis::cmd(name);
-    c.arg(head).arg(call.keys.len());
+    let bytes = call.keys.iter().map(String::len).sum::<usize>() + call.args.iter().map(Vec::len).sum::<usize>();
+    let mut c = Cmd::with_capacity(3 + call.keys.len() + call.args.len(), name.len() + head.len() + 4 + bytes);
+    c.arg(name).arg(head).arg(call.keys.len());
     for k in &call.keys {
         c.arg(k);
     }
@@ -299,6 +306,15 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_is_one_mget_of_the_prefixed_keys() {
+        let Request::Get(cmd) = Request::get("tg:", ["s:{u:a}:x", "ra:{u:a}"].into_iter()) else { panic!("not a read") };
+        assert_eq!(cmd.get_packed_command(), b"*3\r\n$4\r\nMGET\r\n$12\r\ntg:s:{u:a}:x\r\n$11\r\ntg:ra:{u:a}\r\n".to_vec());
+        let call = CommitCall { keys: vec!["tg:i:{u:a}".into()], args: vec![b"*".to_vec(), vec![0xF1, 0]] };
+        let packed = script_cmd("EVALSHA", "abc", &call).get_packed_command();
+        assert_eq!(packed, b"*6\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n1\r\n$10\r\ntg:i:{u:a}\r\n$1\r\n*\r\n$2\r\n\xF1\x00\r\n".to_vec());
+    }
 
     #[test]
     fn failures_are_classified_by_what_they_say_about_running() {

@@ -124,7 +124,7 @@ impl RedisStore {
     /// Checks the (master) server answers.
     pub async fn ping(&self) -> Result<(), Error> {
         // A read of a key no one writes: the same path as every read.
-        self.inner.calls.call(Request::get([self.inner.prefix.key("ping")])).await?;
+        self.inner.calls.call(Request::get(self.inner.prefix.as_str(), ["ping"].into_iter())).await?;
         Ok(())
     }
 
@@ -192,7 +192,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let asked = keys.len();
-        let reply = self.inner.calls.call(Request::get(keys.iter().map(|k| self.inner.prefix.key(k)))).await?;
+        let reply = self.inner.calls.call(Request::get(self.inner.prefix.as_str(), keys.iter().map(String::as_str))).await?;
         codec::decode_values(mget_items(reply)?, asked)
     }
 
