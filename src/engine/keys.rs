@@ -123,7 +123,7 @@ impl HmacKey {
 fn words_ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-    let fits = a.len() == b.len() && a.len() % 8 == 0;
+    let fits = a.len() == b.len() && a.len().is_multiple_of(8);
     // Every differing bit lands in `diff`; only the final comparison goes through `subtle`.
     let diff = a.chunks_exact(8).zip(b.chunks_exact(8)).fold(0u64, |d, (x, y)| d | (word(x) ^ word(y)));
     fits && bool::from(diff.ct_eq(&0))
