@@ -5,7 +5,8 @@
 //! `bash scripts/verify-cost.sh` builds this in release and runs each mode under
 //! `valgrind --tool=callgrind` twice (N and 2N verifies); the difference divided by N is
 //! the cost of one verify without the set-up. By hand:
-//! `cargo run --release --example verify_cost -- tollgate 1000`.
+//! `cargo run --release --example verify_cost -- tollgate 1000`. The modes `memory_get` and
+//! `memory_put` count the memory store's get and put the same way.
 #![allow(clippy::disallowed_methods)] // an example may read the environment
 
 use std::hint::black_box;
@@ -76,7 +77,29 @@ fn main() {
                 black_box(m.finalize().into_bytes());
             }
         }
-        other => panic!("mode is tollgate, jsonwebtoken or hmac, not {other}"),
+        // The memory store's get and put on the bench's workload (benches/core.rs,
+        // `memory_store`): 10,000 session keys, 300-byte values, every get a hit.
+        "memory_get" | "memory_put" => {
+            use tollgate::engine::step::{Expect, WriteOp};
+            let store = tollgate::MemoryStore::new();
+            let value = bytes::Bytes::from(vec![7u8; 300]);
+            let keys: Vec<String> = (0..10_000).map(|i| format!("s:{{u:u{i}}}:sid")).collect();
+            let puts: Vec<[WriteOp; 1]> = keys
+                .iter()
+                .map(|k| [WriteOp::Put { key: k.clone(), value: value.clone(), expect: Expect::Any, expires_at: u64::MAX / 2 }])
+                .collect();
+            for op in &puts {
+                store.commit_now(op);
+            }
+            for i in 0..n as usize {
+                if mode == "memory_get" {
+                    black_box(store.get_one(black_box(&keys[i % keys.len()])));
+                } else {
+                    black_box(store.commit_now(black_box(&puts[i % puts.len()])));
+                }
+            }
+        }
+        other => panic!("mode is tollgate, jsonwebtoken, hmac, memory_get or memory_put, not {other}"),
     }
 }
 

@@ -30,12 +30,24 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[cfg(not(target_arch = "wasm32"))]
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        // `CLOCK_REALTIME` as `SystemTime::now` reads it, without its checked conversions and
+        // 128-bit millisecond count: a quarter of a memory-store get's instructions before.
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+        unix_ms(t.tv_sec, t.tv_nsec)
     }
     #[cfg(target_arch = "wasm32")]
     fn now_ms(&self) -> u64 {
         js_sys::Date::now() as u64
     }
+}
+
+/// Unix milliseconds of a `timespec`; a time before 1970 is 0, as `SystemTime` gave.
+#[cfg(not(target_arch = "wasm32"))]
+fn unix_ms(sec: i64, nsec: i64) -> u64 {
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return 0;
+    }
+    (sec as u64).saturating_mul(1000).saturating_add(nsec as u64 / 1_000_000)
 }
 
 /// A clock that moves only when told to: for tests and simulations.
@@ -237,4 +249,28 @@ pub async fn request_scope<F: std::future::Future>(request: F) -> F::Output {
         polled
     })
     .await
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_clock_reads_what_system_time_reads() {
+        #[allow(clippy::disallowed_methods)] // the reference this clock must agree with
+        let std_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let before = std_ms();
+        let ours = SystemClock.now_ms();
+        let after = std_ms();
+        assert!(before <= ours && ours <= after, "{before} <= {ours} <= {after}");
+    }
+
+    #[test]
+    fn a_timespec_becomes_milliseconds() {
+        assert_eq!(unix_ms(1_800_000_000, 999_999_999), 1_800_000_000_999);
+        assert_eq!(unix_ms(0, 1_000_000), 1);
+        assert_eq!(unix_ms(-1, 0), 0);
+        assert_eq!(unix_ms(1, 1_000_000_000), 0);
+        assert_eq!(unix_ms(i64::MAX, 0), u64::MAX);
+    }
 }

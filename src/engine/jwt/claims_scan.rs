@@ -24,23 +24,23 @@ pub(super) fn scan(text: &str) -> Option<RawClaims<'_>> {
     s.skip_ws();
     if !s.eat_if(b'}') {
         loop {
-            let key = s.plain_string()?;
+            let claim = s.key()?;
             s.skip_ws();
             s.eat(b':')?;
             s.skip_ws();
-            match key {
-                "sub" => set(&mut claims.sub, Cow::Borrowed(s.plain_string()?))?,
-                "sid" => set(&mut claims.sid, Cow::Borrowed(s.plain_string()?))?,
-                "jti" => set(&mut claims.jti, Cow::Borrowed(s.plain_string()?))?,
-                "iss" => set(&mut claims.iss, Cow::Borrowed(s.plain_string()?))?,
-                "aud" => {
+            match claim {
+                Some(Claim::Sub) => set(&mut claims.sub, Cow::Borrowed(s.plain_string()?))?,
+                Some(Claim::Sid) => set(&mut claims.sid, Cow::Borrowed(s.plain_string()?))?,
+                Some(Claim::Jti) => set(&mut claims.jti, Cow::Borrowed(s.plain_string()?))?,
+                Some(Claim::Iss) => set(&mut claims.iss, Cow::Borrowed(s.plain_string()?))?,
+                Some(Claim::Aud) => {
                     let aud = s.audience()?;
                     set(&mut claims.aud, aud)?
                 }
-                "exp" => set(&mut claims.exp, s.numeric_date()?)?,
-                "nbf" => set(&mut claims.nbf, s.numeric_date()?)?,
-                "iat" => set(&mut claims.iat, s.numeric_date()?)?,
-                _ => s.skip_plain_value()?,
+                Some(Claim::Exp) => set(&mut claims.exp, s.numeric_date()?)?,
+                Some(Claim::Nbf) => set(&mut claims.nbf, s.numeric_date()?)?,
+                Some(Claim::Iat) => set(&mut claims.iat, s.numeric_date()?)?,
+                None => s.skip_plain_value()?,
             }
             s.skip_ws();
             if s.eat_if(b',') {
@@ -53,6 +53,36 @@ pub(super) fn scan(text: &str) -> Option<RawClaims<'_>> {
     }
     s.skip_ws();
     (s.at == s.bytes.len()).then_some(claims)
+}
+
+enum Claim {
+    Sub,
+    Sid,
+    Jti,
+    Iss,
+    Aud,
+    Exp,
+    Nbf,
+    Iat,
+}
+
+/// The registered claim a three-byte key names: one integer compare per claim instead of a
+/// string compare per arm.
+fn registered([a, b, c]: [u8; 3]) -> Option<Claim> {
+    const fn word(k: &[u8; 3]) -> u32 {
+        u32::from_le_bytes([k[0], k[1], k[2], 0])
+    }
+    Some(match u32::from_le_bytes([a, b, c, 0]) {
+        w if w == word(b"sub") => Claim::Sub,
+        w if w == word(b"sid") => Claim::Sid,
+        w if w == word(b"jti") => Claim::Jti,
+        w if w == word(b"iss") => Claim::Iss,
+        w if w == word(b"aud") => Claim::Aud,
+        w if w == word(b"exp") => Claim::Exp,
+        w if w == word(b"nbf") => Claim::Nbf,
+        w if w == word(b"iat") => Claim::Iat,
+        _ => return None,
+    })
 }
 
 /// A registered claim given twice is serde's error to report, not the scanner's.
@@ -87,11 +117,24 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         }
     }
+    /// A member's name: `Some(claim)` for a registered claim, `Some(None)` for any other
+    /// plain string.
+    fn key(&mut self) -> Option<Option<Claim>> {
+        // Every registered claim's name is three letters, and so are most names in a token:
+        // read those without a search for the closing quote.
+        if let Some(&[b'"', a, b, c, b'"']) = self.bytes.get(self.at..self.at + 5) {
+            if [a, b, c].iter().all(|&x| x >= 0x20 && x != b'"' && x != b'\\') {
+                self.at += 5;
+                return Some(registered([a, b, c]));
+            }
+        }
+        self.plain_string().map(|_| None)
+    }
     /// A string without escapes or control characters, borrowed.
     fn plain_string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = string_end(&self.bytes[start..])?;
         self.at = start + len;
         self.eat(b'"')?;
         // The text is valid UTF-8 and both ends are ASCII quotes: a character boundary each.
@@ -101,15 +144,20 @@ impl<'a> Scanner<'a> {
     /// exact for every integer up to 1e13).
     fn numeric_date(&mut self) -> Option<u64> {
         let start = self.at;
-        let len = self.bytes[start..].iter().position(|b| !b.is_ascii_digit()).unwrap_or(self.bytes.len() - start);
-        // Empty, a leading zero (`01` is not JSON), more digits than 1e13 has, or a fraction or
-        // exponent follows: serde decides.
-        if len == 0 || len > 14 || (len > 1 && self.bytes[start] == b'0') || matches!(self.bytes.get(start + len), Some(b'.' | b'e' | b'E'))
-        {
+        let mut n = 0u64;
+        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+            n = n * 10 + u64::from(d - b'0');
+            self.at += 1;
+            // More digits than 1e13 has: serde decides.
+            if self.at - start > 14 {
+                return None;
+            }
+        }
+        let len = self.at - start;
+        // Empty, a leading zero (`01` is not JSON), or a fraction or exponent follows: serde decides.
+        if len == 0 || (len > 1 && self.bytes[start] == b'0') || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        let n: u64 = self.text[start..start + len].parse().ok()?;
-        self.at = start + len;
         (n <= 10_000_000_000_000).then_some(n)
     }
     fn audience(&mut self) -> Option<Audience<'a>> {
@@ -176,6 +224,28 @@ impl<'a> Scanner<'a> {
         self.digits();
         (self.at > start).then_some(())
     }
+}
+
+/// Where a plain string's body ends: the offset of the first `"`, `\` or control character,
+/// found eight bytes at a time (claims are mostly strings).
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let w = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
+        // A byte of `x - ONES & !x & HIGH` is set where x's byte is zero (below 0x20 for the
+        // last term); bytes above the first such one may be set too, so take the lowest.
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        let hits = (quote.wrapping_sub(ONES) & !quote | slash.wrapping_sub(ONES) & !slash | w.wrapping_sub(ONES * 0x20) & !w) & HIGH;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -249,6 +319,7 @@ mod tests {
             prop::sample::select(vec!["sub", "sid", "jti", "iss", "aud", "exp", "nbf", "iat", "role"]).prop_map(|k| format!("\"{k}\"")),
             "-?[0-9]{0,15}(\\.[0-9]{0,2})?([eE][+-]?[0-9]{0,2})?",
             "\"[a-z\u{e9}\u{1}]{0,4}\"",
+            "\"[a-z\u{e9}\u{1}\"\\\\]{6,20}\"",
         ]
     }
 
@@ -293,6 +364,7 @@ mod tests {
         prop_oneof![
             "-?(0|[1-9][0-9]{0,16})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?",
             "\"[a-z\u{e9}\u{1}\\\\]{0,4}\"",
+            "\"[a-z0-9\u{e9}\u{1}\\\\]{5,24}\"",
             prop::collection::vec("\"[a-z]{0,3}\"|1|null", 0..3).prop_map(|v| format!("[{}]", v.join(","))),
             Just("null".to_owned()),
             Just("false".to_owned()),
@@ -302,6 +374,18 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn string_end_finds_the_first_stop(bytes in prop::collection::vec(prop_oneof![
+            4 => 0x20u8..0x7f,
+            1 => Just(b'"'),
+            1 => Just(b'\\'),
+            1 => 0u8..0x20,
+            1 => 0x7fu8..=0xff,
+        ], 0..40)) {
+            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(string_end(&bytes), naive);
+        }
+
         #[test]
         fn scanner_agrees_with_serde(parts in prop::collection::vec(fragment(), 0..24)) {
             agrees(&parts.concat())?;

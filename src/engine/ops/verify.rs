@@ -85,7 +85,7 @@ impl<'c> Verify<'c> {
                 alg: parsed.key.alg(),
                 kid: parsed.key.kid().to_owned(),
                 message: parsed.signing_input.as_bytes().to_vec(),
-                signature: parsed.signature,
+                signature: parsed.signature.into_vec(),
             }),
         }
     }
