@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
+use tollgate::engine::record::{index_key, revoked_all_key, revoked_key, session_key};
 use tollgate::store::redis::{RedisConfig, RedisStore};
 use tollgate::{SessionManager, Store, Tokens, VerifyMode};
 
@@ -206,8 +207,11 @@ async fn run(runtime: String) {
             let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
                 let mut c = conn.clone();
                 async move {
-                    let _: Option<Vec<u8>> =
-                        redis::cmd("GET").arg(format!("tgbench:i:{{u:bench-{t}-{}}}", i % 1000)).query_async(&mut c).await.unwrap();
+                    let _: Option<Vec<u8>> = redis::cmd("GET")
+                        .arg(format!("tgbench:{}", index_key(&format!("bench-{t}-{}", i % 1000))))
+                        .query_async(&mut c)
+                        .await
+                        .unwrap();
                 }
             })
             .await;
@@ -220,7 +224,7 @@ async fn run(runtime: String) {
             let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
                 let s = s.clone();
                 async move {
-                    s.get(vec![format!("i:{{u:bench-{t}-{}}}", i % 1000)]).await.unwrap();
+                    s.get(vec![index_key(&format!("bench-{t}-{}", i % 1000))]).await.unwrap();
                 }
             })
             .await;
@@ -231,14 +235,8 @@ async fn run(runtime: String) {
             let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
                 let s = s.clone();
                 async move {
-                    let u = format!("u:bench-{t}-{}", i % 1000);
-                    s.get(vec![
-                        format!("s:{{{u}}}:AAAAAAAAAAAAAAAAAAAAAA"),
-                        format!("r:{{{u}}}:AAAAAAAAAAAAAAAAAAAAAA"),
-                        format!("ra:{{{u}}}"),
-                    ])
-                    .await
-                    .unwrap();
+                    let (user, sid) = (format!("bench-{t}-{}", i % 1000), "AAAAAAAAAAAAAAAAAAAAAA");
+                    s.get(vec![session_key(&user, sid), revoked_key(&user, sid), revoked_all_key(&user)]).await.unwrap();
                 }
             })
             .await;

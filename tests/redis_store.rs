@@ -69,6 +69,16 @@ fn now_ms() -> u64 {
     conformance::real_now()
 }
 
+/// The commit script run by `EVAL` with `call`'s keys and arguments, as a client library would send it.
+fn eval(call: &codec::CommitCall) -> redis::Cmd {
+    let mut c = redis::cmd("EVAL");
+    c.arg(codec::COMMIT_SCRIPT).arg(call.keys.len()).arg(&call.keys);
+    for arg in &call.args {
+        c.arg(&arg[..]);
+    }
+    c
+}
+
 fn put(key: &str, value: &'static [u8], expect: Expect, expires_at: u64) -> WriteOp {
     WriteOp::Put { key: key.to_owned(), value: Bytes::from_static(value), expect, expires_at }
 }
@@ -146,14 +156,6 @@ async fn a_commit_sent_twice_answers_committed_twice() {
     let (a, b) = (index_key(&user), session_key(&user, "AAAAAAAAAAAAAAAAAAAAAA"));
     let later = now_ms() + 60_000;
     let prefix = codec::KeyPrefix::default();
-    let eval = |call: &codec::CommitCall| {
-        let mut c = redis::cmd("EVAL");
-        c.arg(codec::COMMIT_SCRIPT).arg(call.keys.len()).arg(&call.keys);
-        for arg in &call.args {
-            c.arg(&arg[..]);
-        }
-        c
-    };
     let ops = vec![put(&a, b"index", Expect::Absent, later), put(&b, b"record", Expect::Absent, later)];
     let first = codec::encode_commit(&prefix, &ops, 0x1234_5678_9abc_def0);
     assert_eq!(eval(&first).query_async::<i64>(&mut raw).await.unwrap(), 1);
@@ -181,14 +183,6 @@ async fn an_append_sent_twice_appends_once() {
     let user = conformance::unique_user("append-twice");
     let later = now_ms() + 60_000;
     let prefix = codec::KeyPrefix::default();
-    let eval = |call: &codec::CommitCall| {
-        let mut c = redis::cmd("EVAL");
-        c.arg(codec::COMMIT_SCRIPT).arg(call.keys.len()).arg(&call.keys);
-        for arg in &call.args {
-            c.arg(&arg[..]);
-        }
-        c
-    };
     let sign_in = |sid: &str, max_entries: u32| {
         vec![
             put(&session_key(&user, sid), b"record", Expect::Absent, later),

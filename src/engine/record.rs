@@ -305,6 +305,15 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// The index's entry for a new session's record.
+    pub fn of(record: &SessionRecord) -> IndexEntry {
+        IndexEntry {
+            sid: record.sid.clone(),
+            created_at: record.created_at,
+            absolute_expires_at: record.absolute_expires_at,
+            idle_hint: record.idle_expires_at,
+        }
+    }
     /// The entry as one counted-list entry; `None` for a sid over 255 bytes.
     pub fn encode(&self) -> Option<Vec<u8>> {
         list::entry(&self.sid, self.created_at, self.absolute_expires_at, self.idle_hint)

@@ -152,7 +152,7 @@ async fn run<S: Store + 'static>(settings: &Settings, sessions: SessionManager<S
     for accepting in loops {
         let _ = accepting.await;
     }
-    match connections.drained(serve.drain_timeout).await {
+    match connections.drained(drain_until.saturating_duration_since(tokio::time::Instant::now())).await {
         0 => tracing::info!("drained: every connection closed"),
         left => tracing::warn!(left, "the drain deadline passed with connections still open; exiting"),
     }

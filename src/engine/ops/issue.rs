@@ -124,13 +124,7 @@ impl<'c> Issue<'c> {
     fn append_commit(&mut self) -> Pending<Tokens> {
         self.evicted.clear();
         let record = self.new_record();
-        let entry = IndexEntry {
-            sid: record.sid.clone(),
-            created_at: record.created_at,
-            absolute_expires_at: record.absolute_expires_at,
-            idle_hint: record.idle_expires_at,
-        };
-        let Some(bytes) = entry.encode() else { return self.read_index() };
+        let Some(bytes) = IndexEntry::of(&record).encode() else { return self.read_index() };
         let ops = vec![
             put_record(self.rules, &record, Expect::Absent),
             WriteOp::Append {
@@ -241,12 +235,7 @@ impl<'c> Issue<'c> {
             }
         }
         let record = self.new_record();
-        index.sessions.push(IndexEntry {
-            sid: record.sid.clone(),
-            created_at: now,
-            absolute_expires_at: record.absolute_expires_at,
-            idle_hint: record.idle_expires_at,
-        });
+        index.sessions.push(IndexEntry::of(&record));
         ops.push(put_record(self.rules, &record, Expect::Absent));
         ops.push(put_index(self.rules, &self.user, &index, index_version));
         self.sign_then_commit(record, ops)
@@ -257,7 +246,7 @@ impl<'c> Issue<'c> {
         let (rules, now) = (self.rules, self.now);
         let sid = self.entropy.sid();
         let secret = self.entropy.secret(rules, &self.user, &sid, 0);
-        let record = SessionRecord {
+        let mut record = SessionRecord {
             v: SessionRecord::new_format(),
             sid: sid.clone(),
             user: self.user.clone(),
@@ -275,7 +264,6 @@ impl<'c> Issue<'c> {
             ip: None,
             user_agent: None,
         };
-        let mut record = record;
         if let Some(client) = &self.client {
             record.set_client(client);
         }
