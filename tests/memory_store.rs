@@ -120,12 +120,20 @@ fn hash_tags_pick_the_cluster_slot_part() {
 struct Flawed {
     inner: MemoryStore,
     flaw: Flaw,
+    /// A read that has its values and waits for a partner (`IgnoresExpectations`).
+    waiting: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
+
+/// How long a read of `IgnoresExpectations` waits for a partner: long enough that
+/// racing operations on a loaded machine always pair up, short for a read alone.
+const PARTNER_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Flaw {
-    /// Commits every write, whatever it expected. Its reads take a millisecond to come
-    /// back, as a remote store's would, so racing operations overlap.
+    /// Commits every write, whatever it expected. Each read, once it has its values,
+    /// waits for another read to arrive (or for [`PARTNER_WAIT`]), so two racing
+    /// operations always read the same state before either writes: overlap by
+    /// construction, not by the scheduler's luck.
     IgnoresExpectations,
     /// Keeps a value written with an expiry already past, for a day.
     KeepsExpired,
@@ -140,7 +148,27 @@ impl Store for Flawed {
     async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
         let values = self.inner.get(keys).await;
         if self.flaw == Flaw::IgnoresExpectations {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let partner = {
+                let mut waiting = self.waiting.lock().unwrap();
+                match waiting.take() {
+                    // Both reads hold their values: release the partner and go on.
+                    Some(partner) => {
+                        let _ = partner.send(());
+                        None
+                    }
+                    None => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        *waiting = Some(tx);
+                        Some(rx)
+                    }
+                }
+            };
+            if let Some(rx) = partner {
+                if tokio::time::timeout(PARTNER_WAIT, rx).await.is_err() {
+                    // Alone: stop waiting, and let the next read wait in its turn.
+                    self.waiting.lock().unwrap().take();
+                }
+            }
         }
         values
     }
@@ -166,7 +194,7 @@ impl Store for Flawed {
 }
 
 async fn outcomes_with(flaw: Flaw) -> Vec<(&'static str, Outcome)> {
-    conformance::outcomes(|clock| Arc::new(Flawed { inner: MemoryStore::with_clock(clock), flaw })).await
+    conformance::outcomes(|clock| Arc::new(Flawed { inner: MemoryStore::with_clock(clock), flaw, waiting: Default::default() })).await
 }
 
 fn failed(outcomes: &[(&'static str, Outcome)]) -> Vec<&'static str> {
