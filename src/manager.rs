@@ -105,10 +105,18 @@ impl<S: Store> SessionManager<S> {
         self.clock.now_ms()
     }
 
-    async fn run<O: Operation>(&self, name: &'static str, mut op: O) -> Result<O::Output, Error> {
-        let watch = Stopwatch::start();
-        // `otel.name`: the span's name when traces are exported (feature `otel` of `tollgate serve`).
-        let span = tracing::debug_span!("tollgate", op = name, otel.name = name);
+    async fn run<O: Operation>(&self, name: &'static str, op: O) -> Result<O::Output, Error> {
+        self.run_timed(name, Stopwatch::start(), operation_span(name), op).await
+    }
+
+    /// [`run`](Self::run) for an operation whose first part ran already, timed by `watch`, inside `span`.
+    async fn run_timed<O: Operation>(
+        &self,
+        name: &'static str,
+        watch: Stopwatch,
+        span: tracing::Span,
+        mut op: O,
+    ) -> Result<O::Output, Error> {
         let mut conflicts = 0;
         let result = drive_counting(&mut op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
         if let Some(hook) = &self.audit {
@@ -162,18 +170,23 @@ impl<S: Store> SessionManager<S> {
     /// Verifies an access token. `Strict` also reads the session.
     pub async fn verify(&self, access_token: &str, mode: VerifyMode) -> Result<Verified, Error> {
         let now = self.now();
-        if mode == VerifyMode::Stateless {
-            // The HMAC fast path: one pass, no allocation of the operation.
-            let watch = Stopwatch::start();
-            let _span = tracing::debug_span!("tollgate", op = "verify_stateless", otel.name = "verify_stateless").entered();
-            if let Some(r) = jwt::verify_hmac(access_token, &self.rules.keys, &self.rules.policy.claims, now) {
-                let r = r.map(|claims| Verified { claims, session: None });
-                self.observe("verify_stateless", &r, &watch);
-                return r;
-            }
-        }
         let name = if mode == VerifyMode::Strict { "verify_strict" } else { "verify_stateless" };
-        self.run(name, ops::Verify::new(&self.rules, access_token, mode, now)).await
+        let (watch, span) = (Stopwatch::start(), operation_span(name));
+        // The HMAC fast path: signature and claims in one pass, no copy of the token and
+        // no operation for a stateless verify; a strict one goes on to the session read.
+        let checked = span.in_scope(|| jwt::verify_hmac(access_token, &self.rules.keys, &self.rules.policy.claims, now));
+        match (checked, mode) {
+            (Some(Ok(claims)), VerifyMode::Strict) => {
+                self.run_timed(name, watch, span, ops::Verify::of_checked(&self.rules, claims, now)).await
+            }
+            (Some(r), _) => {
+                let r = r.map(|claims| Verified { claims, session: None });
+                self.observe(name, &r, &watch);
+                r
+            }
+            // An asymmetric key: the crypto driver checks the signature.
+            (None, _) => self.run_timed(name, watch, span, ops::Verify::new(&self.rules, access_token, mode, now)).await,
+        }
     }
 
     /// Rotates a refresh token into a new pair.
@@ -258,4 +271,10 @@ impl<S: Store> SessionManager<S> {
     pub async fn delete_user_info(&self, user: &str) -> Result<(), Error> {
         self.run("user_cache_delete", ops::CacheDelete::new(user)).await
     }
+}
+
+/// The span of one operation. `otel.name`: the span's name when traces are exported
+/// (feature `otel` of `tollgate serve`).
+fn operation_span(name: &'static str) -> tracing::Span {
+    tracing::debug_span!("tollgate", op = name, otel.name = name)
 }

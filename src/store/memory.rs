@@ -123,14 +123,18 @@ impl MemoryStore {
 
     /// Reads one key now: the synchronous path under [`Store::get`].
     pub fn get_one(&self, key: &str) -> Option<Versioned> {
-        let now = self.inner.clock.now_ms();
-        let shard = self.lock(Self::shard_of(key));
-        shard.map.get(key).filter(|e| e.expires_at > now).map(|e| Versioned { value: e.value.clone(), version: e.version })
+        self.get_at(key, self.inner.clock.now_ms())
     }
 
-    /// Reads keys now, one entry per key.
+    /// Reads keys now, one entry per key: all of them at one reading of the clock.
     pub fn get_many(&self, keys: &[String]) -> Vec<Option<Versioned>> {
-        keys.iter().map(|k| self.get_one(k)).collect()
+        let now = self.inner.clock.now_ms();
+        keys.iter().map(|k| self.get_at(k, now)).collect()
+    }
+
+    fn get_at(&self, key: &str, now: u64) -> Option<Versioned> {
+        let shard = self.lock(Self::shard_of(key));
+        shard.map.get(key).filter(|e| e.expires_at > now).map(|e| Versioned { value: e.value.clone(), version: e.version })
     }
 
     /// Applies a commit now: the synchronous path under [`Store::commit`].

@@ -26,10 +26,8 @@ pub struct Verified {
 
 enum Phase {
     CheckingSignature,
-    ReadSession {
-        user: String,
-        sid: String,
-    },
+    /// The session of `claims` is being read.
+    ReadSession,
     Touching {
         info: SessionInfo,
     },
@@ -67,6 +65,23 @@ impl<'c> Verify<'c> {
         }
         op.token = token.to_owned();
         op.pending = op.start();
+        op
+    }
+
+    /// A strict verify of a token whose signature and claims the caller has checked
+    /// already ([`jwt::verify_hmac`], the HMAC fast path): it starts at the session read.
+    pub fn of_checked(rules: &'c Rules, claims: AccessClaims, now: u64) -> Self {
+        let mut op = Verify {
+            rules,
+            token: String::new(),
+            mode: VerifyMode::Strict,
+            now,
+            attempts: Attempts::new(rules),
+            claims: None,
+            phase: Phase::CheckingSignature,
+            pending: Pending::Waiting,
+        };
+        op.pending = op.after_signature(Ok(claims));
         op
     }
 
@@ -108,28 +123,35 @@ impl<'c> Verify<'c> {
         if self.mode == VerifyMode::Stateless {
             return done(Ok(Verified { claims, session: None }));
         }
-        let Some(sid) = claims.sid.clone() else {
+        let Some(sid) = claims.sid.as_deref() else {
             return done(Err(Error::token_invalid("strict verification needs a session id (sid) in the token")));
         };
-        if let Err(e) = check_sid(&sid) {
+        if let Err(e) = check_sid(sid) {
             return done(Err(e));
         }
-        let user = claims.sub.clone();
         self.claims = Some(claims);
-        self.read(user, sid)
+        self.read()
     }
 
-    fn read(&mut self, user: String, sid: String) -> Pending<Verified> {
-        let keys = session_and_markers(&user, &sid);
-        self.phase = Phase::ReadSession { user, sid };
+    /// The user and session id of the claims being verified (checked by `after_signature`).
+    fn user_and_sid(&self) -> Option<(&str, &str)> {
+        let claims = self.claims.as_ref()?;
+        Some((&claims.sub, claims.sid.as_deref()?))
+    }
+
+    fn read(&mut self) -> Pending<Verified> {
+        let Some((user, sid)) = self.user_and_sid() else { return unexpected() };
+        let keys = session_and_markers(user, sid);
+        self.phase = Phase::ReadSession;
         Pending::Store(StoreCmd::Get { keys })
     }
 
-    fn on_session(&mut self, reply: Reply, user: String, sid: String) -> Pending<Verified> {
+    fn on_session(&mut self, reply: Reply) -> Pending<Verified> {
         let Some(mut v) = values(reply, 3) else { return unexpected() };
         let (all, marker) = (v.pop().flatten(), v.pop().flatten());
         let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
-        let mut record = match decode_record(self.rules, &slot, &user, &sid) {
+        let Some((user, sid)) = self.user_and_sid() else { return unexpected() };
+        let mut record = match decode_record(self.rules, &slot, user, sid) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
         };
@@ -171,14 +193,11 @@ impl Operation for Verify<'_> {
                 Reply::Verified(ok) => self.on_signature(ok),
                 _ => unexpected(),
             },
-            Phase::ReadSession { user, sid } => self.on_session(reply, user, sid),
+            Phase::ReadSession => self.on_session(reply),
             Phase::Touching { info } => match commit_outcome(&reply) {
                 CommitOutcome::Committed => self.finish(info),
                 // Someone else wrote the session (a touch, a rotation, a revocation): read it again.
-                CommitOutcome::Conflict if self.attempts.retry() => {
-                    let (user, sid) = (info.user, info.sid);
-                    self.read(user, sid)
-                }
+                CommitOutcome::Conflict if self.attempts.retry() => self.read(),
                 CommitOutcome::Conflict => done(Err(Error::conflict())),
                 CommitOutcome::Unexpected => unexpected(),
             },
