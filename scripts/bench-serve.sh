@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Load benchmark of `tollgate serve` (release build) with wrk, on the memory store
 # and on a Redis server: POST /v1/verify stateless and strict, POST /v1/refresh
-# (each connection refreshes its own chain of tokens), printed as requests/s, the
-# ratio to the same server's GET /healthz measured in the same run, and p99.
-# Not part of scripts/test.sh (a benchmark); run it under the build lock.
-# Environment: CONNECTIONS (32), DURATION (5s), THREADS (2), REDIS_PORT (18693),
-# SERVE_PORT (18694), STORES ("memory redis"), SERVE_BIN (a tollgate binary to
-# measure instead of building this checkout's). The last row measures /healthz again:
-# how far it is from 1.00 shows how much the machine drifted during the run.
+# (each connection refreshes its own chain of tokens), each as a ratio to the same
+# server's GET /healthz, with p99 and serve's CPU time per request.
+#
+# wrk and serve share the machine, so its load drifts during a run: /healthz is
+# measured before and after every route, and a route's ratio is taken against the
+# mean of the two measurements around it. ROUNDS rounds; the table gives each
+# round's ratio and their median. Not part of scripts/test.sh (a benchmark).
+# Environment: CONNECTIONS (32), DURATION (5s), THREADS (2), ROUNDS (3),
+# REDIS_PORT (18693), SERVE_PORT (18694), STORES ("memory redis"), SERVE_BIN (a
+# tollgate binary to measure instead of building this checkout's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-5s}
 THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
 BIND=127.0.0.1
 # Ports of the Redis server and of serve, overridable so that runs side by side do not collide.
 REDIS_PORT=${REDIS_PORT:-18693}
@@ -39,7 +43,13 @@ WORK="$(mktemp -d)"
 SERVE_PID=""
 cleanup() {
   [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  [ -f "$WORK/redis.pid" ] && kill "$(cat "$WORK/redis.pid")" 2>/dev/null || true
+  if [ -f "$WORK/redis.pid" ]; then
+    local pid
+    pid=$(cat "$WORK/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    # Gone before the next run on the same port starts its own server.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -87,19 +97,25 @@ end
 PY
 }
 
-# wrk for one route: prints "requests/s p99 non-2xx".
+# wrk for one route: prints "requests/s p99 non-2xx serve-cpu-us-per-request".
 measure() {
-  local script="$1" path="$2" out
-  if [ -n "$script" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "http://$BIND:$SERVE_PORT$path")
-  else
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://$BIND:$SERVE_PORT$path")
-  fi
-  local rps p99 bad
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
-  echo "$rps ${p99:-?} ${bad:-0}"
+  local script="$1" path="$2" out before after
+  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  before=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+  out=$(wrk "${args[@]}" "http://$BIND:$SERVE_PORT$path")
+  after=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+  python3 - "$before" "$after" "$(getconf CLK_TCK)" <<PY
+import re, sys
+out = """$out"""
+before, after, tick = (int(a) for a in sys.argv[1:])
+rps = re.search(r"^Requests/sec:\s+(\S+)", out, re.M).group(1)
+p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+done = int(re.search(r"(\d+) requests in", out).group(1))
+cpu_us = (after - before) / tick / max(done, 1) * 1e6
+print(rps, p99.group(1) if p99 else "?", bad.group(1) if bad else 0, f"{cpu_us:.1f}")
+PY
 }
 
 bench() {
@@ -110,22 +126,47 @@ bench() {
   SERVE_PID=$!
   for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
   grep -q listening "$WORK/serve.out" || { log "serve did not start:"; cat "$WORK/serve.err" >&2; exit 1; }
-  make_scripts
-  local health verify_stateless verify_strict refresh
-  health=$(measure "" /healthz)
-  verify_stateless=$(measure "$WORK/verify-stateless.lua" /v1/verify)
-  verify_strict=$(measure "$WORK/verify-strict.lua" /v1/verify)
-  refresh=$(measure "$WORK/refresh.lua" /v1/refresh)
-  health_again=$(measure "" /healthz)
-  kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
-  local base=${health%% *}
-  printf '\n%s: wrk -t%s -c%s -d%s, same run\n' "$label" "$THREADS" "$CONNECTIONS" "$DURATION"
-  printf '%-22s %12s %10s %10s %8s\n' route "requests/s" "x healthz" p99 "non-2xx"
-  for row in "GET /healthz|$health" "verify stateless|$verify_stateless" "verify strict|$verify_strict" "refresh|$refresh" "GET /healthz again|$health_again"; do
-    local name=${row%%|*} rps p99 bad
-    read -r rps p99 bad <<<"${row#*|}"
-    printf '%-22s %12s %10s %10s %8s\n' "$name" "$rps" "$(python3 -c "print(f'{$rps / $base:.2f}')")" "$p99" "$bad"
+  # One line per measurement: "round route requests/s p99 non-2xx cpu".
+  : >"$WORK/rows"
+  local round route health
+  for round in $(seq "$ROUNDS"); do
+    health=$(measure "" /healthz)
+    echo "$round healthz $health" >>"$WORK/rows"
+    for route in stateless strict refresh; do
+      # Fresh sessions each time: a refresh chain cannot be started twice (that is reuse).
+      make_scripts
+      case "$route" in
+        refresh) echo "$round $route $(measure "$WORK/refresh.lua" /v1/refresh)" >>"$WORK/rows" ;;
+        *) echo "$round $route $(measure "$WORK/verify-$route.lua" /v1/verify)" >>"$WORK/rows" ;;
+      esac
+      echo "$round healthz $(measure "" /healthz)" >>"$WORK/rows"
+    done
   done
+  kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
+  printf '\n%s: wrk -t%s -c%s -d%s, %s rounds\n' "$label" "$THREADS" "$CONNECTIONS" "$DURATION" "$ROUNDS"
+  python3 - "$WORK/rows" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+# Each route's ratio is to the mean of the /healthz measurements right before and after it.
+ratios, cpu, p99, bad, health = {}, {}, {}, {}, []
+for i, (_, route, rps, lat, non2xx, us) in enumerate(rows):
+    if route == "healthz":
+        health.append(float(rps))
+        cpu.setdefault(route, []).append(float(us))
+        continue
+    around = (float(rows[i - 1][2]) + float(rows[i + 1][2])) / 2
+    ratios.setdefault(route, []).append(float(rps) / around)
+    cpu.setdefault(route, []).append(float(us))
+    p99.setdefault(route, []).append(lat)
+    bad[route] = bad.get(route, 0) + int(non2xx)
+names = {"stateless": "verify stateless", "strict": "verify strict", "refresh": "refresh"}
+print(f"{'route':<18} {'x healthz, each round':<24} {'median':>7} {'p99 (each round)':<26} {'serve us/req':>12} {'non-2xx':>8}")
+print(f"{'GET /healthz':<18} {', '.join(f'{h / 1000:.0f}k/s' for h in health):<66} {statistics.median(cpu['healthz']):12.1f} {0:8}")
+for route, name in names.items():
+    r = ratios[route]
+    print(f"{name:<18} {', '.join(f'{x:.2f}' for x in r):<24} {statistics.median(r):7.2f} {', '.join(p99[route]):<26} {statistics.median(cpu[route]):12.1f} {bad[route]:8}")
+print(f"/healthz moved between {min(health) / 1000:.0f}k/s and {max(health) / 1000:.0f}k/s during the run ({max(health) / min(health):.2f}x)")
+PY
 }
 
 for store in $STORES; do
