@@ -249,6 +249,51 @@ fn garbage_in_the_store_is_store_corrupt() {
     assert_eq!(err.code(), ErrorCode::StoreCorrupt);
 }
 
+/// The strict verify that starts from claims checked on the HMAC fast path
+/// (`Verify::of_checked`, what `SessionManager::verify` runs) reads the session
+/// first, answers as the full operation does, and reads again after a touch that
+/// lost a race.
+#[test]
+fn strict_verify_of_checked_claims_reads_first_and_retries_a_lost_touch() {
+    let mut p = policy();
+    p.touch_interval_ms = 60_000;
+    let (rules, crypto) = hs_core(p);
+    let mut store = FakeStore::default();
+    let t = issue(&rules, &mut store, &crypto, "hana", T0, 12);
+    let checked = |now: u64| tollgate::engine::jwt::verify_hmac(&t.access_token, &rules.keys, &rules.policy.claims, now).unwrap().unwrap();
+    let now = T0 + 1_000;
+    let full = verify(&rules, &mut store, &crypto, &t.access_token, VerifyMode::Strict, now).unwrap();
+    let mut op = ops::Verify::of_checked(&rules, checked(now), now);
+    let Step::Store(StoreCmd::Get { keys }) = op.poll() else { panic!("the first effect is the session read") };
+    assert_eq!(keys.len(), 3, "the record and its two revocation markers: {keys:?}");
+    op.handle(Reply::Store(store.answer(StoreCmd::Get { keys }, now)));
+    let Step::Done(answer) = op.poll() else { panic!("no touch is due within the interval") };
+    assert_eq!(answer.unwrap(), full);
+
+    // Past the touch interval the verify writes; a conflicting write sends it back to the read.
+    let later = T0 + 120_000;
+    let mut op = ops::Verify::of_checked(&rules, checked(later), later);
+    let Step::Store(first) = op.poll() else { panic!("a read") };
+    op.handle(Reply::Store(store.answer(first.clone(), later)));
+    let Step::Store(StoreCmd::Commit { .. }) = op.poll() else { panic!("a touch") };
+    op.handle(Reply::Store(StoreReply::Conflict));
+    let Step::Store(again) = op.poll() else { panic!("a read after the conflict") };
+    assert_eq!(again, first, "the same keys are read again");
+    let v = run(op_from(again, &mut store, later, op), &mut store, &crypto, later).unwrap();
+    assert_eq!(v.session.unwrap().last_seen, later, "the retried touch is written");
+
+    // A revoked session is refused as on the full path.
+    run(ops::Revoke::new(&rules, "hana", &t.session.sid, later), &mut store, &crypto, later).unwrap();
+    let e = run(ops::Verify::of_checked(&rules, checked(later), later), &mut store, &crypto, later).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SessionRevoked);
+}
+
+/// Answers `cmd` (the step `op` is waiting on) from `store`, and hands `op` back to be run on.
+fn op_from<O: Operation>(cmd: StoreCmd, store: &mut FakeStore, now: u64, mut op: O) -> O {
+    op.handle(Reply::Store(store.answer(cmd, now)));
+    op
+}
+
 #[test]
 fn sliding_expiry_and_absolute_cap_by_moving_the_clock() {
     let mut p = policy();
