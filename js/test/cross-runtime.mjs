@@ -149,16 +149,27 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
     const transport = redisStore(store, { prefix });
     let armed = false;
     let ran = 0;
+    let setupError = null;
     const wrapped = {
       ...transport,
       async commit(keys, args) {
         if (!armed) return transport.commit(keys, args);
         armed = false;
-        const at = await nodeOf(store, keys[0]);
-        const [sleeper, killer] = [new Redis(at), new Redis(at)];
-        await Promise.all([sleeper.ping(), killer.ping()]);
-        const id = await clientId(store, keys[0]);
-        const before = await scriptRuns(killer);
+        let at, sleeper, killer, id, before;
+        try {
+          at = await nodeOf(store, keys[0]);
+          [sleeper, killer] = [new Redis(at), new Redis(at)];
+          await Promise.all([sleeper.ping(), killer.ping()]);
+          id = await clientId(store, keys[0]);
+          before = await scriptRuns(killer);
+        } catch (e) {
+          // The manager would answer store_unavailable: keep the test's own failure to report it,
+          // and close what was opened (an open connection would keep the test process alive).
+          setupError = e;
+          sleeper?.disconnect();
+          killer?.disconnect();
+          throw e;
+        }
         sleeper.call('DEBUG', 'SLEEP', '1.5').catch(() => {});
         await new Promise((r) => setTimeout(r, 150));
         const answer = transport.commit(keys, args);
@@ -176,6 +187,7 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
     armed = true;
     const t = await nodeStep(m.issue(u));
     say(`the npm store's commit reply lost after it ran: the script ran ${ran} times; issue: ${outcome(t)}; sessions listed: ${(await m.list(u)).length}`);
+    assert.equal(setupError, null, `the test could not lose the reply: ${setupError}`);
     assert.equal(t.ok, true);
     assert.ok(ran >= 2, `ioredis did not send the commit again (it ran ${ran} times): this run proves nothing`);
     assert.equal((await m.list(u)).length, 1, 'no orphan session');
@@ -196,7 +208,15 @@ async function nodeOf(c, key) {
 async function clientId(c, key) {
   if (topology !== 'cluster') return c.client('ID');
   const { host, port } = await nodeOf(c, key);
-  const conn = c.nodes('master').find((n) => n.options.host === host && n.options.port === port);
+  // A Cluster client holds a connection to a master once it has read the slots; one made
+  // just before may not yet, so wait for it, and say what it holds if it never does.
+  const find = () => c.nodes('master').find((n) => n.options.host === host && n.options.port === port);
+  for (let i = 0; i < 100 && !find(); i++) await new Promise((r) => setTimeout(r, 20));
+  const conn = find();
+  if (!conn) {
+    const held = c.nodes('master').map((n) => `${n.options.host}:${n.options.port}`).join(', ');
+    throw new Error(`the Cluster client holds no connection to ${host}:${port} after 2 s (it holds: ${held})`);
+  }
   return conn.client('ID');
 }
 
