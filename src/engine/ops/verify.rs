@@ -48,16 +48,7 @@ pub struct Verify<'c> {
 
 impl<'c> Verify<'c> {
     pub fn new(rules: &'c Rules, token: &str, mode: VerifyMode, now: u64) -> Self {
-        let mut op = Verify {
-            rules,
-            token: String::new(),
-            mode,
-            now,
-            attempts: Attempts::new(rules),
-            claims: None,
-            phase: Phase::CheckingSignature,
-            pending: Pending::Waiting,
-        };
+        let mut op = Self::waiting(rules, mode, now);
         // Refuse oversize input before copying it.
         if token.len() > rules.policy.claims.max_token_bytes {
             op.pending = done(Err(Error::token_invalid("the access token exceeds the size limit")));
@@ -71,18 +62,23 @@ impl<'c> Verify<'c> {
     /// A strict verify of a token whose signature and claims the caller has checked
     /// already ([`jwt::verify_hmac`], the HMAC fast path): it starts at the session read.
     pub fn of_checked(rules: &'c Rules, claims: AccessClaims, now: u64) -> Self {
-        let mut op = Verify {
+        let mut op = Self::waiting(rules, VerifyMode::Strict, now);
+        op.pending = op.after_signature(Ok(claims));
+        op
+    }
+
+    /// The operation before its first step: no token, no claims, nothing pending.
+    fn waiting(rules: &'c Rules, mode: VerifyMode, now: u64) -> Self {
+        Verify {
             rules,
             token: String::new(),
-            mode: VerifyMode::Strict,
+            mode,
             now,
             attempts: Attempts::new(rules),
             claims: None,
             phase: Phase::CheckingSignature,
             pending: Pending::Waiting,
-        };
-        op.pending = op.after_signature(Ok(claims));
-        op
+        }
     }
 
     fn start(&mut self) -> Pending<Verified> {
