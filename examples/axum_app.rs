@@ -43,12 +43,12 @@ async fn login(sessions: Sessions, body: Bytes) -> Response {
 
 /// `GET /api/me`: strict verification.
 async fn me(session: Session) -> Json<Value> {
-    Json(json!({ "user": session.claims.sub, "sid": session.session.sid }))
+    Json(json!({ "user": session.claims.sub(), "sid": session.session.sid }))
 }
 
 /// `GET /api/sessions`: the caller's sessions.
 async fn sessions(session: Session, sessions: Sessions) -> Result<Json<Value>, ErrorResponse> {
-    let list = sessions.list(&session.claims.sub, session.claims.sid.as_deref()).await?;
+    let list = sessions.list(session.claims.sub(), session.claims.sid()).await?;
     Ok(Json(json!({ "sessions": list })))
 }
 

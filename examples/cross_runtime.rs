@@ -67,7 +67,7 @@ async fn main() {
     let out = match arg(0).as_str() {
         "issue" => s.issue(&arg(1), Map::new(), json!({ "runtime": "rust" })).await.map_or_else(|e| failed(&e), |t| tokens_json(&t)),
         "verify" => match s.verify(&arg(1), VerifyMode::Strict).await {
-            Ok(v) => json!({ "ok": true, "sub": v.claims.sub, "sid": v.session.map(|s| s.sid) }),
+            Ok(v) => json!({ "ok": true, "sub": v.claims.sub(), "sid": v.session.map(|s| s.sid) }),
             Err(e) => failed(&e),
         },
         "refresh" => s.refresh(&arg(1)).await.map_or_else(|e| failed(&e), |t| tokens_json(&t)),

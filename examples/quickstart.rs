@@ -35,7 +35,7 @@ async fn main() -> Result<(), tollgate::Error> {
     println!("            refresh {}", short(&t.refresh_token));
 
     let v = sessions.verify(&t.access_token, VerifyMode::Stateless).await?;
-    println!("verified    stateless: sub={} role={}", v.claims.sub, v.claims.to_json()["role"]);
+    println!("verified    stateless: sub={} role={}", v.claims.sub(), v.claims.to_json()["role"]);
     let v = sessions.verify(&t.access_token, VerifyMode::Strict).await?;
     println!("verified    strict: session live, metadata {}", v.session.unwrap().metadata);
 

@@ -18,7 +18,7 @@
 //!
 //! let tokens = sessions.issue("user-42", Map::new(), json!({ "device": "laptop" })).await?;
 //! let verified = sessions.verify(&tokens.access_token, VerifyMode::Strict).await?;
-//! assert_eq!(verified.claims.sub, "user-42");
+//! assert_eq!(verified.claims.sub(), "user-42");
 //!
 //! let next = sessions.refresh(&tokens.refresh_token).await?;
 //! sessions.revoke("user-42", &next.session.sid).await?;

@@ -86,24 +86,24 @@ fn app<S: Store + 'static>(manager: Arc<SessionManager<S>>, options: AdapterOpti
         .route(
             "/me",
             get(|s: Session| async move {
-                Json(json!({ "sub": s.claims.sub, "role": s.claims.to_json()["role"], "device": s.session.metadata["device"] }))
+                Json(json!({ "sub": s.claims.sub(), "role": s.claims.to_json()["role"], "device": s.session.metadata["device"] }))
             })
-            .post(|s: Session| async move { Json(json!({ "sub": s.claims.sub, "changed": true })) }),
+            .post(|s: Session| async move { Json(json!({ "sub": s.claims.sub(), "changed": true })) }),
         )
         .route(
             "/sessions",
             get(|s: Session, sessions: Sessions| async move {
-                Json(json!(sessions.list(&s.claims.sub, s.claims.sid.as_deref()).await.unwrap()))
+                Json(json!(sessions.list(s.claims.sub(), s.claims.sid()).await.unwrap()))
             }),
         )
-        .route("/fast", get(|StatelessClaims(c): StatelessClaims| async move { Json(json!({ "sub": c.sub, "session": null })) }))
+        .route("/fast", get(|StatelessClaims(c): StatelessClaims| async move { Json(json!({ "sub": c.sub(), "session": null })) }))
         .route("/auth/refresh", post(tollgate::axum::refresh))
         .route("/auth/any-refresh", any(tollgate::axum::refresh))
         .route("/auth/sign-out", post(tollgate::axum::sign_out))
         .route("/auth/sign-out-everywhere", post(tollgate::axum::sign_out_everywhere))
         .layer(SessionLayer::new(manager, options))
         // Outside the layer: an app bug the extractor answers as `internal`.
-        .route("/unguarded", get(|s: Session| async move { Json(json!({ "sub": s.claims.sub })).into_response() }))
+        .route("/unguarded", get(|s: Session| async move { Json(json!({ "sub": s.claims.sub() })).into_response() }))
 }
 
 async fn serve(router: Router) -> SocketAddr {

@@ -270,7 +270,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                 let want = m.expect_verify(session, exp, strict);
                 check(code(&got) == want, || at(&format!("verify answered {:?}, model {want:?}", code(&got))))?;
                 if let Ok(v) = got {
-                    check(v.claims.sid.as_deref() == Some(m.sessions[session].sid.as_str()), || at("verified another session"))?;
+                    check(v.claims.sid() == Some(m.sessions[session].sid.as_str()), || at("verified another session"))?;
                 }
             }
             Op::Refresh { token } => {

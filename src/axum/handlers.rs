@@ -79,7 +79,7 @@ impl Sessions {
         if let Ok((token, _)) = credentials(&self.shared, &self.headers) {
             // An unusable access token: the refresh cookie may still name the session.
             if let Ok(v) = self.shared.backend.verify(&token, VerifyMode::Stateless).await {
-                session = v.claims.sid.map(|sid| (v.claims.sub, sid));
+                session = v.claims.sid().map(|sid| (v.claims.sub().to_owned(), sid.to_owned()));
             }
         }
         let (user, sid) = match session {
@@ -108,7 +108,7 @@ impl Sessions {
         let result = async {
             let (token, _) = credentials(&self.shared, &self.headers)?;
             let v = self.shared.backend.verify(&token, VerifyMode::Strict).await?;
-            self.shared.backend.revoke_all(&v.claims.sub).await
+            self.shared.backend.revoke_all(v.claims.sub()).await
         };
         match result.await {
             Ok(revoked) => ok(&json!({ "revoked": revoked }), self.cleared()),

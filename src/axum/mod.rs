@@ -12,7 +12,7 @@
 //!     sessions.sign_in(user, Map::new(), json!({})).await
 //! }
 //! async fn me(session: Session) -> Json<Value> {
-//!     Json(json!({ "user": session.claims.sub }))
+//!     Json(json!({ "user": session.claims.sub() }))
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -38,9 +38,9 @@ pub(super) async fn full_flow(s: &Subject) -> Checked {
     let t = m.issue(user, claims, meta()).await.or_fail("issue")?;
     ensure!(t.refresh_token.starts_with("tgr_"), "the refresh token starts with its prefix");
     let v = m.verify(&t.access_token, VerifyMode::Stateless).await.or_fail("stateless verify")?;
-    ensure_eq!(v.claims.sub, user, "sub");
-    ensure_eq!(v.claims.sid.as_deref(), Some(t.session.sid.as_str()), "sid");
-    ensure_eq!(v.claims.iss.as_deref(), Some(ISSUER), "iss");
+    ensure_eq!(v.claims.sub(), user, "sub");
+    ensure_eq!(v.claims.sid(), Some(t.session.sid.as_str()), "sid");
+    ensure_eq!(v.claims.iss(), Some(ISSUER), "iss");
     ensure_eq!(v.claims.to_json()["role"], json!("admin"), "a custom claim");
     ensure!(v.session.is_none(), "stateless verify reads no session");
     let v = m.verify(&t.access_token, VerifyMode::Strict).await.or_fail("strict verify")?;

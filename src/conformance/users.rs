@@ -26,7 +26,7 @@ pub(super) async fn user_ids_with_reserved_characters(s: &Subject) -> Checked {
         ensure_eq!(hash_tag(&session_key(user, &t.session.sid)), user_tag(user), "the hash tag of {user:?}'s session key");
         ensure!(raw_get(s.store(), &index_key(user)).await?.is_some(), "{user:?}'s index is under its escaped key");
         let v = m.verify(&t.access_token, VerifyMode::Strict).await.or_fail(&format!("strict verify for {user:?}"))?;
-        ensure_eq!(v.claims.sub, *user, "sub");
+        ensure_eq!(v.claims.sub(), *user, "sub");
         let t2 = m.refresh(&t.refresh_token).await.or_fail(&format!("refresh for {user:?}"))?;
         ensure_eq!(t2.session.user, *user, "the refreshed session's user");
         m.put_user_info(user, json!({ "name": user })).await.or_fail(&format!("put user info for {user:?}"))?;

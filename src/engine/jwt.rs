@@ -31,36 +31,123 @@ pub struct ClaimsPolicy {
 }
 
 /// The claims of a verified access token.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// One buffer: the decoded payload, with each registered claim kept as the place where
+/// its text lies in it (a claim the JSON escaped keeps its own unescaped copy). A verify
+/// allocates the payload and nothing else; the accessors borrow from it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AccessClaims {
-    pub sub: String,
-    /// Session id; tokens tollgate issues always carry one.
-    pub sid: Option<String>,
-    pub jti: Option<String>,
-    pub iss: Option<String>,
-    pub aud: Vec<String>,
-    /// Seconds since the epoch, as in the token.
-    pub iat: Option<u64>,
-    pub exp: u64,
-    pub nbf: Option<u64>,
-    /// The decoded payload, for the caller's own claims.
-    payload: Vec<u8>,
+    payload: String,
+    sub: ClaimText,
+    sid: Option<ClaimText>,
+    jti: Option<ClaimText>,
+    iss: Option<ClaimText>,
+    aud: Audiences,
+    iat: Option<u64>,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+/// Where a claim's string lies in the payload, or its own copy when the JSON escaped it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ClaimText {
+    In { start: usize, end: usize },
+    Own(Box<str>),
+}
+
+impl ClaimText {
+    /// `text` as read from `payload`: a place in it when borrowed from it (the scanner and
+    /// serde borrow every string without escapes), a copy otherwise.
+    fn of(payload: &str, text: Cow<'_, str>) -> ClaimText {
+        if let Cow::Borrowed(s) = text {
+            // A string whose bytes lie within the payload's is a slice of it (the same
+            // memory), and its ends are character boundaries because it is a `&str`.
+            let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+            let end = start.wrapping_add(s.len());
+            if start <= end && end <= payload.len() {
+                return ClaimText::In { start, end };
+            }
+        }
+        ClaimText::Own(text.into())
+    }
+
+    fn get<'p>(&'p self, payload: &'p str) -> &'p str {
+        match self {
+            ClaimText::In { start, end } => payload.get(*start..*end).unwrap_or_default(),
+            ClaimText::Own(s) => s,
+        }
+    }
+}
+
+/// `aud`: most tokens name one audience, kept without a list of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Audiences {
+    first: Option<ClaimText>,
+    rest: Vec<ClaimText>,
 }
 
 impl AccessClaims {
+    /// The subject (`sub`): the user the session belongs to.
+    pub fn sub(&self) -> &str {
+        self.sub.get(&self.payload)
+    }
+    /// The session id (`sid`); tokens tollgate issues always carry one.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_ref().map(|t| t.get(&self.payload))
+    }
+    /// The token's id (`jti`).
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_ref().map(|t| t.get(&self.payload))
+    }
+    /// The issuer (`iss`).
+    pub fn iss(&self) -> Option<&str> {
+        self.iss.as_ref().map(|t| t.get(&self.payload))
+    }
+    /// The audiences (`aud`), in the token's order: none, one, or the array's.
+    pub fn aud(&self) -> impl Iterator<Item = &str> + '_ {
+        self.aud.first.iter().chain(&self.aud.rest).map(|t| t.get(&self.payload))
+    }
+    /// Issued at (`iat`), seconds since the epoch, as in the token.
+    pub fn iat(&self) -> Option<u64> {
+        self.iat
+    }
+    /// The expiry (`exp`), seconds since the epoch, as in the token.
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+    /// Not before (`nbf`), seconds since the epoch, as in the token.
+    pub fn nbf(&self) -> Option<u64> {
+        self.nbf
+    }
     /// The whole payload as a JSON object (registered and custom claims).
     pub fn to_json(&self) -> Map<String, Value> {
-        serde_json::from_slice(&self.payload).unwrap_or_default()
+        serde_json::from_str(&self.payload).unwrap_or_default()
     }
     /// The decoded payload as it arrived (a JSON object), for callers that hand
     /// it on as text (the npm package parses it once, in JavaScript).
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_bytes()
     }
     /// The payload deserialized into the caller's own type.
     pub fn custom<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.payload)
+        serde_json::from_str(&self.payload)
             .map_err(|e| Error::bad_request(format!("the token's claims do not fit the requested type: {e}")))
+    }
+}
+
+impl std::fmt::Debug for AccessClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessClaims")
+            .field("sub", &self.sub())
+            .field("sid", &self.sid())
+            .field("jti", &self.jti())
+            .field("iss", &self.iss())
+            .field("aud", &self.aud().collect::<Vec<_>>())
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .field("nbf", &self.nbf)
+            .field("payload_bytes", &self.payload.len())
+            .finish()
     }
 }
 
@@ -98,7 +185,27 @@ struct RawClaims<'a> {
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3); borrowed where the JSON allows.
-struct Audience<'a>(Vec<Cow<'a, str>>);
+/// The first is kept apart, so the common single audience needs no list.
+#[derive(Default)]
+struct Audience<'a> {
+    first: Option<Cow<'a, str>>,
+    rest: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Audience<'a> {
+    fn one(name: Cow<'a, str>) -> Self {
+        Audience { first: Some(name), rest: Vec::new() }
+    }
+    fn push(&mut self, name: Cow<'a, str>) {
+        match self.first {
+            None => self.first = Some(name),
+            Some(_) => self.rest.push(name),
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = &Cow<'a, str>> {
+        self.first.iter().chain(&self.rest)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -109,17 +216,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
                 f.write_str("a string or an array of strings")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Audience<'a>, E> {
-                Ok(Audience(vec![Cow::Borrowed(v)]))
+                Ok(Audience::one(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience<'a>, E> {
-                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+                Ok(Audience::one(Cow::Owned(v.to_owned())))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience<'a>, A::Error> {
-                let mut out = Vec::new();
+                let mut out = Audience::default();
                 while let Some(s) = seq.next_element::<BorrowedStr<'a>>()? {
                     out.push(s.0);
                 }
-                Ok(Audience(out))
+                Ok(out)
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -344,15 +451,15 @@ pub(crate) fn check_hmac(parsed: &Parsed<'_>) -> Option<Result<(), Error>> {
 /// Decodes the payload and checks the time and audience claims. Call only after the
 /// signature has verified.
 pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u64) -> Result<AccessClaims, Error> {
-    // The decoder allocates the payload's exact size once.
+    // The decoder allocates the payload's exact size once; it becomes the claims' buffer.
     let mut payload = Vec::new();
     b64::decode_into(parsed.payload_b64.as_bytes(), &mut payload)
         .map_err(|_| or_shape(parsed.payload_b64, invalid("the token payload is not base64url")))?;
     // Validating UTF-8 once and parsing from &str spares serde a check per string.
-    let text = std::str::from_utf8(&payload).map_err(|_| invalid("the token payload is not UTF-8"))?;
-    let raw = match claims_scan::scan(text) {
+    let payload = String::from_utf8(payload).map_err(|_| invalid("the token payload is not UTF-8"))?;
+    let raw = match claims_scan::scan(&payload) {
         Some(raw) => raw,
-        None => serde_json::from_str(text).map_err(|_| invalid("the token payload is not a JSON object of valid claims"))?,
+        None => serde_json::from_str(&payload).map_err(|_| invalid("the token payload is not a JSON object of valid claims"))?,
     };
     let exp = raw.exp.ok_or_else(|| invalid("the token has no expiry (exp)"))?;
     if now_ms >= exp.saturating_mul(1000).saturating_add(policy.leeway_ms) {
@@ -368,23 +475,16 @@ pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u
             return Err(invalid("the token's issuer (iss) is not the expected one"));
         }
     }
-    let aud = raw.aud.map(|a| a.0).unwrap_or_default();
+    let aud = raw.aud.unwrap_or_default();
     if !policy.audience.is_empty() && !aud.iter().any(|a| policy.audience.iter().any(|p| p == a)) {
         return Err(invalid("the token's audience (aud) is not accepted here"));
     }
-    let aud = aud.into_iter().map(Cow::into_owned).collect();
-    let sub = raw.sub.ok_or_else(|| invalid("the token has no subject (sub)"))?.into_owned();
-    Ok(AccessClaims {
-        sub,
-        sid: raw.sid.map(Cow::into_owned),
-        jti: raw.jti.map(Cow::into_owned),
-        iss: raw.iss.map(Cow::into_owned),
-        aud,
-        iat: raw.iat,
-        exp,
-        nbf: raw.nbf,
-        payload,
-    })
+    let sub = raw.sub.ok_or_else(|| invalid("the token has no subject (sub)"))?;
+    let text = |t: Cow<'_, str>| ClaimText::of(&payload, t);
+    let aud = Audiences { first: aud.first.map(text), rest: aud.rest.into_iter().map(text).collect() };
+    let (sub, sid, jti, iss) = (text(sub), raw.sid.map(text), raw.jti.map(text), raw.iss.map(text));
+    let (iat, nbf) = (raw.iat, raw.nbf);
+    Ok(AccessClaims { payload, sub, sid, jti, iss, aud, iat, exp, nbf })
 }
 
 /// Claim names the core writes itself; callers may not set them.

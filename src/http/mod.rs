@@ -374,7 +374,7 @@ impl<S: Store> HttpApi<S> {
             None => return Err(err(ErrorCode::Unauthorized, "send X-Api-Key, or Authorization: Bearer <access token>")),
         };
         let v = self.sessions.verify(token, VerifyMode::Strict).await?;
-        Ok(Caller::User { sub: v.claims.sub, sid: v.claims.sid })
+        Ok(Caller::User { sub: v.claims.sub().to_owned(), sid: v.claims.sid().map(str::to_owned) })
     }
 }
 

@@ -83,7 +83,7 @@ pub async fn checked_target<S: Store>(route: &Route, req: &HttpRequest, api: &Ht
     let Target::User(user) = &target else { return target };
     let Some(token) = routing_token(route, req) else { return target };
     match api.sessions().verify(&token, VerifyMode::Stateless).await {
-        Ok(v) if &v.claims.sub == user => target,
+        Ok(v) if v.claims.sub() == user => target,
         _ => Target::Local,
     }
 }

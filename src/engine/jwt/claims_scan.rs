@@ -162,12 +162,12 @@ impl<'a> Scanner<'a> {
     }
     fn audience(&mut self) -> Option<Audience<'a>> {
         if !self.eat_if(b'[') {
-            return Some(Audience(vec![Cow::Borrowed(self.plain_string()?)]));
+            return Some(Audience::one(Cow::Borrowed(self.plain_string()?)));
         }
-        let mut out = Vec::new();
+        let mut out = Audience::default();
         self.skip_ws();
         if self.eat_if(b']') {
-            return Some(Audience(out));
+            return Some(out);
         }
         loop {
             self.skip_ws();
@@ -175,7 +175,7 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             if !self.eat_if(b',') {
                 self.eat(b']')?;
-                return Some(Audience(out));
+                return Some(out);
             }
         }
     }
@@ -256,7 +256,7 @@ mod tests {
 
     /// What a payload means, in a form both readers produce.
     fn meaning(c: &RawClaims<'_>) -> String {
-        format!("{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}", c.sub, c.sid, c.jti, c.iss, c.aud.as_ref().map(|a| &a.0), c.exp, c.nbf, c.iat)
+        format!("{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}", c.sub, c.sid, c.jti, c.iss, c.aud.as_ref().map(|a| a.iter().collect::<Vec<_>>()), c.exp, c.nbf, c.iat)
     }
 
     /// The scanner either defers to serde or agrees with it.
@@ -274,7 +274,7 @@ mod tests {
         let text = r#"{"iss":"https://auth.example","aud":"api","sub":"user-1","sid":"s1","jti":"j1","iat":1800000000,"exp":1800000900,"role":"member","n":-1.5,"ok":true,"x":null}"#;
         let c = scan(text).expect("the plain form is scanned");
         assert_eq!(c.sub.as_deref(), Some("user-1"));
-        assert_eq!(c.aud.as_ref().map(|a| a.0.len()), Some(1));
+        assert_eq!(c.aud.as_ref().map(|a| a.iter().count()), Some(1));
         assert_eq!((c.iat, c.exp, c.nbf), (Some(1_800_000_000), Some(1_800_000_900), None));
         agrees(text).unwrap();
     }

@@ -39,8 +39,8 @@ fn verify(token: &str) -> Result<AccessClaims, Error> {
 fn a_token_tollgate_issues_verifies() {
     let claims = verify(&token()).unwrap();
     assert_eq!(
-        (claims.sub.as_str(), claims.sid.as_deref(), claims.aud.as_slice()),
-        ("user-1", Some("AAAAAAAAAAAAAAAAAAAAAA"), &["aud".to_owned()][..])
+        (claims.sub(), claims.sid(), claims.aud().collect::<Vec<_>>()),
+        ("user-1", Some("AAAAAAAAAAAAAAAAAAAAAA"), vec!["aud"])
     );
     assert_eq!(claims.to_json()["role"], "member");
 }
@@ -105,4 +105,79 @@ fn an_hmac_tag_differing_anywhere_is_refused() {
     assert!(!hmac.verify(input.as_bytes(), &tag[..31]));
     assert!(!hmac.verify(input.as_bytes(), &[tag.as_slice(), &[0]].concat()));
     assert!(!hmac.verify(input.as_bytes(), &[]));
+}
+
+/// A token of `payload` (any JSON text) signed with [`keys`]' key under its own header.
+fn token_of(payload: &str) -> String {
+    let key = keys();
+    let key = key.signing_key();
+    let input = format!("{}.{}", key.header_b64, b64::encode(payload.as_bytes()));
+    let signature = sign_hmac(key, &input).unwrap();
+    finish(input, &signature)
+}
+
+/// The registered claims as serde_json reads the payload: the accessors' oracle.
+fn claims_by_serde(payload: &str) -> (String, Option<String>, Option<String>, Option<String>, Vec<String>) {
+    let v: Value = serde_json::from_str(payload).unwrap();
+    let s = |k: &str| v[k].as_str().map(str::to_owned);
+    let aud = match &v["aud"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+        _ => vec![],
+    };
+    (s("sub").unwrap(), s("sid"), s("jti"), s("iss"), aud)
+}
+
+fn claims_by_accessors(c: &AccessClaims) -> (String, Option<String>, Option<String>, Option<String>, Vec<String>) {
+    let own = |t: Option<&str>| t.map(str::to_owned);
+    (c.sub().to_owned(), own(c.sid()), own(c.jti()), own(c.iss()), c.aud().map(str::to_owned).collect())
+}
+
+#[test]
+fn claims_read_from_the_payload_or_unescaped_agree_with_serde() {
+    for payload in [
+        // The scanner's plain form: every claim a place in the payload.
+        r#"{"iss":"iss","aud":"aud","sub":"u","sid":"s","jti":"j","exp":1800000900}"#,
+        // Escapes send the payload to serde: the escaped claims are copies, the rest places.
+        r#"{"iss":"iss","aud":["x\"y","aud","z"],"sub":"a\\b\u00e9","sid":"s","exp":1800000900}"#,
+        r#"{"iss":"\u0069ss","aud":["aud"],"sub":"\ud83d\ude00","jti":"j\n","exp":1800000900,"o":{"k":[1]}}"#,
+        r#"{"iss":"iss","aud":[],"sub":"","exp":1800000900}"#,
+    ] {
+        let mut p = policy();
+        if payload.contains(r#""aud":[]"#) {
+            p.audience.clear();
+        }
+        let c = verify_hmac(&token_of(payload), &keys(), &p, NOW_MS).unwrap().unwrap();
+        assert_eq!(claims_by_accessors(&c), claims_by_serde(payload), "{payload}");
+        assert_eq!(c.payload(), payload.as_bytes());
+        assert_eq!(c.exp(), 1_800_000_900);
+        // Clones and Debug read the same claims; Debug shows no custom claim.
+        assert_eq!(claims_by_accessors(&c.clone()), claims_by_serde(payload));
+        assert!(!format!("{c:?}").contains("\"o\""), "{c:?}");
+    }
+    // The plain form copies nothing: every claim is a place in the payload.
+    let c = verify(&token()).unwrap();
+    let places = [Some(&c.sub), c.sid.as_ref(), c.jti.as_ref(), c.iss.as_ref(), c.aud.first.as_ref()];
+    assert!(places.iter().all(|t| matches!(t, Some(ClaimText::In { .. }))), "{places:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    #[test]
+    fn every_verified_payload_reads_as_serde_reads_it(
+        sub in "[a-z\"\\\\\u{e9}]{0,6}",
+        aud in prop::collection::vec("[a-z\"\u{e9}]{0,4}", 0..4),
+        sid in prop::option::of("[a-z0-9\\\\]{0,6}"),
+        spaces in "[ \n]{0,1}",
+    ) {
+        let mut all_aud = aud.clone();
+        all_aud.push("aud".to_owned());
+        let mut claims = json!({ "iss": "iss", "sub": sub, "aud": all_aud, "exp": 1_800_000_900u64 });
+        if let Some(sid) = sid {
+            claims["sid"] = json!(sid);
+        }
+        let payload = serde_json::to_string(&claims).unwrap().replace(',', &format!(",{spaces}"));
+        let c = verify_hmac(&token_of(&payload), &keys(), &policy(), NOW_MS).unwrap().unwrap();
+        prop_assert_eq!(claims_by_accessors(&c), claims_by_serde(&payload));
+    }
 }

@@ -119,7 +119,7 @@ impl<'c> Verify<'c> {
         if self.mode == VerifyMode::Stateless {
             return done(Ok(Verified { claims, session: None }));
         }
-        let Some(sid) = claims.sid.as_deref() else {
+        let Some(sid) = claims.sid() else {
             return done(Err(Error::token_invalid("strict verification needs a session id (sid) in the token")));
         };
         if let Err(e) = check_sid(sid) {
@@ -132,7 +132,7 @@ impl<'c> Verify<'c> {
     /// The user and session id of the claims being verified (checked by `after_signature`).
     fn user_and_sid(&self) -> Option<(&str, &str)> {
         let claims = self.claims.as_ref()?;
-        Some((&claims.sub, claims.sid.as_deref()?))
+        Some((claims.sub(), claims.sid()?))
     }
 
     fn read(&mut self) -> Pending<Verified> {
