@@ -92,9 +92,7 @@ fn app<S: Store + 'static>(manager: Arc<SessionManager<S>>, options: AdapterOpti
         )
         .route(
             "/sessions",
-            get(|s: Session, sessions: Sessions| async move {
-                Json(json!(sessions.list(s.claims.sub(), s.claims.sid()).await.unwrap()))
-            }),
+            get(|s: Session, sessions: Sessions| async move { Json(json!(sessions.list(s.claims.sub(), s.claims.sid()).await.unwrap())) }),
         )
         .route("/fast", get(|StatelessClaims(c): StatelessClaims| async move { Json(json!({ "sub": c.sub(), "session": null })) }))
         .route("/auth/refresh", post(tollgate::axum::refresh))

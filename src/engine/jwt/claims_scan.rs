@@ -256,7 +256,17 @@ mod tests {
 
     /// What a payload means, in a form both readers produce.
     fn meaning(c: &RawClaims<'_>) -> String {
-        format!("{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}", c.sub, c.sid, c.jti, c.iss, c.aud.as_ref().map(|a| a.iter().collect::<Vec<_>>()), c.exp, c.nbf, c.iat)
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            c.sub,
+            c.sid,
+            c.jti,
+            c.iss,
+            c.aud.as_ref().map(|a| a.iter().collect::<Vec<_>>()),
+            c.exp,
+            c.nbf,
+            c.iat
+        )
     }
 
     /// The scanner either defers to serde or agrees with it.

@@ -38,10 +38,7 @@ fn verify(token: &str) -> Result<AccessClaims, Error> {
 #[test]
 fn a_token_tollgate_issues_verifies() {
     let claims = verify(&token()).unwrap();
-    assert_eq!(
-        (claims.sub(), claims.sid(), claims.aud().collect::<Vec<_>>()),
-        ("user-1", Some("AAAAAAAAAAAAAAAAAAAAAA"), vec!["aud"])
-    );
+    assert_eq!((claims.sub(), claims.sid(), claims.aud().collect::<Vec<_>>()), ("user-1", Some("AAAAAAAAAAAAAAAAAAAAAA"), vec!["aud"]));
     assert_eq!(claims.to_json()["role"], "member");
 }
 
