@@ -54,7 +54,9 @@ impl<S: Store> SessionManager<S> {
     }
 
     /// A manager from parts: for other crypto drivers (WebCrypto) and clocks.
-    pub fn from_parts(rules: Rules, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
+    /// The store's caps decide whether revocation rests on tombstones alone ([`Rules::atomic_store`]).
+    pub fn from_parts(mut rules: Rules, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
+        rules.atomic_store = store.caps().atomic;
         SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()), audit: None }
     }
 

@@ -12,6 +12,8 @@ use tollgate::engine::policy::{Policy, Rules};
 use tollgate::engine::step::{CryptoCmd, Expect, Operation, Reply, Step, StoreCmd, StoreReply, Versioned, WriteOp};
 use tollgate::{Alg, Error, ErrorCode, KeySpec};
 
+#[path = "engine_steps/atomic_store.rs"]
+mod atomic_store;
 #[path = "engine_steps/chain.rs"]
 mod chain;
 #[path = "engine_steps/hardening.rs"]

@@ -156,6 +156,15 @@ pub struct Rules {
     pub policy: Policy,
     /// Authenticates stored records; derived from `policy.refresh_secret`, else the signing secret.
     pub refresh_key: RefreshKey,
+    /// The store applies each commit whole and checks its expectations ([`Caps::atomic`]).
+    /// A revoked session's tombstone then cannot be overwritten by a write made from an
+    /// older view of its record, so the tombstone alone revokes it: the per-session
+    /// revocation marker is neither written nor read. False (markers kept) until
+    /// [`SessionManager::from_parts`] reads the store's caps.
+    ///
+    /// [`Caps::atomic`]: crate::store::Caps::atomic
+    /// [`SessionManager::from_parts`]: crate::SessionManager::from_parts
+    pub atomic_store: bool,
 }
 
 impl Rules {
@@ -166,7 +175,7 @@ impl Rules {
             (None, Some(derived)) => derived.clone(),
             (None, None) => return Err(Error::config(refresh_secret_required().message(|name| name))),
         };
-        Ok(Rules { keys, policy, refresh_key })
+        Ok(Rules { keys, policy, refresh_key, atomic_store: false })
     }
 }
 

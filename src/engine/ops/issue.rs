@@ -230,7 +230,7 @@ impl<'c> Issue<'c> {
                     None => put_record(rules, &tombstone_for(&self.user, &entry, now), Expect::Any),
                 };
                 ops.push(op);
-                ops.push(put_revoked(rules, &self.user, &entry.sid, entry.absolute_expires_at, now));
+                ops.extend(put_revoked(rules, &self.user, &entry.sid, entry.absolute_expires_at, now));
                 self.evicted.push(entry.sid);
             }
         }

@@ -234,9 +234,28 @@ fn retention(rules: &Rules) -> u64 {
 }
 
 /// The keys a refresh or a strict verify reads, in one round trip: the record and its
-/// two revocation markers.
-pub(crate) fn session_and_markers(user: &str, sid: &str) -> Vec<String> {
-    vec![record::session_key(user, sid), record::revoked_key(user, sid), record::revoked_all_key(user)]
+/// revocation markers (the revoke-all marker only, on an atomic store: [`Rules::atomic_store`]).
+pub(crate) fn session_and_markers(rules: &Rules, user: &str, sid: &str) -> Vec<String> {
+    if rules.atomic_store {
+        vec![record::session_key(user, sid), record::revoked_all_key(user)]
+    } else {
+        vec![record::session_key(user, sid), record::revoked_key(user, sid), record::revoked_all_key(user)]
+    }
+}
+
+/// A reply to [`session_and_markers`]: the record's slot, the session's marker and the
+/// revoke-all marker; `None` when the reply does not answer those keys.
+pub(crate) fn session_and_markers_reply(rules: &Rules, reply: Reply) -> Option<SessionSlots> {
+    let mut v = values(reply, if rules.atomic_store { 2 } else { 3 })?;
+    let all = v.pop().flatten();
+    let marker = if rules.atomic_store { None } else { v.pop().flatten() };
+    Some(SessionSlots { record: v.pop().flatten(), marker, all })
+}
+
+pub(crate) struct SessionSlots {
+    pub record: Option<Versioned>,
+    pub marker: Option<Versioned>,
+    pub all: Option<Versioned>,
 }
 
 /// `session_revoked` when a marker read beside the record revokes it. A write made
@@ -256,14 +275,15 @@ pub(crate) fn check_markers(record: &SessionRecord, session: Option<&Versioned>,
 }
 
 /// The marker of one revoked session, kept while the session could have lived
-/// (`absolute_expires_at` as it was before the tombstone).
-pub(crate) fn put_revoked(rules: &Rules, user: &str, sid: &str, absolute_expires_at: u64, now: u64) -> WriteOp {
-    WriteOp::Put {
+/// (`absolute_expires_at` as it was before the tombstone); none on an atomic store,
+/// where the tombstone written in the same commit suffices ([`Rules::atomic_store`]).
+pub(crate) fn put_revoked(rules: &Rules, user: &str, sid: &str, absolute_expires_at: u64, now: u64) -> Option<WriteOp> {
+    (!rules.atomic_store).then(|| WriteOp::Put {
         key: record::revoked_key(user, sid),
         value: Bytes::from(RevokedSession::new(now).encode()),
         expect: Expect::Any,
         expires_at: absolute_expires_at.max(now).saturating_add(retention(rules)),
-    }
+    })
 }
 
 /// The revoke-all marker, kept until every session it covers has ended.

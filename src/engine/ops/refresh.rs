@@ -104,7 +104,7 @@ impl<'c> Refresh<'c> {
     fn read(&mut self) -> Pending<Tokens> {
         self.phase = Phase::ReadSession;
         let t = self.token();
-        Pending::Store(StoreCmd::Get { keys: session_and_markers(&t.user, &t.sid) })
+        Pending::Store(StoreCmd::Get { keys: session_and_markers(self.rules, &t.user, &t.sid) })
     }
 
     fn classify(&self, record: &SessionRecord) -> Match {
@@ -141,9 +141,8 @@ impl<'c> Refresh<'c> {
     }
 
     fn on_session(&mut self, reply: Reply) -> Pending<Tokens> {
-        let Some(mut v) = values(reply, 3) else { return unexpected() };
-        let (all, marker) = (v.pop().flatten(), v.pop().flatten());
-        let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let Some(SessionSlots { record: slot, marker, all }) = session_and_markers_reply(self.rules, reply) else { return unexpected() };
+        let Some(slot) = slot else { return done(Err(Error::session_not_found())) };
         let t = self.token();
         let mut record = match decode_record(self.rules, &slot, &t.user, &t.sid) {
             Ok(r) => r,
@@ -253,13 +252,10 @@ impl<'c> Refresh<'c> {
         let marker = put_revoked(self.rules, &user, &record.sid, record.absolute_expires_at, self.now);
         let dead = tombstone(record, self.now);
         self.phase = Phase::CommittingRevoke;
-        Pending::Store(StoreCmd::Commit {
-            ops: vec![
-                put_record(self.rules, &dead, Expect::Version(record_version)),
-                put_index(self.rules, &user, &index, expect_of(&slot)),
-                marker,
-            ],
-        })
+        let mut ops =
+            vec![put_record(self.rules, &dead, Expect::Version(record_version)), put_index(self.rules, &user, &index, expect_of(&slot))];
+        ops.extend(marker);
+        Pending::Store(StoreCmd::Commit { ops })
     }
 
     fn on_conflict(&mut self) -> Pending<Tokens> {

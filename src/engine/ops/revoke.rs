@@ -66,13 +66,12 @@ impl<'c> Revoke<'c> {
         let marker = put_revoked(self.rules, &self.user, &self.sid, record.absolute_expires_at, self.now);
         let dead = tombstone(record, self.now);
         self.committing = true;
-        Pending::Store(StoreCmd::Commit {
-            ops: vec![
-                put_record(self.rules, &dead, Expect::Version(record_slot.version)),
-                put_index(self.rules, &self.user, &index, expect_of(&index_slot)),
-                marker,
-            ],
-        })
+        let mut ops = vec![
+            put_record(self.rules, &dead, Expect::Version(record_slot.version)),
+            put_index(self.rules, &self.user, &index, expect_of(&index_slot)),
+        ];
+        ops.extend(marker);
+        Pending::Store(StoreCmd::Commit { ops })
     }
 }
 

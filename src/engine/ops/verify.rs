@@ -137,15 +137,14 @@ impl<'c> Verify<'c> {
 
     fn read(&mut self) -> Pending<Verified> {
         let Some((user, sid)) = self.user_and_sid() else { return unexpected() };
-        let keys = session_and_markers(user, sid);
+        let keys = session_and_markers(self.rules, user, sid);
         self.phase = Phase::ReadSession;
         Pending::Store(StoreCmd::Get { keys })
     }
 
     fn on_session(&mut self, reply: Reply) -> Pending<Verified> {
-        let Some(mut v) = values(reply, 3) else { return unexpected() };
-        let (all, marker) = (v.pop().flatten(), v.pop().flatten());
-        let Some(slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let Some(SessionSlots { record: slot, marker, all }) = session_and_markers_reply(self.rules, reply) else { return unexpected() };
+        let Some(slot) = slot else { return done(Err(Error::session_not_found())) };
         let Some((user, sid)) = self.user_and_sid() else { return unexpected() };
         let mut record = match decode_record(self.rules, &slot, user, sid) {
             Ok(r) => r,

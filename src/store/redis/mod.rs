@@ -58,13 +58,14 @@
 //!   the strict verify 59.7 (+8: the token check, the record's MAC and decoding, the
 //!   manager's span and metrics). So the client library is not where a verify loses to
 //!   `GET`: the two marker keys and the verify's own work are.
-//! - A further cut that is not the store's alone: on an atomic store (Redis, memory,
-//!   SQL, Durable Objects) a revocation writes the tombstone in the same commit as its
-//!   marker and no write brings a record back without a version check, so the markers
-//!   could be skipped there and read only where reads may be stale (Workers KV), once it
-//!   is shown that revoke-all reaches every live session through the user's index. That
-//!   changes the engine's verify and refresh (`session_and_markers`), not this store; not
-//!   done here.
+//! - Half of that cut is made (`Rules::atomic_store`): on an atomic store (Redis, memory,
+//!   SQL, Durable Objects) a revocation writes the tombstone in the same commit that
+//!   would have written the session's marker, and no write brings a record back without a
+//!   version check, so the per-session marker is no longer written or read there: a
+//!   strict verify reads two keys, a revoke writes two (`tests/engine_steps/atomic_store.rs`
+//!   runs one scenario under both paths and compares every answer). The revoke-all
+//!   marker is still read: skipping it would answer `session_expired` instead of
+//!   `session_revoked` for a session that expired before a revoke-all, a rule change.
 //!
 //! # Format
 //!
