@@ -56,7 +56,7 @@ fn scenario(atomic: bool) -> (Answers, FakeStore) {
     let c1 = issue(&rules, s, &crypto, "cid", late + 10, 9);
     let c2 = issue(&rules, s, &crypto, "cid", late + 11, 10);
     let c3 = issue(&rules, s, &crypto, "cid", late + 12, 11);
-    out.push(("the sign-in that evicted", Ok(assert_eq!(c3.evicted, [c1.session.sid.clone()]))));
+    assert_eq!(c3.evicted, std::slice::from_ref(&c1.session.sid), "the third sign-in evicts the first");
     out.push(("an evicted session, verified", code(strict(s, &c1, late + 13))));
     out.push(("an evicted session, refreshed", code(refresh(s, &c1, late + 14, 12).map(drop))));
     out.push(("its neighbour, verified", code(strict(s, &c2, late + 15))));
