@@ -16,6 +16,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map};
+use tollgate::engine::step::{Versioned, WriteOp};
+use tollgate::store::{Caps, CommitResult, StoreError};
 use tollgate::{Clock, Config, ErrorCode, ManualClock, MemoryStore, SessionManager, Store, Tokens, VerifyMode};
 
 const SECRET: &[u8] = b"session-model-secret-of-32-bytes-or-more";
@@ -362,6 +364,41 @@ fn the_manager_answers_as_the_model_on_the_memory_store() {
         .run(&ops(), |ops| {
             let clock = Arc::new(ManualClock::new(T0));
             let h = Harness::new(MemoryStore::with_clock(clock.clone()), clock, case.fetch_add(1, Ordering::Relaxed));
+            assert!(h.sessions.rules().atomic_store, "an atomic store revokes by the tombstone alone");
+            rt.block_on(run_case(&h, &ops, true))
+        })
+        .unwrap();
+}
+
+/// The memory store declared not atomic. It still checks every expectation, but the engine
+/// then keeps a revocation marker per revoked session and reads it beside the record (the
+/// path of Workers KV), where an atomic store revokes by the tombstone alone: the model
+/// checks that path too.
+struct DeclaredNotAtomic(MemoryStore);
+
+#[async_trait::async_trait]
+impl Store for DeclaredNotAtomic {
+    async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.0.get(keys).await
+    }
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
+        self.0.commit(ops).await
+    }
+    fn caps(&self) -> Caps {
+        Caps { atomic: false, ..self.0.caps() }
+    }
+}
+
+#[test]
+fn the_manager_answers_as_the_model_with_revocation_markers() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let case = AtomicU64::new(0);
+    runner(128)
+        .run(&ops(), |ops| {
+            let clock = Arc::new(ManualClock::new(T0));
+            let store = DeclaredNotAtomic(MemoryStore::with_clock(clock.clone()));
+            let h = Harness::new(store, clock, case.fetch_add(1, Ordering::Relaxed));
+            assert!(!h.sessions.rules().atomic_store, "the manager read the declared caps");
             rt.block_on(run_case(&h, &ops, true))
         })
         .unwrap();
