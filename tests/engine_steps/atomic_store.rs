@@ -108,3 +108,19 @@ fn on_an_atomic_store_a_verify_reads_two_keys_and_a_revoke_writes_two() {
         ErrorCode::SessionRevoked
     );
 }
+
+/// A rolling deploy mixes the two paths on one store: a session revoked by either is
+/// `session_revoked` on the other (the tombstone is written with every revocation).
+#[test]
+fn a_session_revoked_on_one_path_is_revoked_on_the_other() {
+    let ((atomic, crypto), (marked, _)) = (rules(true), rules(false));
+    for (revoker, reader) in [(&atomic, &marked), (&marked, &atomic)] {
+        let mut store = FakeStore::default();
+        let t = issue(revoker, &mut store, &crypto, "eve", T0, 1);
+        run(ops::Revoke::new(revoker, "eve", &t.session.sid, T0 + 1), &mut store, &crypto, T0 + 1).unwrap();
+        let verified = verify(reader, &mut store, &crypto, &t.access_token, VerifyMode::Strict, T0 + 2);
+        assert_eq!(verified.unwrap_err().code(), ErrorCode::SessionRevoked);
+        let refreshed = run(ops::Refresh::new(reader, &t.refresh_token, T0 + 3, entropy(2)), &mut store, &crypto, T0 + 3);
+        assert_eq!(refreshed.unwrap_err().code(), ErrorCode::SessionRevoked);
+    }
+}
