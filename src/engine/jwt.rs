@@ -42,7 +42,7 @@ pub struct AccessClaims {
     sid: Option<ClaimText>,
     jti: Option<ClaimText>,
     iss: Option<ClaimText>,
-    aud: Audiences,
+    aud: Audience<ClaimText>,
     iat: Option<u64>,
     exp: u64,
     nbf: Option<u64>,
@@ -79,13 +79,6 @@ impl ClaimText {
     }
 }
 
-/// `aud`: most tokens name one audience, kept without a list of its own.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Audiences {
-    first: Option<ClaimText>,
-    rest: Vec<ClaimText>,
-}
-
 impl AccessClaims {
     /// The subject (`sub`): the user the session belongs to.
     pub fn sub(&self) -> &str {
@@ -93,19 +86,22 @@ impl AccessClaims {
     }
     /// The session id (`sid`); tokens tollgate issues always carry one.
     pub fn sid(&self) -> Option<&str> {
-        self.sid.as_ref().map(|t| t.get(&self.payload))
+        self.optional(&self.sid)
     }
     /// The token's id (`jti`).
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_ref().map(|t| t.get(&self.payload))
+        self.optional(&self.jti)
     }
     /// The issuer (`iss`).
     pub fn iss(&self) -> Option<&str> {
-        self.iss.as_ref().map(|t| t.get(&self.payload))
+        self.optional(&self.iss)
     }
     /// The audiences (`aud`), in the token's order: none, one, or the array's.
     pub fn aud(&self) -> impl Iterator<Item = &str> + '_ {
-        self.aud.first.iter().chain(&self.aud.rest).map(|t| t.get(&self.payload))
+        self.aud.iter().map(|t| t.get(&self.payload))
+    }
+    fn optional<'s>(&'s self, claim: &'s Option<ClaimText>) -> Option<&'s str> {
+        claim.as_ref().map(|t| t.get(&self.payload))
     }
     /// Issued at (`iat`), seconds since the epoch, as in the token.
     pub fn iat(&self) -> Option<u64> {
@@ -175,7 +171,7 @@ struct RawClaims<'a> {
     #[serde(borrow, default)]
     iss: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    aud: Option<Audience<'a>>,
+    aud: Option<Audience<Cow<'a, str>>>,
     #[serde(default, deserialize_with = "numeric_date")]
     exp: Option<u64>,
     #[serde(default, deserialize_with = "numeric_date")]
@@ -184,44 +180,54 @@ struct RawClaims<'a> {
     iat: Option<u64>,
 }
 
-/// `aud` is a string or an array of strings (RFC 7519 §4.1.3); borrowed where the JSON allows.
-/// The first is kept apart, so the common single audience needs no list.
-#[derive(Default)]
-struct Audience<'a> {
-    first: Option<Cow<'a, str>>,
-    rest: Vec<Cow<'a, str>>,
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3): as parsed, borrowed where
+/// the JSON allows (`Cow`), and as kept in [`AccessClaims`] ([`ClaimText`]). The first is
+/// kept apart, so the common single audience needs no list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Audience<T> {
+    first: Option<T>,
+    rest: Vec<T>,
 }
 
-impl<'a> Audience<'a> {
-    fn one(name: Cow<'a, str>) -> Self {
+impl<T> Default for Audience<T> {
+    fn default() -> Self {
+        Audience { first: None, rest: Vec::new() }
+    }
+}
+
+impl<T> Audience<T> {
+    fn one(name: T) -> Self {
         Audience { first: Some(name), rest: Vec::new() }
     }
-    fn push(&mut self, name: Cow<'a, str>) {
+    fn push(&mut self, name: T) {
         match self.first {
             None => self.first = Some(name),
             Some(_) => self.rest.push(name),
         }
     }
-    fn iter(&self) -> impl Iterator<Item = &Cow<'a, str>> {
+    fn iter(&self) -> impl Iterator<Item = &T> {
         self.first.iter().chain(&self.rest)
+    }
+    fn map<U>(self, mut f: impl FnMut(T) -> U) -> Audience<U> {
+        Audience { first: self.first.map(&mut f), rest: self.rest.into_iter().map(f).collect() }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<Cow<'a, str>> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> de::Visitor<'de> for V<'a> {
-            type Value = Audience<'a>;
+            type Value = Audience<Cow<'a, str>>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or an array of strings")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Audience<'a>, E> {
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Audience<Cow<'a, str>>, E> {
                 Ok(Audience::one(Cow::Borrowed(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience<'a>, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience<Cow<'a, str>>, E> {
                 Ok(Audience::one(Cow::Owned(v.to_owned())))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience<'a>, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Audience<Cow<'a, str>>, A::Error> {
                 let mut out = Audience::default();
                 while let Some(s) = seq.next_element::<BorrowedStr<'a>>()? {
                     out.push(s.0);
@@ -481,7 +487,7 @@ pub(crate) fn check_claims(parsed: &Parsed<'_>, policy: &ClaimsPolicy, now_ms: u
     }
     let sub = raw.sub.ok_or_else(|| invalid("the token has no subject (sub)"))?;
     let text = |t: Cow<'_, str>| ClaimText::of(&payload, t);
-    let aud = Audiences { first: aud.first.map(text), rest: aud.rest.into_iter().map(text).collect() };
+    let aud = aud.map(text);
     let (sub, sid, jti, iss) = (text(sub), raw.sid.map(text), raw.jti.map(text), raw.iss.map(text));
     let (iat, nbf) = (raw.iat, raw.nbf);
     Ok(AccessClaims { payload, sub, sid, jti, iss, aud, iat, exp, nbf })

@@ -160,7 +160,7 @@ impl<'a> Scanner<'a> {
         }
         (n <= 10_000_000_000_000).then_some(n)
     }
-    fn audience(&mut self) -> Option<Audience<'a>> {
+    fn audience(&mut self) -> Option<Audience<Cow<'a, str>>> {
         if !self.eat_if(b'[') {
             return Some(Audience::one(Cow::Borrowed(self.plain_string()?)));
         }
