@@ -356,18 +356,24 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(op(), 1..60)
 }
 
-#[test]
-fn the_manager_answers_as_the_model_on_the_memory_store() {
+/// Runs the model on a store made afresh for each case on the case's clock; `atomic`: the
+/// path the manager must take from the store's caps (tombstone alone, or markers too).
+fn model_on<S: Store>(default_cases: u32, store_on: impl Fn(Arc<ManualClock>) -> S, atomic: bool) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let case = AtomicU64::new(0);
-    runner(256)
+    runner(default_cases)
         .run(&ops(), |ops| {
             let clock = Arc::new(ManualClock::new(T0));
-            let h = Harness::new(MemoryStore::with_clock(clock.clone()), clock, case.fetch_add(1, Ordering::Relaxed));
-            assert!(h.sessions.rules().atomic_store, "an atomic store revokes by the tombstone alone");
+            let h = Harness::new(store_on(clock.clone()), clock, case.fetch_add(1, Ordering::Relaxed));
+            assert_eq!(h.sessions.rules().atomic_store, atomic, "the manager revokes as the store's caps say");
             rt.block_on(run_case(&h, &ops, true))
         })
         .unwrap();
+}
+
+#[test]
+fn the_manager_answers_as_the_model_on_the_memory_store() {
+    model_on(256, |clock| MemoryStore::with_clock(clock), true);
 }
 
 /// The memory store declared not atomic. It still checks every expectation, but the engine
@@ -391,17 +397,7 @@ impl Store for DeclaredNotAtomic {
 
 #[test]
 fn the_manager_answers_as_the_model_with_revocation_markers() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let case = AtomicU64::new(0);
-    runner(128)
-        .run(&ops(), |ops| {
-            let clock = Arc::new(ManualClock::new(T0));
-            let store = DeclaredNotAtomic(MemoryStore::with_clock(clock.clone()));
-            let h = Harness::new(store, clock, case.fetch_add(1, Ordering::Relaxed));
-            assert!(!h.sessions.rules().atomic_store, "the manager read the declared caps");
-            rt.block_on(run_case(&h, &ops, true))
-        })
-        .unwrap();
+    model_on(128, |clock| DeclaredNotAtomic(MemoryStore::with_clock(clock)), false);
 }
 
 #[cfg(feature = "redis")]
