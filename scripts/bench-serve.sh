@@ -128,10 +128,11 @@ bench() {
   grep -q listening "$WORK/serve.out" || { log "serve did not start:"; cat "$WORK/serve.err" >&2; exit 1; }
   # One line per measurement: "round route requests/s p99 non-2xx cpu".
   : >"$WORK/rows"
-  local round route health
+  local round route
+  # /healthz opens the run; after that, the one measured after each route is the one
+  # before the next route, across rounds too.
+  echo "1 healthz $(measure "" /healthz)" >>"$WORK/rows"
   for round in $(seq "$ROUNDS"); do
-    health=$(measure "" /healthz)
-    echo "$round healthz $health" >>"$WORK/rows"
     for route in stateless strict refresh; do
       # Fresh sessions each time: a refresh chain cannot be started twice (that is reuse).
       make_scripts
