@@ -50,7 +50,7 @@ fn run<O: Operation>(mut op: O, store: &MemoryStore, crypto: &JwtCrypto) -> O::O
     loop {
         let reply = match op.poll() {
             Step::Done(r) => return r.expect("bench operation failed"),
-            Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get_many(&keys))),
+            Step::Store(StoreCmd::Get { keys } | StoreCmd::Recall { keys }) => Reply::Store(StoreReply::Values(store.get_many(&keys))),
             Step::Store(StoreCmd::Commit { ops }) => Reply::Store(match store.commit_now(&ops) {
                 CommitResult::Committed => StoreReply::Committed,
                 CommitResult::Conflict => StoreReply::Conflict,

@@ -120,6 +120,10 @@ interface SettingsBase {
   maxClaimsBytes?: number;
   /** Attempts per operation when concurrent writers collide (default 16). */
   maxAttempts?: number;
+  /** Keys the manager remembers of its own commits, so a refresh of a session it wrote last
+   *  commits without reading first, on a store that answers commit versions (Redis); 0: none
+   *  (default 16384). */
+  recentWrites?: number;
   /** The mode of `verify(token)` without one (default 'strict'). */
   verifyMode?: VerifyMode;
   /** How session records are written (default 'compact'); 'json' while a rolling upgrade from a release before format 3 runs. */

@@ -19,7 +19,8 @@ use crate::engine::step::Operation;
 use crate::metrics::{Metrics, SecurityEvent};
 use crate::platform::{self, Clock, Stopwatch};
 pub use crate::settings::{Config, ConfigBuilder};
-use crate::store::{drive_counting, Store};
+use crate::store::recent::RecentValues;
+use crate::store::{drive_recalling, Store};
 
 /// A function handed each audit event (see [`SessionManager::with_audit`]).
 #[cfg(not(target_arch = "wasm32"))]
@@ -36,6 +37,9 @@ pub struct SessionManager<S> {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     audit: Option<AuditHook>,
+    /// The records this manager committed lately, for refreshes that skip their read
+    /// (`recent_writes` keys; `None` when it is 0). See [`crate::store::recent`].
+    recent: Option<RecentValues>,
 }
 
 impl<S> std::fmt::Debug for SessionManager<S> {
@@ -57,7 +61,8 @@ impl<S: Store> SessionManager<S> {
     /// The store's caps decide whether revocation rests on tombstones alone ([`Rules::atomic_store`]).
     pub fn from_parts(mut rules: Rules, store: S, crypto: Arc<dyn CryptoDriver>, clock: Arc<dyn Clock>) -> Self {
         rules.atomic_store = store.caps().atomic;
-        SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()), audit: None }
+        let recent = (rules.policy.recent_writes > 0).then(|| RecentValues::new(rules.policy.recent_writes));
+        SessionManager { rules, store, crypto, clock, metrics: Arc::new(Metrics::default()), audit: None, recent }
     }
 
     /// Hands every audit event to `hook`, after the operation that caused it committed:
@@ -120,7 +125,7 @@ impl<S: Store> SessionManager<S> {
         mut op: O,
     ) -> Result<O::Output, Error> {
         let mut conflicts = 0;
-        let result = drive_counting(&mut op, &self.store, &*self.crypto, &mut conflicts).instrument(span).await;
+        let result = drive_recalling(&mut op, &self.store, &*self.crypto, &mut conflicts, self.recent.as_ref()).instrument(span).await;
         if let Some(hook) = &self.audit {
             for event in op.take_audit() {
                 hook(&event);
@@ -195,14 +200,22 @@ impl<S: Store> SessionManager<S> {
     /// The session keeps the client it had.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Error> {
         let op = ops::Refresh::new(&self.rules, refresh_token, self.now(), platform::entropy()?);
-        self.run("refresh", op).await
+        self.run("refresh", self.recalling(op)).await
+    }
+
+    /// The refresh reads through this manager's memory when the store answers versions.
+    fn recalling<'r>(&self, op: ops::Refresh<'r>) -> ops::Refresh<'r> {
+        match &self.recent {
+            Some(recent) if recent.answers() => op.recalling(),
+            _ => op,
+        }
     }
 
     /// [`refresh`](Self::refresh) for a client: when the token rotates, the session
     /// keeps this client's IP and user agent (an unknown one clears the old).
     pub async fn refresh_from(&self, refresh_token: &str, client: &ClientInfo) -> Result<Tokens, Error> {
         let op = ops::Refresh::new(&self.rules, refresh_token, self.now(), platform::entropy()?).with_client(client.clone());
-        self.run("refresh", op).await
+        self.run("refresh", self.recalling(op)).await
     }
 
     /// Revokes one session. Revoking a revoked session succeeds.

@@ -20,6 +20,8 @@ mod chain;
 mod hardening;
 #[path = "engine_steps/one_trip.rs"]
 mod one_trip;
+#[path = "engine_steps/recall.rs"]
+mod recall;
 
 const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!!";
 const T0: u64 = 1_700_000_000_000;
@@ -37,7 +39,7 @@ impl FakeStore {
     fn answer(&mut self, cmd: StoreCmd, now: u64) -> StoreReply {
         self.log.push(cmd.clone());
         match cmd {
-            StoreCmd::Get { keys } => StoreReply::Values(
+            StoreCmd::Get { keys } | StoreCmd::Recall { keys } => StoreReply::Values(
                 keys.iter()
                     .map(|k| self.data.get(k).filter(|e| e.2 > now).map(|e| Versioned { value: e.0.clone(), version: e.1 }))
                     .collect(),
@@ -199,7 +201,7 @@ fn a_conflict_restarts_from_the_first_read_and_the_budget_is_bounded() {
     let mut commits = 0;
     loop {
         match op.poll() {
-            Step::Store(StoreCmd::Get { .. }) => op.handle(Reply::Store(StoreReply::Values(vec![None]))),
+            Step::Store(StoreCmd::Get { .. } | StoreCmd::Recall { .. }) => op.handle(Reply::Store(StoreReply::Values(vec![None]))),
             Step::Store(StoreCmd::Commit { .. }) => {
                 commits += 1;
                 op.handle(Reply::Store(StoreReply::Conflict));

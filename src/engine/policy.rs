@@ -43,6 +43,10 @@ pub struct Policy {
     pub record_format: RecordFormat,
     /// Attempts per operation when commits conflict.
     pub max_attempts: u32,
+    /// How many keys a manager remembers of its own commits (0: none), so a refresh
+    /// of a session it wrote last skips its read; read by the manager's driver, not
+    /// by the operations ([`crate::store::recent`]).
+    pub recent_writes: usize,
     pub user_cache_ttl_ms: u64,
     /// The mode of a verify whose caller names none (HTTP `POST /v1/verify`
     /// without `mode`, JS `verify(token)`); Rust callers always name one.
@@ -76,6 +80,7 @@ impl Default for Policy {
             reuse_memory: 64,
             record_format: RecordFormat::Compact,
             max_attempts: 16,
+            recent_writes: 16_384,
             user_cache_ttl_ms: 5 * MINUTE,
             verify_mode: VerifyMode::Strict,
             refresh_secret: None,

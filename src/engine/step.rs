@@ -99,6 +99,11 @@ impl WriteOp {
 pub enum StoreCmd {
     /// Reads the keys; the reply holds one entry per key, in order.
     Get { keys: Vec<String> },
+    /// Reads the keys like `Get`, for an operation that will confirm what it relies on
+    /// in its commit: a driver that remembers the first key's value (it committed it)
+    /// may answer [`StoreReply::Remembered`] instead of reading, once per operation.
+    /// A driver that remembers nothing answers `Values`, as for `Get`.
+    Recall { keys: Vec<String> },
     /// Applies every write or none: all expectations are checked first.
     Commit { ops: Vec<WriteOp> },
 }
@@ -113,6 +118,12 @@ pub struct Versioned {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreReply {
     Values(Vec<Option<Versioned>>),
+    /// To a [`StoreCmd::Recall`]: what the driver remembers of the keys, one entry per
+    /// key (`None`: nothing remembered, or remembered absent). It may be stale. The
+    /// operation acts on it only through a commit that expects every entry it relied
+    /// on (a present one's version, a missing one's absence); any other answer it
+    /// would give, it first reads again.
+    Remembered(Vec<Option<Versioned>>),
     Committed,
     /// An expectation failed; nothing was written.
     Conflict,

@@ -140,6 +140,11 @@ impl ConfigBuilder {
         self.0.policy.max_claims_bytes = n;
         self
     }
+    /// Keys the manager remembers of its own commits (0: none); see [`crate::store::recent`].
+    pub fn recent_writes(mut self, n: usize) -> Self {
+        self.0.policy.recent_writes = n;
+        self
+    }
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.0.policy.max_attempts = n;
         self

@@ -386,6 +386,20 @@ pub static SETTINGS: &[Setting] = &[
         }),
     },
     Setting {
+        name: "recent_writes",
+        env: "TOLLGATE_RECENT_WRITES",
+        js: Some("recentWrites"),
+        rust: Some("recent_writes"),
+        scope: Scope::Engine,
+        secret: false,
+        default: doc("`16384`"),
+        help: doc("keys a manager remembers of its own commits, so a refresh of a session it wrote last commits without reading first, on a store that answers commit versions (Redis); `0` remembers none"),
+        apply: Some(|s, raw| {
+            let n = size(raw)?;
+            engine(s, |b| b.recent_writes(n))
+        }),
+    },
+    Setting {
         name: "verify_mode",
         env: "TOLLGATE_VERIFY_MODE",
         js: Some("verifyMode"),

@@ -126,7 +126,7 @@ fn each_documented_default_is_the_default() {
         assert_eq!(with, default, "{}: the documented default {literal} is not what the code defaults to", s.name);
         checked += 1;
     }
-    assert_eq!(checked, 33);
+    assert_eq!(checked, 34);
 
     let adapter = |source: Source| Settings::read(&source, Surface::Adapter).and_then(|s| s.adapter_options()).unwrap();
     let mut checked = 0;
@@ -517,6 +517,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         ("TOLLGATE_MAX_METADATA_BYTES", "2048"),
         ("TOLLGATE_MAX_CLAIMS_BYTES", "1024"),
         ("TOLLGATE_MAX_ATTEMPTS", "4"),
+        ("TOLLGATE_RECENT_WRITES", "500"),
         ("TOLLGATE_VERIFY_MODE", "stateless"),
         ("TOLLGATE_RECORD_FORMAT", "json"),
     ];
@@ -542,6 +543,7 @@ fn every_engine_setting() -> (Vec<(&'static str, &'static str)>, Value) {
         "maxMetadataBytes": 2048,
         "maxClaimsBytes": 1024,
         "maxAttempts": 4,
+        "recentWrites": 500,
         "verifyMode": "stateless",
         "recordFormat": "json",
     });

@@ -15,6 +15,7 @@ pub mod js;
 #[cfg(feature = "worker")]
 pub mod kv;
 pub mod memory;
+pub mod recent;
 // Natively the Redis store; in wasm32 its codec, under the npm package's Redis store.
 #[cfg(any(all(feature = "redis", not(target_arch = "wasm32")), all(feature = "wasm", target_arch = "wasm32")))]
 pub mod redis;
@@ -120,6 +121,13 @@ pub trait Store: MaybeSendSync {
     async fn get(&self, keys: Vec<String>) -> Result<Vec<Option<Versioned>>, StoreError>;
     /// Checks every expectation, then applies every write, or none.
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError>;
+    /// [`commit`](Store::commit), also answering the version every put of the commit
+    /// now holds, for a store that writes one version per commit (`None`: it does not
+    /// say). A manager remembers such puts, so a refresh of a session it wrote can
+    /// skip its read ([`recent`]). A store answers a version for every commit or for none.
+    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
+        Ok((self.commit(ops).await?, None))
+    }
     fn caps(&self) -> Caps;
 }
 
@@ -131,6 +139,9 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     }
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
         (**self).commit(ops).await
+    }
+    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
+        (**self).commit_versioned(ops).await
     }
     fn caps(&self) -> Caps {
         (**self).caps()
@@ -155,24 +166,78 @@ where
 }
 
 /// [`drive`], also counting the conflicts that were retried (for metrics).
-pub async fn drive_counting<O, S, C>(mut op: O, store: &S, crypto: &C, conflicts: &mut u32) -> Result<O::Output, Error>
+pub async fn drive_counting<O, S, C>(op: O, store: &S, crypto: &C, conflicts: &mut u32) -> Result<O::Output, Error>
 where
     O: Operation,
     S: Store + ?Sized,
     C: CryptoDriver + ?Sized,
 {
+    drive_recalling(op, store, crypto, conflicts, None).await
+}
+
+/// [`drive_counting`] with the manager's memory of its recent commits: a
+/// [`StoreCmd::Recall`] is answered from it once per operation when it holds the
+/// first key; commits and recall reads keep it current.
+pub async fn drive_recalling<O, S, C>(
+    mut op: O,
+    store: &S,
+    crypto: &C,
+    conflicts: &mut u32,
+    recent: Option<&recent::RecentValues>,
+) -> Result<O::Output, Error>
+where
+    O: Operation,
+    S: Store + ?Sized,
+    C: CryptoDriver + ?Sized,
+{
+    let recent = recent.filter(|r| r.in_use());
     let mut gate: Option<platform::RetryGate> = None;
+    // Answered from memory already (once per operation), and whether the operation's
+    // view still rests on that answer: its conflict is then a stale memory, not a race.
+    let (mut recalled, mut on_memory) = (false, false);
     loop {
         let reply = match op.poll() {
             Step::Done(result) => return result,
-            Step::Store(StoreCmd::Get { keys }) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
+            Step::Store(StoreCmd::Get { keys }) => {
+                on_memory = false;
+                Reply::Store(StoreReply::Values(store.get(keys).await?))
+            }
+            Step::Store(StoreCmd::Recall { keys }) => {
+                let memory = recent.filter(|r| !recalled && r.answers()).and_then(|r| r.recall(&keys));
+                on_memory = memory.is_some();
+                match (memory, recent) {
+                    (Some(values), _) => {
+                        recalled = true;
+                        Reply::Store(StoreReply::Remembered(values))
+                    }
+                    (None, Some(recent)) => {
+                        let values = store.get(keys.clone()).await?;
+                        recent.remember_read(&keys, &values);
+                        Reply::Store(StoreReply::Values(values))
+                    }
+                    (None, None) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
+                }
+            }
             Step::Store(StoreCmd::Commit { ops }) => {
                 let tag = ops.first().map(|op| crate::engine::record::hash_tag(op.key()).to_owned()).unwrap_or_default();
                 let appends = ops.iter().any(WriteOp::is_append);
-                match store.commit(ops).await? {
+                let stale = std::mem::take(&mut on_memory);
+                let result = match recent {
+                    Some(recent) => {
+                        let (result, version) = store.commit_versioned(ops.clone()).await?;
+                        match result {
+                            CommitResult::Committed => recent.remember_commit(&ops, version),
+                            CommitResult::Conflict => recent.forget(&ops),
+                        }
+                        result
+                    }
+                    None => store.commit(ops).await?,
+                };
+                match result {
                     CommitResult::Committed => Reply::Store(StoreReply::Committed),
-                    // A refused append is the store saying "read first" (the index is full), not a lost race.
-                    CommitResult::Conflict if appends => Reply::Store(StoreReply::Conflict),
+                    // A refused append is the store saying "read first" (the index is full), not a lost race;
+                    // a conflict on a remembered view is that memory gone stale.
+                    CommitResult::Conflict if appends || stale => Reply::Store(StoreReply::Conflict),
                     CommitResult::Conflict => {
                         *conflicts += 1;
                         tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");

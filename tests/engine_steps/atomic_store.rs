@@ -84,7 +84,7 @@ fn the_tombstone_alone_gives_every_answer_the_markers_give() {
 
 fn cmd_keys(cmd: &StoreCmd) -> Vec<String> {
     match cmd {
-        StoreCmd::Get { keys } => keys.clone(),
+        StoreCmd::Get { keys } | StoreCmd::Recall { keys } => keys.clone(),
         StoreCmd::Commit { ops } => ops.iter().map(|op| op.key().to_owned()).collect(),
     }
 }

@@ -180,7 +180,7 @@ fn run_stale<O: Operation>(
     for _ in 0..1000 {
         let reply = match op.poll() {
             Step::Done(r) => return r,
-            Step::Store(StoreCmd::Get { keys }) => Reply::Store(view.answer(StoreCmd::Get { keys }, now)),
+            Step::Store(read @ (StoreCmd::Get { .. } | StoreCmd::Recall { .. })) => Reply::Store(view.answer(read, now)),
             Step::Store(StoreCmd::Commit { ops }) => {
                 let answer = view.answer(StoreCmd::Commit { ops: ops.clone() }, now);
                 if answer == StoreReply::Committed {

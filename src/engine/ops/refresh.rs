@@ -14,7 +14,12 @@
 //!   checked before liveness: without it, a live, revoked or expired session
 //!   gets the same answer (only the holder learns `session_revoked` or `session_expired`).
 //!
-//! Round trips: one read and one commit (reuse adds one read of the index).
+//! Round trips: one read and one commit (reuse adds one read of the index). A
+//! recalling refresh ([`Refresh::recalling`]) whose driver remembers the record
+//! skips the read: it rotates only from the current secret, and its commit expects
+//! the remembered version and the absence of the revocation markers, so a stale
+//! memory conflicts and the refresh reads as usual. Every other answer (reuse, a
+//! secret within the grace window, revoked, expired, unknown) comes from a read.
 
 use super::*;
 use crate::engine::error::ErrorCode;
@@ -56,6 +61,10 @@ pub struct Refresh<'c> {
     /// The client of the refresh: kept in the record when it rotates (`None`: the record's is kept).
     client: Option<ClientInfo>,
     audit: Vec<AuditEvent>,
+    /// Reads the session with [`StoreCmd::Recall`].
+    recall: bool,
+    /// The session being rotated came from the driver's memory ([`StoreReply::Remembered`]).
+    remembered: bool,
 }
 
 enum Match {
@@ -80,6 +89,8 @@ impl<'c> Refresh<'c> {
             pending: Pending::Waiting,
             client: None,
             audit: Vec::new(),
+            recall: false,
+            remembered: false,
         };
         op.pending = match parsed {
             Ok(t) => {
@@ -97,6 +108,16 @@ impl<'c> Refresh<'c> {
         self
     }
 
+    /// Reads the session with [`StoreCmd::Recall`]: a driver that remembers the record
+    /// may answer from memory, and the commit confirms it (see the module docs).
+    pub fn recalling(mut self) -> Self {
+        self.recall = true;
+        if matches!(self.pending, Pending::Store(StoreCmd::Get { .. })) {
+            self.pending = self.read();
+        }
+        self
+    }
+
     fn token(&self) -> &RefreshToken {
         &self.token
     }
@@ -104,7 +125,8 @@ impl<'c> Refresh<'c> {
     fn read(&mut self) -> Pending<Tokens> {
         self.phase = Phase::ReadSession;
         let t = self.token();
-        Pending::Store(StoreCmd::Get { keys: session_and_markers(self.rules, &t.user, &t.sid) })
+        let keys = session_and_markers(self.rules, &t.user, &t.sid);
+        Pending::Store(if self.recall { StoreCmd::Recall { keys } } else { StoreCmd::Get { keys } })
     }
 
     fn classify(&self, record: &SessionRecord) -> Match {
@@ -141,20 +163,39 @@ impl<'c> Refresh<'c> {
     }
 
     fn on_session(&mut self, reply: Reply) -> Pending<Tokens> {
+        let reply = match reply {
+            Reply::Store(StoreReply::Remembered(v)) => {
+                self.remembered = true;
+                Reply::Store(StoreReply::Values(v))
+            }
+            other => {
+                self.remembered = false;
+                other
+            }
+        };
         let Some(SessionSlots { record: slot, marker, all }) = session_and_markers_reply(self.rules, reply) else { return unexpected() };
-        let Some(slot) = slot else { return done(Err(Error::session_not_found())) };
+        // From memory, only a rotation from the current secret goes on (to a commit that
+        // confirms the memory); every other answer is given from a read.
+        let remembered = self.remembered;
+        let Some(slot) = slot else {
+            return if remembered { self.read() } else { done(Err(Error::session_not_found())) };
+        };
         let t = self.token();
         let mut record = match decode_record(self.rules, &slot, &t.user, &t.sid) {
             Ok(r) => r,
+            Err(_) if remembered => return self.read(),
             Err(e) => return done(Err(e)),
         };
         // The secret first: without it, live, revoked and expired sessions get one answer.
         let matched = self.classify(&record);
+        if remembered && (!matches!(matched, Match::Current) || marker.is_some() || all.is_some()) {
+            return self.read();
+        }
         if matches!(matched, Match::Unknown) {
             return done(Err(Error::token_invalid("the refresh token does not belong to this session; sign in again")));
         }
         if let Err(e) = check_markers(&record, marker.as_ref(), all.as_ref()).and_then(|()| record.check_live(self.now)) {
-            return done(Err(e));
+            return if remembered { self.read() } else { done(Err(e)) };
         }
         let (rules, now) = (self.rules, self.now);
         match matched {
@@ -199,7 +240,14 @@ impl<'c> Refresh<'c> {
                 if let Some(client) = &self.client {
                     record.set_client(client);
                 }
-                let ops = vec![put_record(self.rules, &record, Expect::Version(slot.version))];
+                let mut ops = vec![put_record(self.rules, &record, Expect::Version(slot.version))];
+                if remembered {
+                    // The markers were not read: the commit confirms they are absent
+                    // (deleting an absent key writes nothing).
+                    let t = self.token();
+                    let markers = session_and_markers(rules, &t.user, &t.sid).into_iter().skip(1);
+                    ops.extend(markers.map(|key| WriteOp::Delete { key, expect: Expect::Absent }));
+                }
                 match self.mint(&record) {
                     Some(cmd) => {
                         self.phase = Phase::Signing { ops, record, successor };
@@ -259,6 +307,10 @@ impl<'c> Refresh<'c> {
     }
 
     fn on_conflict(&mut self) -> Pending<Tokens> {
+        // A stale memory is not a lost race: read, without spending an attempt.
+        if std::mem::take(&mut self.remembered) {
+            return self.read();
+        }
         if self.attempts.retry() {
             self.read()
         } else {

@@ -85,17 +85,23 @@ impl Store for JsRedisStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        if ops.is_empty() {
-            return Ok(CommitResult::Committed);
-        }
+        Ok(self.commit_versioned(ops).await?.0)
+    }
+
+    /// Every put of a commit carries the commit's version, chosen here.
+    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
         let mut random = [0u8; 8];
         getrandom::getrandom(&mut random).map_err(|_| StoreError::unavailable("crypto.getRandomValues failed"))?;
-        let call = codec::encode_commit(&self.prefix, &ops, codec::commit_version(random));
+        let version = codec::commit_version(random);
+        if ops.is_empty() {
+            return Ok((CommitResult::Committed, Some(version)));
+        }
+        let call = codec::encode_commit(&self.prefix, &ops, version);
         let keys: Array = call.keys.iter().map(|k| JsValue::from_str(k)).collect();
         let args: Array = call.args.iter().map(|a| uint8_array(a)).collect();
         let answer = call_raw(&self.transport, &self.commit, &Array::of2(&keys, &args)).await.map_err(|e| failure("commit", &e))?;
         match answer.as_f64() {
-            Some(n) if n.fract() == 0.0 => codec::commit_result(n as i64),
+            Some(n) if n.fract() == 0.0 => Ok((codec::commit_result(n as i64)?, Some(version))),
             _ => Err(StoreError::corrupt("the commit script answered something other than 0 or 1")),
         }
     }
