@@ -181,7 +181,7 @@ async fn run(runtime: String) {
     }
     let store = RedisStore::connect(config).await.expect("the Redis server answers");
     let keys = tollgate::Config::builder().secret(b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench").build().unwrap();
-    let sessions: Sessions = Arc::new(SessionManager::new(keys, store.clone()).unwrap());
+    let sessions: Sessions = Arc::new(SessionManager::new(keys.clone(), store.clone()).unwrap());
     // Warm up: load the script, open the connection.
     prepare(&sessions, 256).await;
 
@@ -290,6 +290,32 @@ async fn run(runtime: String) {
             .await;
             print_row(&format!("refresh, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
             rows.push((format!("refresh, {label}"), r.rate()));
+
+            // The same without the manager's memory of what it wrote: a read, then the commit.
+            // And two managers taking turns on each chain (two services behind a round-robin
+            // balancer; one connection, a memory each): each one's memory is a rotation behind,
+            // so each refresh reads.
+            let other: Sessions = Arc::new(SessionManager::new(keys.clone(), store.clone()).unwrap());
+            let mut cold_keys = keys.clone();
+            cold_keys.policy.recent_writes = 0;
+            let cold: Sessions = Arc::new(SessionManager::new(cold_keys, store.clone()).unwrap());
+            for (name, pair) in [("refresh, no memory", [cold.clone(), cold]), ("refresh, two managers in turn", [sessions.clone(), other])]
+            {
+                let chains = prepare(&pair[0], tasks).await;
+                let current: Arc<Vec<tokio::sync::Mutex<String>>> =
+                    Arc::new(chains.iter().map(|t| tokio::sync::Mutex::new(t.refresh_token.clone())).collect());
+                let pair = Arc::new(pair);
+                let mut r = measure(&store, tasks, per_task_cap, limit, move |t, i| {
+                    let (p, c) = (pair.clone(), current.clone());
+                    async move {
+                        let mut cur = c[t].lock().await;
+                        *cur = p[i % 2].refresh(&cur).await.unwrap().refresh_token;
+                    }
+                })
+                .await;
+                print_row(&format!("{name}, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
+                rows.push((format!("{name}, {label}"), r.rate()));
+            }
         }
 
         if wanted("revoke") {
