@@ -145,55 +145,62 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
     // The commit's node sleeps (DEBUG SLEEP) while the commit and then a CLIENT KILL
     // of the store's connection reach it: it runs the commit, then the kill, before
     // writing any reply; ioredis sends the commit again on a new connection.
-    const store = connect();
+    const store = await ready(connect());
     const transport = redisStore(store, { prefix });
-    let armed = false;
-    let ran = 0;
-    let setupError = null;
-    const wrapped = {
-      ...transport,
-      async commit(keys, args) {
-        if (!armed) return transport.commit(keys, args);
-        armed = false;
-        let at, sleeper, killer, id, before;
-        try {
-          at = await nodeOf(store, keys[0]);
-          [sleeper, killer] = [new Redis(at), new Redis(at)];
-          await Promise.all([sleeper.ping(), killer.ping()]);
-          id = await clientId(store, keys[0]);
-          before = await scriptRuns(killer);
-        } catch (e) {
-          // The manager would answer store_unavailable: keep the test's own failure to report it,
-          // and close what was opened (an open connection would keep the test process alive).
-          setupError = e;
-          sleeper?.disconnect();
-          killer?.disconnect();
-          throw e;
-        }
-        sleeper.call('DEBUG', 'SLEEP', '1.5').catch(() => {});
-        await new Promise((r) => setTimeout(r, 150));
-        const answer = transport.commit(keys, args);
-        await new Promise((r) => setTimeout(r, 300));
-        await killer.client('KILL', 'ID', id);
-        const result = await answer;
-        ran = (await scriptRuns(killer)) - before;
-        sleeper.disconnect();
-        killer.disconnect();
-        return result;
-      },
-    };
-    const m = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: wrapped });
     const u = user('lost-reply');
-    armed = true;
-    const t = await nodeStep(m.issue(u));
-    say(`the npm store's commit reply lost after it ran: the script ran ${ran} times; issue: ${outcome(t)}; sessions listed: ${(await m.list(u)).length}`);
-    assert.equal(setupError, null, `the test could not lose the reply: ${setupError}`);
-    assert.equal(t.ok, true);
-    assert.ok(ran >= 2, `ioredis did not send the commit again (it ran ${ran} times): this run proves nothing`);
-    assert.equal((await m.list(u)).length, 1, 'no orphan session');
-    await m.verify(t.accessToken, 'strict');
+    // What loses the reply is set up before the sign-in, so a failure here is the test's own:
+    // the node of the user's keys (every key of a user carries the hash tag `{u:<user>}`, so
+    // the tag alone names its slot), a connection that holds it asleep, one that kills the
+    // store's connection, and that connection's id.
+    const at = await nodeOf(store, `{u:${u}}`);
+    const [sleeper, killer] = [new Redis(at), new Redis(at)];
+    // Closed whatever happens: an open connection would keep the test process alive.
+    try {
+      await Promise.all([sleeper.ping(), killer.ping()]);
+      const id = await clientId(store, `{u:${u}}`);
+      const before = await scriptRuns(killer);
+      let armed = false;
+      let ran = 0;
+      const wrapped = {
+        ...transport,
+        async commit(keys, args) {
+          if (!armed) return transport.commit(keys, args);
+          armed = false;
+          sleeper.call('DEBUG', 'SLEEP', '1.5').catch(() => {});
+          await new Promise((r) => setTimeout(r, 150));
+          const answer = transport.commit(keys, args);
+          await new Promise((r) => setTimeout(r, 300));
+          await killer.client('KILL', 'ID', id);
+          const result = await answer;
+          ran = (await scriptRuns(killer)) - before;
+          return result;
+        },
+      };
+      const m = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: wrapped });
+      armed = true;
+      const t = await nodeStep(m.issue(u));
+      say(`the npm store's commit reply lost after it ran: the script ran ${ran} times; issue: ${outcome(t)}; sessions listed: ${(await m.list(u)).length}`);
+      assert.equal(t.ok, true);
+      assert.ok(ran >= 2, `ioredis did not send the commit again (it ran ${ran} times): this run proves nothing`);
+      assert.equal((await m.list(u)).length, 1, 'no orphan session');
+      await m.verify(t.accessToken, 'strict');
+    } finally {
+      sleeper.disconnect();
+      killer.disconnect();
+    }
   });
 });
+
+/** `c` once it is ready: a Cluster client has then read the slots and holds its connections,
+ *  so the test's own commands do not race the ones it opens and closes while starting. */
+async function ready(c) {
+  if (c.status === 'ready') return c;
+  await new Promise((resolve, reject) => {
+    c.once('ready', resolve);
+    c.once('end', () => reject(new Error('the Redis client ended before it was ready')));
+  });
+  return c;
+}
 
 /** The node that serves `key`: the server itself, or the Cluster master of its slot. */
 async function nodeOf(c, key) {
