@@ -125,8 +125,9 @@ pub trait Store: MaybeSendSync {
     /// now holds, for a store that writes one version per commit (`None`: it does not
     /// say). A manager remembers such puts, so a refresh of a session it wrote can
     /// skip its read ([`recent`]). A store answers a version for every commit or for none.
-    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
-        Ok((self.commit(ops).await?, None))
+    /// It borrows the operations: the manager keeps them to remember the puts.
+    async fn commit_versioned(&self, ops: &[WriteOp]) -> Result<(CommitResult, Option<u64>), StoreError> {
+        Ok((self.commit(ops.to_vec()).await?, None))
     }
     fn caps(&self) -> Caps;
 }
@@ -140,7 +141,7 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
         (**self).commit(ops).await
     }
-    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
+    async fn commit_versioned(&self, ops: &[WriteOp]) -> Result<(CommitResult, Option<u64>), StoreError> {
         (**self).commit_versioned(ops).await
     }
     fn caps(&self) -> Caps {
@@ -224,7 +225,7 @@ where
                 let stale = std::mem::take(&mut on_memory);
                 let result = match recent {
                     Some(recent) => {
-                        let (result, version) = store.commit_versioned(ops.clone()).await?;
+                        let (result, version) = store.commit_versioned(&ops).await?;
                         match result {
                             CommitResult::Committed => recent.remember_commit(&ops, version),
                             CommitResult::Conflict => recent.forget(&ops),

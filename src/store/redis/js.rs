@@ -85,18 +85,18 @@ impl Store for JsRedisStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        Ok(self.commit_versioned(ops).await?.0)
+        Ok(self.commit_versioned(&ops).await?.0)
     }
 
     /// Every put of a commit carries the commit's version, chosen here.
-    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
+    async fn commit_versioned(&self, ops: &[WriteOp]) -> Result<(CommitResult, Option<u64>), StoreError> {
         let mut random = [0u8; 8];
         getrandom::getrandom(&mut random).map_err(|_| StoreError::unavailable("crypto.getRandomValues failed"))?;
         let version = codec::commit_version(random);
         if ops.is_empty() {
             return Ok((CommitResult::Committed, Some(version)));
         }
-        let call = codec::encode_commit(&self.prefix, &ops, version);
+        let call = codec::encode_commit(&self.prefix, ops, version);
         let keys: Array = call.keys.iter().map(|k| JsValue::from_str(k)).collect();
         let args: Array = call.args.iter().map(|a| uint8_array(a)).collect();
         let answer = call_raw(&self.transport, &self.commit, &Array::of2(&keys, &args)).await.map_err(|e| failure("commit", &e))?;

@@ -197,16 +197,16 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        Ok(self.commit_versioned(ops).await?.0)
+        Ok(self.commit_versioned(&ops).await?.0)
     }
 
     /// Every put of a commit carries the commit's version, chosen here.
-    async fn commit_versioned(&self, ops: Vec<WriteOp>) -> Result<(CommitResult, Option<u64>), StoreError> {
+    async fn commit_versioned(&self, ops: &[WriteOp]) -> Result<(CommitResult, Option<u64>), StoreError> {
         let version = commit_version()?;
         if ops.is_empty() {
             return Ok((CommitResult::Committed, Some(version)));
         }
-        let call = codec::encode_commit(&self.inner.prefix, &ops, version);
+        let call = codec::encode_commit(&self.inner.prefix, ops, version);
         let reply = self.inner.calls.call(Request::Commit(call)).await?;
         Ok((calls::commit_result(&reply)?, Some(version)))
     }
