@@ -94,9 +94,13 @@
 //! | operation     | round trips                                                    |
 //! |---------------|----------------------------------------------------------------|
 //! | strict verify | 1 (`MGET`); plus 1 at most once per touch interval             |
-//! | issue         | 2 (`MGET` of the index, one commit)                            |
-//! | refresh       | 2 (`MGET` of session and index, one commit)                    |
-//! | revoke        | 2 (`MGET`, one commit)                                         |
+//! | issue         | 1 under the per-user limit (the append); at it, 3 (the refused |
+//! |               | append, `MGET` of the index and of the records it may evict,   |
+//! |               | one commit)                                                    |
+//! | refresh       | 1 when this manager wrote the session last (the commit, on its |
+//! |               | memory: [`crate::store::recent`]); else 2 (`MGET` of record    |
+//! |               | and revoke-all marker, one commit)                             |
+//! | revoke        | 2 (`MGET` of record and index, one commit)                     |
 //!
 //! A conflict (another writer got there first) costs the operation's round
 //! trips again. [`RedisStore::stats`] counts what was sent; the `redis_bench`
