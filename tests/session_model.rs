@@ -185,13 +185,17 @@ fn code<T>(r: &Result<T, tollgate::Error>) -> Answer {
     r.as_ref().map(|_| ()).map_err(|e| e.code())
 }
 
+/// Two managers on one store, as two services: every third step goes through the second,
+/// so on Redis each one's memory of what it committed ([`tollgate::store::recent`]) is at
+/// times current and at times behind what the other wrote.
 struct Harness<S: Store> {
     clock: Arc<ManualClock>,
     sessions: SessionManager<S>,
+    other: SessionManager<S>,
     users: [String; USERS as usize],
 }
 
-impl<S: Store> Harness<S> {
+impl<S: Store + Clone> Harness<S> {
     fn new(store: S, clock: Arc<ManualClock>, case: u64) -> Self {
         let config = Config::builder()
             .secret(SECRET.to_vec())
@@ -203,10 +207,22 @@ impl<S: Store> Harness<S> {
             .max_sessions_per_user(LIMIT as u32)
             .build()
             .unwrap();
+        let other = SessionManager::new(config.clone(), store.clone()).unwrap().with_clock(clock.clone());
         let sessions = SessionManager::new(config, store).unwrap().with_clock(clock.clone());
         // Users unique to the case, so cases never meet on a shared server.
         let users = [format!("model-{}-{case}-a", std::process::id()), format!("model-{}-{case}-b@x", std::process::id())];
-        Harness { clock, sessions, users }
+        Harness { clock, sessions, other, users }
+    }
+}
+
+impl<S: Store> Harness<S> {
+    /// The manager that carries out step `step`.
+    fn at(&self, step: usize) -> &SessionManager<S> {
+        if step % 3 == 2 {
+            &self.other
+        } else {
+            &self.sessions
+        }
     }
 }
 
@@ -236,7 +252,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
             Op::Issue { user } => {
                 let live = m.live_of(user);
                 let evict: Vec<usize> = live.iter().copied().take((live.len() + 1).saturating_sub(LIMIT)).collect();
-                let got = h.sessions.issue(&h.users[user as usize], Map::new(), json!(null)).await;
+                let got = h.at(step).issue(&h.users[user as usize], Map::new(), json!(null)).await;
                 let t = got.map_err(|e| TestCaseError::fail(at(&format!("issue failed: {e}"))))?;
                 let mut evicted_sids: Vec<String> = evict.iter().map(|&i| m.sessions[i].sid.clone()).collect();
                 let mut got_evicted = t.evicted.clone();
@@ -268,7 +284,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                 }
                 let (session, text, exp) = m.access[token % m.access.len()].clone();
                 let mode = if strict { VerifyMode::Strict } else { VerifyMode::Stateless };
-                let got = h.sessions.verify(&text, mode).await;
+                let got = h.at(step).verify(&text, mode).await;
                 let want = m.expect_verify(session, exp, strict);
                 check(code(&got) == want, || at(&format!("verify answered {:?}, model {want:?}", code(&got))))?;
                 if let Ok(v) = got {
@@ -282,7 +298,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                 let (session, pos) = m.refresh[token % m.refresh.len()];
                 let want = expect_refresh(&m, &m.sessions[session], pos);
                 let text = m.sessions[session].chain[pos].clone();
-                let got = h.sessions.refresh(&text).await;
+                let got = h.at(step).refresh(&text).await;
                 let now = m.now;
                 let s = &mut m.sessions[session];
                 match (&want, &got) {
@@ -316,7 +332,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
                 let i = session % m.sessions.len();
                 let want = if m.visible(&m.sessions[i]) { Ok(()) } else { Err(ErrorCode::SessionNotFound) };
                 let (user, sid) = (h.users[m.sessions[i].user as usize].clone(), m.sessions[i].sid.clone());
-                let got = h.sessions.revoke(&user, &sid).await;
+                let got = h.at(step).revoke(&user, &sid).await;
                 check(code(&got) == want, || at(&format!("revoke answered {:?}, model {want:?}", code(&got))))?;
                 if got.is_ok() {
                     m.sessions[i].revoke(m.now);
@@ -324,7 +340,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
             }
             Op::RevokeAll { user } => {
                 let live = m.live_of(user);
-                let got = h.sessions.revoke_all(&h.users[user as usize], None).await;
+                let got = h.at(step).revoke_all(&h.users[user as usize], None).await;
                 check(got.as_ref().ok() == Some(&live.len()), || at(&format!("revoke-all answered {got:?}, model Ok({})", live.len())))?;
                 for i in live {
                     m.sessions[i].revoke(m.now);
@@ -336,7 +352,7 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
         }
         // The limit holds, and the sessions listed are exactly the model's live ones.
         for user in 0..USERS {
-            let mut listed: Vec<String> = h.sessions.list(&h.users[user as usize]).await.unwrap().into_iter().map(|s| s.sid).collect();
+            let mut listed: Vec<String> = h.at(step).list(&h.users[user as usize]).await.unwrap().into_iter().map(|s| s.sid).collect();
             let mut live: Vec<String> = m.live_of(user).into_iter().map(|i| m.sessions[i].sid.clone()).collect();
             listed.sort();
             live.sort();
@@ -358,7 +374,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 
 /// Runs the model on a store made afresh for each case on the case's clock; `atomic`: the
 /// path the manager must take from the store's caps (tombstone alone, or markers too).
-fn model_on<S: Store>(default_cases: u32, store_on: impl Fn(Arc<ManualClock>) -> S, atomic: bool) {
+fn model_on<S: Store + Clone>(default_cases: u32, store_on: impl Fn(Arc<ManualClock>) -> S, atomic: bool) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let case = AtomicU64::new(0);
     runner(default_cases)
@@ -380,6 +396,7 @@ fn the_manager_answers_as_the_model_on_the_memory_store() {
 /// then keeps a revocation marker per revoked session and reads it beside the record (the
 /// path of Workers KV), where an atomic store revokes by the tombstone alone: the model
 /// checks that path too.
+#[derive(Clone)]
 struct DeclaredNotAtomic(MemoryStore);
 
 #[async_trait::async_trait]
