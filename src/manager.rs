@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, SecurityEvent};
 use crate::platform::{self, Clock, Stopwatch};
 pub use crate::settings::{Config, ConfigBuilder};
 use crate::store::recent::RecentValues;
-use crate::store::{drive_recalling, Store};
+use crate::store::{drive_recalling, DriveCounts, Store};
 
 /// A function handed each audit event (see [`SessionManager::with_audit`]).
 #[cfg(not(target_arch = "wasm32"))]
@@ -124,15 +124,21 @@ impl<S: Store> SessionManager<S> {
         span: tracing::Span,
         mut op: O,
     ) -> Result<O::Output, Error> {
-        let mut conflicts = 0;
-        let result = drive_recalling(&mut op, &self.store, &*self.crypto, &mut conflicts, self.recent.as_ref()).instrument(span).await;
+        let mut counts = DriveCounts::default();
+        let result = drive_recalling(&mut op, &self.store, &*self.crypto, &mut counts, self.recent.as_ref()).instrument(span).await;
         if let Some(hook) = &self.audit {
             for event in op.take_audit() {
                 hook(&event);
             }
         }
-        if conflicts > 0 {
-            self.metrics.event(SecurityEvent::ConflictRetried, u64::from(conflicts));
+        for (event, count) in [
+            (SecurityEvent::ConflictRetried, counts.conflicts),
+            (SecurityEvent::RefreshFromMemory, counts.from_memory),
+            (SecurityEvent::MemoryStale, counts.memory_stale),
+        ] {
+            if count > 0 {
+                self.metrics.event(event, u64::from(count));
+            }
         }
         self.observe(name, &result, &watch);
         result

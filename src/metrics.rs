@@ -35,6 +35,10 @@ pub enum SecurityEvent {
     LimitEvicted,
     /// A commit conflicted and the operation was retried.
     ConflictRetried,
+    /// A refresh rotated from the manager's memory of its commits: one round trip.
+    RefreshFromMemory,
+    /// A commit made on that memory conflicted (another process wrote since); the refresh read.
+    MemoryStale,
 }
 
 const EVENTS: &[(SecurityEvent, &str)] = &[
@@ -42,6 +46,8 @@ const EVENTS: &[(SecurityEvent, &str)] = &[
     (SecurityEvent::LimitRefused, "limit_refused"),
     (SecurityEvent::LimitEvicted, "limit_evicted"),
     (SecurityEvent::ConflictRetried, "conflict_retried"),
+    (SecurityEvent::RefreshFromMemory, "refresh_from_memory"),
+    (SecurityEvent::MemoryStale, "memory_stale"),
 ];
 
 /// Upper bounds of the latency buckets, in microseconds.

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde_json::{json, Map};
 use tollgate::engine::record::{index_key, session_key};
 use tollgate::engine::step::{Expect, WriteOp};
+use tollgate::metrics::SecurityEvent::{ConflictRetried, MemoryStale, RefreshFromMemory};
 use tollgate::store::redis::{codec, RedisStore};
 use tollgate::store::CommitResult;
 use tollgate::{ErrorCode, ManualClock, SessionManager, Store, VerifyMode};
@@ -335,16 +336,21 @@ async fn remembered_records_never_outlive_what_another_manager_wrote() {
     let n = ra();
     let t = a.refresh(&t.refresh_token).await.unwrap();
     assert_eq!(ra() - n, 1);
+    let events = |m: &SessionManager<RedisStore>| (m.metrics().event_count(RefreshFromMemory), m.metrics().event_count(MemoryStale));
+    assert_eq!(events(&a), (1, 0), "counted as a refresh from memory");
     let t = b.refresh(&t.refresh_token).await.unwrap();
     // A's memory is a generation behind the presented token: A reads, and tries no commit on memory.
     let n = ra();
     let t = a.refresh(&t.refresh_token).await.unwrap();
     assert_eq!(ra() - n, 2, "a read and a commit");
+    assert_eq!(events(&a), (1, 0), "no commit was made on the memory, so none conflicted");
     a.verify(&t.access_token, VerifyMode::Strict).await.unwrap();
 
     // Revoked through B: A's memory still holds the live record; its commit conflicts, and the read answers.
     b.revoke(&user, &t.session.sid).await.unwrap();
     assert_eq!(a.refresh(&t.refresh_token).await.unwrap_err().code(), ErrorCode::SessionRevoked);
+    assert_eq!(events(&a), (1, 1), "the stale memory is counted");
+    assert_eq!(a.metrics().event_count(ConflictRetried), 0, "and is not a lost race");
 
     // A revoke-all through B that cannot reach the record (the user's index was lost, as after
     // an eviction): only the marker tells, and A's commit expects it absent.

@@ -173,7 +173,21 @@ where
     S: Store + ?Sized,
     C: CryptoDriver + ?Sized,
 {
-    drive_recalling(op, store, crypto, conflicts, None).await
+    let mut counts = DriveCounts::default();
+    let result = drive_recalling(op, store, crypto, &mut counts, None).await;
+    *conflicts += counts.conflicts;
+    result
+}
+
+/// What driving one operation met, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriveCounts {
+    /// Conflicts retried (lost races; a stale memory is not one).
+    pub conflicts: u32,
+    /// Commits made on a remembered view that went through.
+    pub from_memory: u32,
+    /// Commits made on a remembered view that conflicted: the memory was stale.
+    pub memory_stale: u32,
 }
 
 /// [`drive_counting`] with the manager's memory of its recent commits: a
@@ -183,7 +197,7 @@ pub async fn drive_recalling<O, S, C>(
     mut op: O,
     store: &S,
     crypto: &C,
-    conflicts: &mut u32,
+    counts: &mut DriveCounts,
     recent: Option<&recent::RecentValues>,
 ) -> Result<O::Output, Error>
 where
@@ -222,7 +236,8 @@ where
             Step::Store(StoreCmd::Commit { ops }) => {
                 let tag = ops.first().map(|op| crate::engine::record::hash_tag(op.key()).to_owned()).unwrap_or_default();
                 let appends = ops.iter().any(WriteOp::is_append);
-                let stale = std::mem::take(&mut on_memory);
+                // Whether this commit rests on a remembered view.
+                let remembered_view = std::mem::take(&mut on_memory);
                 let result = match recent {
                     Some(recent) => {
                         let (result, version) = store.commit_versioned(&ops).await?;
@@ -235,19 +250,27 @@ where
                     None => store.commit(ops).await?,
                 };
                 match result {
-                    CommitResult::Committed => Reply::Store(StoreReply::Committed),
-                    // A refused append is the store saying "read first" (the index is full), not a lost race;
-                    // a conflict on a remembered view is that memory gone stale.
-                    CommitResult::Conflict if appends || stale => Reply::Store(StoreReply::Conflict),
+                    CommitResult::Committed => {
+                        counts.from_memory += u32::from(remembered_view);
+                        Reply::Store(StoreReply::Committed)
+                    }
+                    // A refused append is the store saying "read first" (the index is full), not a lost race.
+                    CommitResult::Conflict if appends => Reply::Store(StoreReply::Conflict),
+                    // A conflict on a remembered view is that memory gone stale: read, without waiting.
+                    CommitResult::Conflict if remembered_view => {
+                        counts.memory_stale += 1;
+                        Reply::Store(StoreReply::Conflict)
+                    }
                     CommitResult::Conflict => {
-                        *conflicts += 1;
-                        tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt = *conflicts, "commit conflicted; retrying");
+                        counts.conflicts += 1;
+                        let attempt = counts.conflicts;
+                        tracing::debug!(target: "tollgate::security", event = "conflict_retried", attempt, "commit conflicted; retrying");
                         if gate.is_none() {
                             // Queue behind this process's other retries on the same user.
                             gate = Some(platform::retry_gate(&tag).await);
                         } else {
                             // Still conflicting while holding the gate: another process writes too.
-                            platform::backoff(*conflicts).await;
+                            platform::backoff(attempt).await;
                         }
                         Reply::Store(StoreReply::Conflict)
                     }
