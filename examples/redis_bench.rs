@@ -275,32 +275,21 @@ async fn run(runtime: String) {
         }
 
         if wanted("refresh") {
-            // refresh: each task rotates its own chain.
-            let chains = prepare(&sessions, tasks).await;
-            let current: Arc<Vec<tokio::sync::Mutex<String>>> =
-                Arc::new(chains.iter().map(|t| tokio::sync::Mutex::new(t.refresh_token.clone())).collect());
-            let s = sessions.clone();
-            let mut r = measure(&store, tasks, per_task_cap, limit, move |t, _| {
-                let (s, c) = (s.clone(), current.clone());
-                async move {
-                    let mut cur = c[t].lock().await;
-                    *cur = s.refresh(&cur).await.unwrap().refresh_token;
-                }
-            })
-            .await;
-            print_row(&format!("refresh, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
-            rows.push((format!("refresh, {label}"), r.rate()));
-
-            // The same without the manager's memory of what it wrote: a read, then the commit.
-            // And two managers taking turns on each chain (two services behind a round-robin
-            // balancer; one connection, a memory each): each one's memory is a rotation behind,
-            // so each refresh reads.
+            // refresh: each task rotates its own chain, each call through one of a pair of
+            // managers: the same one twice (its memory of what it wrote answers: one round
+            // trip); one told to remember nothing (a read, then the commit); and two taking
+            // turns (two services behind a round-robin balancer, one connection and a memory
+            // each): each one's memory is then a rotation behind, so each refresh reads.
             let other: Sessions = Arc::new(SessionManager::new(keys.clone(), store.clone()).unwrap());
             let mut cold_keys = keys.clone();
             cold_keys.policy.recent_writes = 0;
             let cold: Sessions = Arc::new(SessionManager::new(cold_keys, store.clone()).unwrap());
-            for (name, pair) in [("refresh, no memory", [cold.clone(), cold]), ("refresh, two managers in turn", [sessions.clone(), other])]
-            {
+            let pairs = [
+                ("refresh", [sessions.clone(), sessions.clone()]),
+                ("refresh, no memory", [cold.clone(), cold]),
+                ("refresh, two managers in turn", [sessions.clone(), other]),
+            ];
+            for (name, pair) in pairs {
                 let chains = prepare(&pair[0], tasks).await;
                 let current: Arc<Vec<tokio::sync::Mutex<String>>> =
                     Arc::new(chains.iter().map(|t| tokio::sync::Mutex::new(t.refresh_token.clone())).collect());
