@@ -220,17 +220,16 @@ where
             Step::Store(StoreCmd::Recall { keys }) => {
                 let memory = recent.filter(|r| !recalled && r.answers()).and_then(|r| r.recall(&keys));
                 on_memory = memory.is_some();
-                match (memory, recent) {
-                    (Some(values), _) => {
-                        recalled = true;
-                        Reply::Store(StoreReply::Remembered(values))
-                    }
-                    (None, Some(recent)) => {
+                recalled |= on_memory;
+                match memory {
+                    Some(values) => Reply::Store(StoreReply::Remembered(values)),
+                    None => {
                         let values = store.get(keys.clone()).await?;
-                        recent.remember_read(&keys, &values);
+                        if let Some(recent) = recent {
+                            recent.remember_read(&keys, &values);
+                        }
                         Reply::Store(StoreReply::Values(values))
                     }
-                    (None, None) => Reply::Store(StoreReply::Values(store.get(keys).await?)),
                 }
             }
             Step::Store(StoreCmd::Commit { ops }) => {

@@ -93,10 +93,9 @@ impl RecentValues {
     /// key's value is remembered; otherwise nothing (the caller reads the store).
     /// One operation's keys share a hash tag, so one lock answers them all.
     pub fn recall(&self, keys: &[String]) -> Option<Vec<Option<Versioned>>> {
-        let first = keys.first()?;
-        let shard = self.shard(first);
-        shard.values.get(first.as_str())?;
-        Some(keys.iter().map(|k| shard.values.get(k.as_str()).cloned()).collect())
+        let shard = self.shard(keys.first()?);
+        let values: Vec<_> = keys.iter().map(|k| shard.values.get(k.as_str()).cloned()).collect();
+        values[0].is_some().then_some(values)
     }
 
     /// What a read answered for `keys`: present values are remembered, absent ones forgotten.

@@ -236,11 +236,15 @@ fn retention(rules: &Rules) -> u64 {
 /// The keys a refresh or a strict verify reads, in one round trip: the record and its
 /// revocation markers (the revoke-all marker only, on an atomic store: [`Rules::atomic_store`]).
 pub(crate) fn session_and_markers(rules: &Rules, user: &str, sid: &str) -> Vec<String> {
-    if rules.atomic_store {
-        vec![record::session_key(user, sid), record::revoked_all_key(user)]
-    } else {
-        vec![record::session_key(user, sid), record::revoked_key(user, sid), record::revoked_all_key(user)]
-    }
+    let mut keys = vec![record::session_key(user, sid)];
+    keys.extend(marker_keys(rules, user, sid));
+    keys
+}
+
+/// The revocation markers of [`session_and_markers`], without the record's key.
+pub(crate) fn marker_keys(rules: &Rules, user: &str, sid: &str) -> impl Iterator<Item = String> {
+    let session = (!rules.atomic_store).then(|| record::revoked_key(user, sid));
+    session.into_iter().chain([record::revoked_all_key(user)])
 }
 
 /// A reply to [`session_and_markers`]: the record's slot, the session's marker and the

@@ -245,8 +245,7 @@ impl<'c> Refresh<'c> {
                     // The markers were not read: the commit confirms they are absent
                     // (deleting an absent key writes nothing).
                     let t = self.token();
-                    let markers = session_and_markers(rules, &t.user, &t.sid).into_iter().skip(1);
-                    ops.extend(markers.map(|key| WriteOp::Delete { key, expect: Expect::Absent }));
+                    ops.extend(marker_keys(rules, &t.user, &t.sid).map(|key| WriteOp::Delete { key, expect: Expect::Absent }));
                 }
                 match self.mint(&record) {
                     Some(cmd) => {
