@@ -308,21 +308,31 @@ async fn run(runtime: String) {
         }
 
         if wanted("revoke") {
-            // revoke: sessions issued beforehand, one per call.
+            // revoke: sessions issued beforehand, one per call, by the manager that revokes
+            // them (its memory holds every one: `recent_writes` is set to the pool's size, so
+            // each revoke is its commit alone), and by one told to remember nothing (a read
+            // of the record, then the commit).
             let n = budget.min(if tasks == 1 { 30_000 } else { 120_000 });
-            let pool = prepare(&sessions, n).await;
-            let per = pool.len() / tasks;
-            let s = sessions.clone();
-            let mut r = measure(&store, tasks, per, limit, move |t, i| {
-                let (s, p) = (s.clone(), pool.clone());
-                async move {
-                    let tok = &p[t * per + i];
-                    s.revoke(&tok.session.user, &tok.session.sid).await.unwrap();
-                }
-            })
-            .await;
-            print_row(&format!("revoke, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
-            rows.push((format!("revoke, {label}"), r.rate()));
+            let mut remembering_keys = keys.clone();
+            remembering_keys.policy.recent_writes = n + 1024;
+            let remembering: Sessions = Arc::new(SessionManager::new(remembering_keys, store.clone()).unwrap());
+            let mut cold_keys = keys.clone();
+            cold_keys.policy.recent_writes = 0;
+            let cold: Sessions = Arc::new(SessionManager::new(cold_keys, store.clone()).unwrap());
+            for (name, s) in [("revoke", remembering), ("revoke, no memory", cold)] {
+                let pool = prepare(&s, n).await;
+                let per = pool.len() / tasks;
+                let mut r = measure(&store, tasks, per, limit, move |t, i| {
+                    let (s, p) = (s.clone(), pool.clone());
+                    async move {
+                        let tok = &p[t * per + i];
+                        s.revoke(&tok.session.user, &tok.session.sid).await.unwrap();
+                    }
+                })
+                .await;
+                print_row(&format!("{name}, {label}"), &mut r, peer.set, &format!("SET, {clients}"));
+                rows.push((format!("{name}, {label}"), r.rate()));
+            }
         }
     }
     println!();

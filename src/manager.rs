@@ -133,7 +133,7 @@ impl<S: Store> SessionManager<S> {
         }
         for (event, count) in [
             (SecurityEvent::ConflictRetried, counts.conflicts),
-            (SecurityEvent::RefreshFromMemory, counts.from_memory),
+            (if name == "revoke" { SecurityEvent::RevokeFromMemory } else { SecurityEvent::RefreshFromMemory }, counts.from_memory),
             (SecurityEvent::MemoryStale, counts.memory_stale),
         ] {
             if count > 0 {
@@ -161,7 +161,7 @@ impl<S: Store> SessionManager<S> {
     /// session (not the reserved names); `metadata` is stored with it.
     pub async fn issue(&self, user: &str, claims: Map<String, Value>, metadata: Value) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?);
-        self.run_issue(op.one_trip(self.store.caps().append)).await
+        self.run_issue(op.one_trip(self.store.caps().lists)).await
     }
 
     /// [`issue`](Self::issue) for a client: its IP and user agent are kept with the
@@ -169,7 +169,7 @@ impl<S: Store> SessionManager<S> {
     /// [`ClientInfo::from_request`](crate::ClientInfo::from_request) and the `trusted_proxy` rule.
     pub async fn issue_from(&self, user: &str, claims: Map<String, Value>, metadata: Value, client: &ClientInfo) -> Result<Tokens, Error> {
         let op = ops::Issue::new(&self.rules, user, claims, metadata, self.now(), platform::entropy()?).with_client(client.clone());
-        self.run_issue(op.one_trip(self.store.caps().append)).await
+        self.run_issue(op.one_trip(self.store.caps().lists)).await
     }
 
     async fn run_issue(&self, op: ops::Issue<'_>) -> Result<Tokens, Error> {
@@ -226,7 +226,9 @@ impl<S: Store> SessionManager<S> {
 
     /// Revokes one session. Revoking a revoked session succeeds.
     pub async fn revoke(&self, user: &str, sid: &str) -> Result<(), Error> {
-        self.run("revoke", ops::Revoke::new(&self.rules, user, sid, self.now())).await
+        let recall = self.recent.as_ref().is_some_and(|r| r.answers());
+        let op = ops::Revoke::new(&self.rules, user, sid, self.now()).one_trip(self.store.caps().lists, recall);
+        self.run("revoke", op).await
     }
 
     /// Revokes all of a user's sessions except `keep`; answers how many.

@@ -37,7 +37,9 @@ pub enum SecurityEvent {
     ConflictRetried,
     /// A refresh rotated from the manager's memory of its commits: one round trip.
     RefreshFromMemory,
-    /// A commit made on that memory conflicted (another process wrote since); the refresh read.
+    /// A revoke committed on that memory (its record remembered): one round trip.
+    RevokeFromMemory,
+    /// A commit made on that memory conflicted (another process wrote since); the operation read.
     MemoryStale,
 }
 
@@ -47,6 +49,7 @@ const EVENTS: &[(SecurityEvent, &str)] = &[
     (SecurityEvent::LimitEvicted, "limit_evicted"),
     (SecurityEvent::ConflictRetried, "conflict_retried"),
     (SecurityEvent::RefreshFromMemory, "refresh_from_memory"),
+    (SecurityEvent::RevokeFromMemory, "revoke_from_memory"),
     (SecurityEvent::MemoryStale, "memory_stale"),
 ];
 

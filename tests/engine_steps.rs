@@ -22,6 +22,8 @@ mod hardening;
 mod one_trip;
 #[path = "engine_steps/recall.rs"]
 mod recall;
+#[path = "engine_steps/revoke_one_trip.rs"]
+mod revoke_one_trip;
 
 const SECRET: &[u8] = b"core-steps-secret-of-at-least-32-bytes!!!";
 const T0: u64 = 1_700_000_000_000;
@@ -45,10 +47,16 @@ impl FakeStore {
                     .collect(),
             ),
             StoreCmd::Commit { ops } => {
+                let keys: std::collections::BTreeSet<&str> = ops.iter().map(WriteOp::key).collect();
+                assert_eq!(keys.len(), ops.len(), "a commit names each key once: {ops:?}");
                 for op in &ops {
                     let live = self.data.get(op.key()).filter(|e| e.2 > now);
                     if let WriteOp::Append { entry, max_entries, expires_at, .. } = op {
                         if list::append(live.map(|e| &e.0[..]), entry, *max_entries, *expires_at).is_none() {
+                            return StoreReply::Conflict;
+                        }
+                    } else if let WriteOp::Remove { sid, .. } = op {
+                        if live.is_some_and(|e| list::remove(&e.0, sid.as_bytes()).is_none()) {
                             return StoreReply::Conflict;
                         }
                     } else if !op.expect().admits(live.map(|e| e.1)) {
@@ -69,6 +77,18 @@ impl FakeStore {
                             let (value, expiry) = list::append(live, &entry, max_entries, expires_at).expect("checked above");
                             self.next_version += 1;
                             self.data.insert(key, (Bytes::from(value), self.next_version, expiry));
+                        }
+                        WriteOp::Remove { key, sid } => {
+                            let Some(live) = self.data.get(&key).filter(|e| e.2 > now).cloned() else { continue };
+                            match list::remove(&live.0, sid.as_bytes()).expect("checked above") {
+                                Some(rest) => {
+                                    self.next_version += 1;
+                                    self.data.insert(key, (Bytes::from(rest), self.next_version, live.2));
+                                }
+                                None => {
+                                    self.data.remove(&key);
+                                }
+                            }
                         }
                     }
                 }

@@ -141,6 +141,8 @@ enum Flaw {
     ClaimsNotAtomic,
     /// Appends to a list whatever it holds: the bound of `WriteOp::Append` ignored.
     AppendsPastTheBound,
+    /// Takes a `WriteOp::Remove` and removes nothing.
+    RemovesNothing,
 }
 
 #[async_trait::async_trait]
@@ -184,6 +186,7 @@ impl Store for Flawed {
             (Flaw::AppendsPastTheBound, WriteOp::Append { key, entry, expires_at, .. }) => {
                 WriteOp::Append { key, entry, max_entries: u32::MAX, expires_at }
             }
+            (Flaw::RemovesNothing, WriteOp::Remove { key, .. }) => WriteOp::Remove { key, sid: "not-a-listed-sid".into() },
             (_, op) => op,
         });
         self.inner.commit(ops.collect()).await
@@ -224,6 +227,16 @@ async fn the_suite_fails_a_store_that_appends_past_the_bound() {
     // The one-trip sign-in trusts the store's refusal: the limits fail with it.
     for name in ["store_appends", "limit_evicts_oldest", "single_session_mode", "limit_refuses"] {
         assert!(failed.contains(&name), "{name} passed on a store that appends past the bound; failed: {failed:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_fails_a_store_that_removes_nothing() {
+    let failed = failed(&outcomes_with(Flaw::RemovesNothing).await);
+    // The one-trip revoke trusts the store's removal: a revoked session stays listed, and
+    // counts against the limit.
+    for name in ["store_removes", "limit_refuses"] {
+        assert!(failed.contains(&name), "{name} passed on a store that removes nothing; failed: {failed:?}");
     }
 }
 

@@ -111,6 +111,7 @@ static CASES: &[Case] = &[
     case!(store_contract::store_commit_is_all_or_nothing, Needs::NOTHING),
     case!(store_contract::store_past_expiry_is_invisible, Needs::NOTHING),
     case!(store_contract::store_appends, Needs::NOTHING),
+    case!(store_contract::store_removes, Needs::NOTHING),
     case!(sessions::full_flow, Needs::NOTHING),
     case!(sessions::rotation_grace_and_reuse, Needs::NOTHING),
     case!(sessions::reuse_detected_long_after_rotation, Needs::NOTHING),
@@ -191,15 +192,15 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), cases().len());
-        let kv = Caps { atomic: false, consistent: false, min_ttl_ms: 60_000, append: false };
+        let kv = Caps { atomic: false, consistent: false, min_ttl_ms: 60_000, lists: false };
         assert_eq!(Needs::ATOMIC.unmet_by(kv, false), Some(NEEDS_ATOMIC));
         assert_eq!(Needs::CONSISTENT.unmet_by(kv, false), Some(NEEDS_CONSISTENT));
         assert_eq!(Needs::NOTHING.unmet_by(kv, false), None);
         assert_eq!(Needs::SEVERAL_USERS.unmet_by(kv, false), None);
-        let sentinel = Caps { atomic: true, consistent: false, min_ttl_ms: 1, append: false };
+        let sentinel = Caps { atomic: true, consistent: false, min_ttl_ms: 1, lists: false };
         assert_eq!(Needs::ATOMIC.unmet_by(sentinel, false), None);
         assert_eq!(Needs::CONSISTENT.unmet_by(sentinel, false), Some(NEEDS_CONSISTENT));
-        let durable = Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false };
+        let durable = Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false };
         assert_eq!(Needs::SEVERAL_USERS.unmet_by(durable, true), Some(NEEDS_SEVERAL_USERS));
         assert_eq!(Needs::ATOMIC.unmet_by(durable, true), None);
     }

@@ -148,7 +148,7 @@ pub(super) async fn store_appends(s: &Subject) -> Checked {
     let store = s.store();
     let (a, b) = (index_key(s.user()), session_key(s.user(), SID_A));
     let (later, latest) = (s.now() + DAY_MS, s.now() + 2 * DAY_MS);
-    if !s.caps().append {
+    if !s.caps().lists {
         let refused = store.commit(vec![put(&b, "rec", Expect::Absent, later), append(&a, "e1", 2, later)]).await;
         ensure!(refused.is_err(), "a store without appends refuses one (answered {refused:?})");
         ensure_eq!(raw_get(store, &b).await?, None, "the put beside a refused append");
@@ -182,5 +182,64 @@ pub(super) async fn store_appends(s: &Subject) -> Checked {
     // Not a counted list (the JSON index of earlier releases): refused.
     commit(store, vec![put(&a, "{\"v\":1,\"sessions\":[]}", Expect::Any, later)]).await?;
     ensure_eq!(commit(store, vec![append(&a, "e1", 9, later)]).await?, CommitResult::Conflict, "an append to a value that is not a list");
+    Ok(())
+}
+
+fn remove(key: &str, sid: &str) -> WriteOp {
+    WriteOp::Remove { key: key.to_owned(), sid: sid.to_owned() }
+}
+
+/// `WriteOp::Remove` where the store's caps offer it: every entry of the sid leaves the
+/// counted list (an entry is its sid's length, the sid and 24 bytes), the others stay in
+/// order, the version moves and the expiry stays; a list left empty is deleted; a key
+/// holding nothing is left alone; a value that is not a list refuses the whole commit.
+/// Elsewhere: refused as an error, nothing written.
+pub(super) async fn store_removes(s: &Subject) -> Checked {
+    let store = s.store();
+    let (a, b) = (index_key(s.user()), session_key(s.user(), SID_A));
+    let (later, latest) = (s.now() + DAY_MS, s.now() + 2 * DAY_MS);
+    let entry = |sid: &str, n: u64| list::entry(sid, n, n + 1, n + 2).unwrap_or_default();
+    if !s.caps().lists {
+        let refused = store.commit(vec![put(&b, "rec", Expect::Any, later), remove(&a, SID_A)]).await;
+        ensure!(refused.is_err(), "a store without list writes refuses a removal (answered {refused:?})");
+        ensure_eq!(raw_get(store, &b).await?, None, "the put beside a refused removal");
+        return Ok(());
+    }
+    // Nothing under the key: committed, nothing created.
+    let r = commit(store, vec![put(&b, "rec", Expect::Absent, later), remove(&a, SID_A)]).await?;
+    ensure_eq!(r, CommitResult::Committed, "a removal from a key holding nothing");
+    ensure_eq!(raw_get(store, &a).await?, None, "a removal from nothing creates nothing");
+    let (one, two, three) = (entry(SID_A, 1), entry("BBBBBBBBBBBBBBBBBBBBBB", 2), entry("C", 3));
+    let full = list::encode(&[one.clone(), two.clone(), one.clone(), three.clone()], latest);
+    commit(store, vec![WriteOp::Put { key: a.clone(), value: Bytes::from(full), expect: Expect::Any, expires_at: latest }]).await?;
+    let (_, ver1) = raw_get(store, &a).await?.or_fail("the list of four")?;
+    let r = commit(store, vec![put(&b, "dead", Expect::Any, later), remove(&a, SID_A)]).await?;
+    ensure_eq!(r, CommitResult::Committed, "a put and a removal");
+    let (v2, ver2) = raw_get(store, &a).await?.or_fail("the list after the removal")?;
+    ensure_eq!(
+        &v2[..],
+        &list::encode(&[two.clone(), three.clone()], latest)[..],
+        "both entries of the sid gone, the rest in order, the expiry kept"
+    );
+    ensure!(ver1 != ver2, "a removal moves the version on (stayed {ver1})");
+    ensure_eq!(
+        commit(store, vec![put(&a, "stale", Expect::Version(ver1), later)]).await?,
+        CommitResult::Conflict,
+        "a write expecting the version before the removal"
+    );
+    // A sid that is a prefix of a listed one removes nothing.
+    ensure_eq!(commit(store, vec![remove(&a, "B")]).await?, CommitResult::Committed, "a removal of an unlisted sid");
+    let (v3, _) = raw_get(store, &a).await?.or_fail("the list after removing an unlisted sid")?;
+    ensure_eq!(&v3[..], &v2[..], "an unlisted sid removes nothing");
+    // The last entries removed: the key is gone.
+    commit(store, vec![remove(&a, "C")]).await?;
+    commit(store, vec![remove(&a, "BBBBBBBBBBBBBBBBBBBBBB")]).await?;
+    ensure_eq!(raw_get(store, &a).await?, None, "a list left empty");
+    // Not a counted list (the JSON index of earlier releases): refused, nothing written.
+    commit(store, vec![put(&a, "{\"v\":1,\"sessions\":[]}", Expect::Any, later)]).await?;
+    let c = session_key(s.user(), "CCCCCCCCCCCCCCCCCCCCCC");
+    let r = commit(store, vec![put(&c, "rec", Expect::Absent, later), remove(&a, SID_A)]).await?;
+    ensure_eq!(r, CommitResult::Conflict, "a removal from a value that is not a list");
+    ensure_eq!(raw_get(store, &c).await?, None, "the put beside a refused removal");
     Ok(())
 }

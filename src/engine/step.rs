@@ -67,31 +67,46 @@ pub enum WriteOp {
     /// (a writer expecting the old version conflicts). The commit conflicts, and
     /// writes nothing, when the list already holds `max_entries` entries or the
     /// key holds something that is not a counted list. Only stores whose
-    /// [`Caps::append`](crate::store::Caps) is true are sent one.
+    /// [`Caps::lists`](crate::store::Caps) is true are sent one.
     Append {
         key: String,
         entry: Bytes,
         max_entries: u32,
         expires_at: u64,
     },
+    /// Removes every entry whose sid is `sid` from the counted list under `key`
+    /// ([`super::list`]; an entry starts with its sid's length and the sid), without
+    /// the writer reading the list (the one-trip revoke). The list's version changes
+    /// and its expiry stays; a list left empty is deleted; a key holding nothing is
+    /// left alone. The commit conflicts, and writes nothing, when the key holds
+    /// something that is not a counted list. Only stores whose
+    /// [`Caps::lists`](crate::store::Caps) is true are sent one.
+    Remove {
+        key: String,
+        sid: String,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> &str {
         match self {
-            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Append { key, .. } => key,
+            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Append { key, .. } | WriteOp::Remove { key, .. } => key,
         }
     }
-    /// The expectation checked against the key's version; an append carries its
-    /// own condition (room in the list) and answers `Any` here.
+    /// The expectation checked against the key's version; a list write carries its
+    /// own condition (room in the list, or a list at all) and answers `Any` here.
     pub fn expect(&self) -> Expect {
         match self {
             WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
-            WriteOp::Append { .. } => Expect::Any,
+            WriteOp::Append { .. } | WriteOp::Remove { .. } => Expect::Any,
         }
     }
     pub fn is_append(&self) -> bool {
         matches!(self, WriteOp::Append { .. })
+    }
+    /// An append or a removal: only stores whose [`Caps::lists`](crate::store::Caps) is true apply one.
+    pub fn is_list_write(&self) -> bool {
+        matches!(self, WriteOp::Append { .. } | WriteOp::Remove { .. })
     }
 }
 
@@ -104,7 +119,9 @@ pub enum StoreCmd {
     /// may answer [`StoreReply::Remembered`] instead of reading, once per operation.
     /// A driver that remembers nothing answers `Values`, as for `Get`.
     Recall { keys: Vec<String> },
-    /// Applies every write or none: all expectations are checked first.
+    /// Applies every write or none: all expectations are checked first. A commit
+    /// names each key once (stores may check every op against the key as it was before
+    /// the commit).
     Commit { ops: Vec<WriteOp> },
 }
 

@@ -199,7 +199,7 @@ mod imp {
         }
 
         async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-            crate::store::refuse_append(&ops)?;
+            crate::store::refuse_list_writes(&ops)?;
             if ops.is_empty() {
                 return Ok(CommitResult::Committed);
             }
@@ -234,7 +234,7 @@ mod imp {
         }
 
         fn caps(&self) -> Caps {
-            Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
+            Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false }
         }
     }
 }

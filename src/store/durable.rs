@@ -161,7 +161,7 @@ mod imp {
                     WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => {
                         sql.exec("DELETE FROM tollgate_kv WHERE key = ?", vec![key.as_str().into()]).map_err(sql_error)?;
                     }
-                    WriteOp::Append { .. } => crate::store::refuse_append(std::slice::from_ref(op))?,
+                    WriteOp::Append { .. } | WriteOp::Remove { .. } => crate::store::refuse_list_writes(std::slice::from_ref(op))?,
                 }
             }
             sql.exec("DELETE FROM tollgate_kv WHERE expires_at <= ?", vec![int(now)]).map_err(sql_error)?;
@@ -198,7 +198,7 @@ mod imp {
         }
 
         async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-            crate::store::refuse_append(&ops)?;
+            crate::store::refuse_list_writes(&ops)?;
             for op in &ops {
                 self.check_owner(op.key())?;
             }
@@ -226,7 +226,7 @@ mod imp {
         }
 
         fn caps(&self) -> Caps {
-            Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
+            Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false }
         }
     }
 }

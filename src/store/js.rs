@@ -151,10 +151,10 @@ impl JsStore {
                 consistent: flag("consistent", true),
                 min_ttl_ms: prop(&caps_value, "minTtlMs").as_f64().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n as u64),
                 // A JS store is handed puts and deletes only; sign-ins read its index first.
-                append: false,
+                lists: false,
             }
         } else {
-            Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
+            Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false }
         };
         Ok(JsStore { target, get, commit, caps })
     }
@@ -210,9 +210,9 @@ fn js_op(op: &WriteOp) -> Object {
             set(&o, "type", &JsValue::from_str("delete"));
             set(&o, "key", &JsValue::from_str(key));
         }
-        // Never handed over: `commit` refuses appends first (this store's caps do not offer them).
-        WriteOp::Append { key, .. } => {
-            set(&o, "type", &JsValue::from_str("append"));
+        // Never handed over: `commit` refuses list writes first (this store's caps do not offer them).
+        WriteOp::Append { key, .. } | WriteOp::Remove { key, .. } => {
+            set(&o, "type", &JsValue::from_str(if op.is_append() { "append" } else { "remove" }));
             set(&o, "key", &JsValue::from_str(key));
         }
     }
@@ -232,7 +232,7 @@ impl Store for JsStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        crate::store::refuse_append(&ops)?;
+        crate::store::refuse_list_writes(&ops)?;
         let arg: Array = ops.iter().map(js_op).collect();
         match call(&self.target, &self.commit, "commit", &Array::of1(&arg)).await?.as_bool() {
             Some(true) => Ok(CommitResult::Committed),

@@ -121,7 +121,7 @@ mod imp {
                 WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => {
                     self.kv.delete(&format!("{KEY_PREFIX}{key}")).await.map_err(unavailable)
                 }
-                WriteOp::Append { .. } => crate::store::refuse_append(std::slice::from_ref(op)),
+                WriteOp::Append { .. } | WriteOp::Remove { .. } => crate::store::refuse_list_writes(std::slice::from_ref(op)),
             }
         }
     }
@@ -140,7 +140,7 @@ mod imp {
         /// Best effort, racy: expectations are checked by reading first (KV has no
         /// compare-and-swap), then every write is issued. See the module docs.
         async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-            crate::store::refuse_append(&ops)?;
+            crate::store::refuse_list_writes(&ops)?;
             let now = self.clock.now_ms();
             let checked: Vec<&WriteOp> = ops.iter().filter(|op| op.expect() != Expect::Any).collect();
             let current = join_all(checked.iter().map(|op| self.read(op.key()))).await;
@@ -157,7 +157,7 @@ mod imp {
         }
 
         fn caps(&self) -> Caps {
-            Caps { atomic: false, consistent: false, min_ttl_ms: MIN_TTL_MS, append: false }
+            Caps { atomic: false, consistent: false, min_ttl_ms: MIN_TTL_MS, lists: false }
         }
     }
 }

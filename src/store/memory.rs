@@ -171,6 +171,14 @@ impl MemoryStore {
                 }
                 continue;
             }
+            if let WriteOp::Remove { key, .. } = op {
+                // A counted list, or nothing at all.
+                let live = guards[slot(k)].map.get(key.as_str()).filter(|e| e.expires_at > now);
+                if live.is_some_and(|e| list::header(&e.value).is_none()) {
+                    return CommitResult::Conflict;
+                }
+                continue;
+            }
             let expect = op.expect();
             if expect == Expect::Any {
                 continue;
@@ -209,6 +217,21 @@ impl MemoryStore {
                         shard.map.remove(key.as_str());
                     } else {
                         shard.map.insert(key.as_str().into(), entry);
+                    }
+                }
+                WriteOp::Remove { key, sid } => {
+                    let Some(live) = shard.map.get_mut(key.as_str()).filter(|e| e.expires_at > now) else { continue };
+                    // Checked above under the same lock; an earlier op of this commit may have changed the key.
+                    match list::remove(&live.value, sid.as_bytes()) {
+                        Some(Some(rest)) => {
+                            shard.last_version += 1;
+                            live.value = Bytes::from(rest);
+                            live.version = shard.last_version;
+                        }
+                        Some(None) => {
+                            shard.map.remove(key.as_str());
+                        }
+                        None => {}
                     }
                 }
             }
@@ -282,7 +305,7 @@ impl Store for MemoryStore {
         Ok(self.commit_now(&ops))
     }
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: true }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: true }
     }
 }
 

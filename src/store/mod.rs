@@ -39,9 +39,10 @@ pub struct Caps {
     /// The shortest expiry the store honours, in ms; shorter ones are rounded up
     /// (the core never relies on the store to expire anything on time).
     pub min_ttl_ms: u64,
-    /// Applies [`WriteOp::Append`] in a commit (the one-trip sign-in); stores
-    /// without it are never sent one, and sign-ins read the index first.
-    pub append: bool,
+    /// Applies the counted-list writes in a commit: [`WriteOp::Append`] (the
+    /// one-trip sign-in) and [`WriteOp::Remove`] (the one-trip revoke). Stores
+    /// without them are never sent one: sign-ins and revokes read the index first.
+    pub lists: bool,
 }
 
 /// The outcome of a commit that reached the store.
@@ -103,11 +104,11 @@ impl From<StoreError> for Error {
     }
 }
 
-/// For the commits of stores whose [`Caps::append`] is false: the engine never sends
-/// them an append, so one is a caller's mistake, refused before anything is written.
-pub fn refuse_append(ops: &[WriteOp]) -> Result<(), StoreError> {
-    if ops.iter().any(WriteOp::is_append) {
-        return Err(StoreError::corrupt("this store does not apply appends (its caps say so); nothing was written"));
+/// For the commits of stores whose [`Caps::lists`] is false: the engine never sends
+/// them an append or a removal, so one is a caller's mistake, refused before anything is written.
+pub fn refuse_list_writes(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.iter().any(WriteOp::is_list_write) {
+        return Err(StoreError::corrupt("this store does not apply list appends or removals (its caps say so); nothing was written"));
     }
     Ok(())
 }

@@ -287,6 +287,6 @@ impl Store for NoStore {
         Err(not_here())
     }
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false }
     }
 }

@@ -129,7 +129,7 @@ macro_rules! conformance_suite {
     ($factory:ty $(, #[$attr:meta])*) => {
         $crate::conformance_suite!(@suite $factory, [$(#[$attr])*], [
             store_get_missing_is_none, store_expectations, store_commit_is_all_or_nothing,
-            store_past_expiry_is_invisible, store_appends, full_flow, rotation_grace_and_reuse,
+            store_past_expiry_is_invisible, store_appends, store_removes, full_flow, rotation_grace_and_reuse,
             reuse_detected_long_after_rotation, forged_refresh_secret_changes_nothing,
             idle_and_absolute_expiry, access_token_expiry, touch_writes_at_most_once_per_interval,
             revoke_all_keeps_current, metadata_update, user_cache, bad_input_changes_nothing,

@@ -187,7 +187,7 @@ fn run_stale<O: Operation>(
                     let blind = ops.into_iter().map(|op| match op {
                         WriteOp::Put { key, value, expires_at, .. } => WriteOp::Put { key, value, expect: Expect::Any, expires_at },
                         WriteOp::Delete { key, .. } => WriteOp::Delete { key, expect: Expect::Any },
-                        append @ WriteOp::Append { .. } => append,
+                        list_write @ (WriteOp::Append { .. } | WriteOp::Remove { .. }) => list_write,
                     });
                     assert_eq!(shared.answer(StoreCmd::Commit { ops: blind.collect() }, now), StoreReply::Committed);
                 }

@@ -8,7 +8,7 @@ use super::*;
 use tollgate::engine::record::{index_key, revoked_all_key, session_key};
 
 /// A driver's memory: key -> what it last committed there.
-type Memory = BTreeMap<String, Versioned>;
+pub(super) type Memory = BTreeMap<String, Versioned>;
 
 fn rules() -> (Rules, JwtCrypto) {
     let (mut rules, crypto) = hs_core(policy());
@@ -17,7 +17,7 @@ fn rules() -> (Rules, JwtCrypto) {
 }
 
 /// Remembers the puts of `store`'s last commits, as the manager's driver does.
-fn remember(memory: &mut Memory, store: &FakeStore, keys: &[String]) {
+pub(super) fn remember(memory: &mut Memory, store: &FakeStore, keys: &[String]) {
     for key in keys {
         if let Some((value, version, _)) = store.data.get(key) {
             memory.insert(key.clone(), Versioned { value: value.clone(), version: *version });
@@ -27,7 +27,7 @@ fn remember(memory: &mut Memory, store: &FakeStore, keys: &[String]) {
 
 /// Runs `op` as a remembering driver would: the first `Recall` answered from `memory`
 /// when it holds the first key, every later one read from the store.
-fn run_remembering<O: Operation>(
+pub(super) fn run_remembering<O: Operation>(
     mut op: O,
     store: &mut FakeStore,
     memory: &Memory,

@@ -4,7 +4,7 @@
 //! Round trips: one read and one commit; one more read when the user is at the
 //! limit (the records of the sessions it may evict, and of any that may have idled out).
 //!
-//! On a store that appends ([`Caps::append`](crate::store::Caps)), see
+//! On a store that appends ([`Caps::lists`](crate::store::Caps)), see
 //! [`Issue::one_trip`]: one commit, the record created and its entry appended to
 //! the index, refused by the store when the index already holds the limit's
 //! worth of entries; then the path above (which prunes and evicts) runs.
@@ -105,7 +105,7 @@ impl<'c> Issue<'c> {
     }
 
     /// Signs in with one round trip when `store_appends` (the store's
-    /// [`Caps::append`](crate::store::Caps)) and records are written compact:
+    /// [`Caps::lists`](crate::store::Caps)) and records are written compact:
     /// one commit creates the record and appends its entry to the index. The
     /// store refuses the append when the index already holds
     /// `max_sessions_per_user` entries (live or not), so the limit stays exact;

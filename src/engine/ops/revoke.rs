@@ -4,11 +4,14 @@
 //! strict verification answers `session_revoked` rather than `session_not_found`.
 //! Revoking an already revoked session succeeds (revocation is idempotent).
 //!
-//! Round trips: one read and one commit.
+//! Round trips: one read and one commit. On a store that applies list writes
+//! ([`Revoke::one_trip`]) the read is of the record alone and the commit removes the
+//! session's index entry itself; when the driver remembers the record (this manager
+//! wrote it last) the read is skipped, and the revoke is one commit.
 
 use super::*;
 use crate::engine::record::{index_key, revoked_all_key, session_key, RevokedAll, UserIndex};
-use crate::engine::step::{Operation, Reply, Step, StoreCmd};
+use crate::engine::step::{Operation, Reply, Step, StoreCmd, StoreReply};
 use crate::engine::token::{check_sid, check_user_id};
 
 pub struct Revoke<'c> {
@@ -20,6 +23,13 @@ pub struct Revoke<'c> {
     committing: bool,
     pending: Pending<()>,
     audit: Vec<AuditEvent>,
+    /// The store applies list writes: the read skips the index, and the commit
+    /// removes the session's entry with [`WriteOp::Remove`].
+    removing: bool,
+    /// Reads the record with [`StoreCmd::Recall`].
+    recall: bool,
+    /// The record being revoked came from the driver's memory ([`StoreReply::Remembered`]).
+    remembered: bool,
 }
 
 impl<'c> Revoke<'c> {
@@ -33,6 +43,9 @@ impl<'c> Revoke<'c> {
             committing: false,
             pending: Pending::Waiting,
             audit: Vec::new(),
+            removing: false,
+            recall: false,
+            remembered: false,
         };
         op.pending = match check_user_id(user).and_then(|()| check_sid(sid)) {
             Ok(()) => op.read(),
@@ -41,37 +54,98 @@ impl<'c> Revoke<'c> {
         op
     }
 
+    /// On a store whose [`Caps::lists`](crate::store::Caps) is true (`store_lists`):
+    /// reads only the record, and commits its tombstone with the removal of its index
+    /// entry, which the store applies without the index being read. With `recall`, the
+    /// read is a [`StoreCmd::Recall`]: from a remembered record that is live and opens,
+    /// the revoke is its commit alone, which expects the remembered version, so a stale
+    /// memory conflicts and the revoke reads (spending no attempt). Anything else the
+    /// memory answers (nothing, a tombstone, a record that does not open) is read first.
+    /// After a conflict that was not a stale memory (a lost race, or an index the store
+    /// cannot remove from: the JSON index of earlier releases), the revoke reads the
+    /// index too and rewrites it, as without list writes; that first conflict spends no
+    /// attempt, as the one-trip sign-in's refused append does not.
+    pub fn one_trip(mut self, store_lists: bool, recall: bool) -> Self {
+        if store_lists && matches!(self.pending, Pending::Store(_)) {
+            self.removing = true;
+            self.recall = recall;
+            self.pending = self.read();
+        }
+        self
+    }
+
     fn read(&mut self) -> Pending<()> {
         self.committing = false;
-        Pending::Store(StoreCmd::Get { keys: vec![session_key(&self.user, &self.sid), index_key(&self.user)] })
+        let record = session_key(&self.user, &self.sid);
+        Pending::Store(match (self.removing, self.recall) {
+            (true, true) => StoreCmd::Recall { keys: vec![record] },
+            (true, false) => StoreCmd::Get { keys: vec![record] },
+            (false, _) => StoreCmd::Get { keys: vec![record, index_key(&self.user)] },
+        })
+    }
+
+    /// What the memory answered is not acted on: read the record.
+    fn read_instead(&mut self) -> Pending<()> {
+        self.remembered = false;
+        self.recall = false;
+        self.read()
     }
 
     fn on_read(&mut self, reply: Reply) -> Pending<()> {
-        let Some(mut v) = values(reply, 2) else { return unexpected() };
-        let index_slot = v.pop().flatten();
-        let Some(record_slot) = v.pop().flatten() else { return done(Err(Error::session_not_found())) };
+        let (reply, remembered) = match reply {
+            Reply::Store(StoreReply::Remembered(v)) => (Reply::Store(StoreReply::Values(v)), true),
+            other => (other, false),
+        };
+        self.remembered = remembered;
+        let Some(mut v) = values(reply, if self.removing { 1 } else { 2 }) else { return unexpected() };
+        let index_slot = if self.removing { None } else { v.pop().flatten() };
+        let Some(record_slot) = v.pop().flatten() else {
+            return if remembered { self.read_instead() } else { done(Err(Error::session_not_found())) };
+        };
         let record = match decode_record(self.rules, &record_slot, &self.user, &self.sid) {
             Ok(r) => r,
+            Err(_) if remembered => return self.read_instead(),
             Err(e) => return done(Err(e)),
         };
         if record.revoked_at.is_some() {
-            return done(Ok(()));
+            return if remembered { self.read_instead() } else { done(Ok(())) };
         }
-        let mut index = match UserIndex::decode(index_slot.as_ref().map(|s| &s.value[..])) {
-            Ok(i) => i,
-            Err(e) => return done(Err(e)),
+        let index_write = if self.removing {
+            WriteOp::Remove { key: index_key(&self.user), sid: self.sid.clone() }
+        } else {
+            let mut index = match UserIndex::decode(index_slot.as_ref().map(|s| &s.value[..])) {
+                Ok(i) => i,
+                Err(e) => return done(Err(e)),
+            };
+            index.sessions.retain(|e| e.sid != self.sid);
+            index.prune_certain(self.now);
+            put_index(self.rules, &self.user, &index, expect_of(&index_slot))
         };
-        index.sessions.retain(|e| e.sid != self.sid);
-        index.prune_certain(self.now);
         let marker = put_revoked(self.rules, &self.user, &self.sid, record.absolute_expires_at, self.now);
         let dead = tombstone(record, self.now);
         self.committing = true;
-        let mut ops = vec![
-            put_record(self.rules, &dead, Expect::Version(record_slot.version)),
-            put_index(self.rules, &self.user, &index, expect_of(&index_slot)),
-        ];
+        let mut ops = vec![put_record(self.rules, &dead, Expect::Version(record_slot.version)), index_write];
         ops.extend(marker);
         Pending::Store(StoreCmd::Commit { ops })
+    }
+
+    fn on_conflict(&mut self) -> Pending<()> {
+        // A stale memory is not a lost race: read, without spending an attempt.
+        if self.remembered {
+            return self.read_instead();
+        }
+        // A list the store would not remove from (a JSON index), or a lost race: read and
+        // rewrite the index. As for the one-trip sign-in's refused append, the first
+        // such conflict spends no attempt: it may be the store saying "read first".
+        if self.removing {
+            self.removing = false;
+            return self.read();
+        }
+        if self.attempts.retry() {
+            self.read()
+        } else {
+            done(Err(Error::conflict()))
+        }
     }
 }
 
@@ -92,8 +166,7 @@ impl Operation for Revoke<'_> {
                     self.audit.push(AuditEvent::new(AuditKind::Revoked, &self.user, Some(&self.sid), self.now, None));
                     done(Ok(()))
                 }
-                CommitOutcome::Conflict if self.attempts.retry() => self.read(),
-                CommitOutcome::Conflict => done(Err(Error::conflict())),
+                CommitOutcome::Conflict => self.on_conflict(),
                 CommitOutcome::Unexpected => unexpected(),
             }
         };

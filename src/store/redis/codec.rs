@@ -126,6 +126,15 @@ pub fn encode_commit(prefix: &KeyPrefix, ops: &[WriteOp], version: u64) -> Commi
             args.push(pxat(*expires_at));
             continue;
         }
+        if let WriteOp::Remove { sid, .. } = op {
+            args.push(b"-".to_vec());
+            let mut value = Vec::with_capacity(HEADER_LEN + sid.len());
+            value.extend_from_slice(&header(version));
+            value.extend_from_slice(sid.as_bytes());
+            args.push(value);
+            args.push(Vec::new());
+            continue;
+        }
         args.push(match op.expect() {
             Expect::Any => b"*".to_vec(),
             Expect::Absent => Vec::new(),
@@ -136,8 +145,8 @@ pub fn encode_commit(prefix: &KeyPrefix, ops: &[WriteOp], version: u64) -> Commi
                 args.push(encode_value(version, value));
                 args.push(pxat(*expires_at));
             }
-            // Appends were encoded above.
-            WriteOp::Delete { .. } | WriteOp::Append { .. } => {
+            // List writes were encoded above.
+            WriteOp::Delete { .. } | WriteOp::Append { .. } | WriteOp::Remove { .. } => {
                 args.push(Vec::new());
                 args.push(Vec::new());
             }

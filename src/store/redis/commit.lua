@@ -2,11 +2,13 @@
 --
 -- KEYS[i]        the key of op i
 -- ARGV[3i - 2]   its expectation: '*' any, '' absent, '+' and 4 bytes (an append,
---                and the most entries the list may hold before it), else the
---                9-byte header (0xF1, version) the stored value must start with
+--                and the most entries the list may hold before it), '-' (a removal
+--                from a list), else the 9-byte header (0xF1, version) the stored
+--                value must start with
 -- ARGV[3i - 1]   the whole value to store (0xF1, this commit's version, payload),
 --                or '' to delete the key; for an append, the header, the entry's
---                expiry (8 bytes) and the entry
+--                expiry (8 bytes) and the entry; for a removal, the header and the
+--                sid whose entries go
 -- ARGV[3i]       the value's expiry, unix ms (SET .. PXAT; a past one leaves no key)
 --
 -- Answers 1 (committed) or 0 (an expectation failed; nothing was written).
@@ -35,18 +37,29 @@ local function num(s, from, to)
   return x
 end
 
+-- Four big-endian bytes of c.
+local function be32(c)
+  return string.char(math.floor(c / 16777216) % 256, math.floor(c / 65536) % 256, math.floor(c / 256) % 256, c % 256)
+end
+
 -- Checks first; a put expecting absence is checked by its own SET NX below. An
--- append reads its list here: a counted list (0xB1, count, expiry) with room, or nothing.
+-- append reads its list here: a counted list (0xB1, count, expiry) with room, or
+-- nothing; so does a removal: a counted list, or nothing.
 local creates, lists = 0, {}
 for i = 1, n do
   local e = ARGV[3 * i - 2]
-  if string.byte(e, 1) == 43 then
+  local kind = string.byte(e, 1)
+  if kind == 43 then
     local cur = redis.call('GET', KEYS[i])
     if cur then
       if #cur < 22 or string.byte(cur, 10) ~= 177 or num(cur, 11, 14) >= num(e, 2, 5) then return failed() end
     elseif num(e, 2, 5) < 1 then
       return failed()
     end
+    lists[i] = cur
+  elseif kind == 45 then
+    local cur = redis.call('GET', KEYS[i])
+    if cur and (#cur < 22 or string.byte(cur, 10) ~= 177) then return failed() end
     lists[i] = cur
   elseif e == '' and ARGV[3 * i - 1] ~= '' then
     creates = creates + 1
@@ -79,14 +92,30 @@ for i = 1, n do
     if not cur then
       redis.call('SET', KEYS[i], string.sub(v, 1, 9) .. '\177\0\0\0\1' .. string.sub(v, 10), 'PXAT', ARGV[3 * i])
     else
-      local c = num(cur, 11, 14) + 1
-      local head = string.sub(v, 1, 9) .. '\177'
-        .. string.char(math.floor(c / 16777216) % 256, math.floor(c / 65536) % 256, math.floor(c / 256) % 256, c % 256)
+      local head = string.sub(v, 1, 9) .. '\177' .. be32(num(cur, 11, 14) + 1)
       local body = string.sub(cur, 23) .. string.sub(v, 18)
       if num(v, 10, 17) > num(cur, 15, 22) then
         redis.call('SET', KEYS[i], head .. string.sub(v, 10, 17) .. body, 'PXAT', ARGV[3 * i])
       else
         redis.call('SET', KEYS[i], head .. string.sub(cur, 15, 22) .. body, 'KEEPTTL')
+      end
+    end
+  elseif string.byte(e, 1) == 45 then
+    -- The list without the sid's entries (each: its sid's length, the sid, 24 bytes),
+    -- this commit's header, the same expiry; nothing left deletes it.
+    local cur = lists[i]
+    if cur then
+      local sid, kept, pos = string.sub(v, 10), {}, 23
+      while pos <= #cur do
+        local len = string.byte(cur, pos)
+        local stop = pos + len + 24
+        if len ~= #sid or string.sub(cur, pos + 1, pos + len) ~= sid then kept[#kept + 1] = string.sub(cur, pos, stop) end
+        pos = stop + 1
+      end
+      if #kept == 0 then
+        redis.call('DEL', KEYS[i])
+      else
+        redis.call('SET', KEYS[i], string.sub(v, 1, 9) .. '\177' .. be32(#kept) .. string.sub(cur, 15, 22) .. table.concat(kept), 'KEEPTTL')
       end
     end
   elseif e ~= '' then

@@ -107,6 +107,6 @@ impl Store for JsRedisStore {
     }
 
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 1, append: true }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 1, lists: true }
     }
 }

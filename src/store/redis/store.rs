@@ -73,11 +73,11 @@ impl RedisStore {
                 let client = config.tls.client(with_tcp_settings(addr, config.node_settings())?)?;
                 let conn = ConnectionManager::new_lazy_with_config(client, config.manager_config())
                     .map_err(|e| config_error(format!("bad Redis settings ({})", describe(&e))))?;
-                (Backend::Single(conn), Caps { atomic: true, consistent: true, min_ttl_ms: 1, append: true }, "single")
+                (Backend::Single(conn), Caps { atomic: true, consistent: true, min_ttl_ms: 1, lists: true }, "single")
             }
             Topology::Sentinel { sentinels, master } => {
                 let s = Sentinel::connect(&config, sentinels, master).await?;
-                (Backend::Sentinel(s), Caps { atomic: true, consistent: false, min_ttl_ms: 1, append: true }, "sentinel")
+                (Backend::Sentinel(s), Caps { atomic: true, consistent: false, min_ttl_ms: 1, lists: true }, "sentinel")
             }
             Topology::Cluster(nodes) => {
                 let mut b = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
@@ -106,7 +106,7 @@ impl RedisStore {
                     .await
                     .map_err(|_| StoreError::unavailable("redis cluster: no node answered in time"))?
                     .map_err(|e| unavailable("cluster connect", &e))?;
-                (Backend::Cluster(conn), Caps { atomic: true, consistent: true, min_ttl_ms: 1, append: true }, "cluster")
+                (Backend::Cluster(conn), Caps { atomic: true, consistent: true, min_ttl_ms: 1, lists: true }, "cluster")
             }
         };
         let store = RedisStore { inner: Arc::new(Inner { calls: Calls::new(backend, config.operation_timeout), prefix, caps, name }) };

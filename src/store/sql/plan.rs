@@ -111,7 +111,7 @@ pub fn plan(ops: &[WriteOp], live: impl Fn(&str) -> Option<u64>, counters: &[(St
             }
             WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => RowWrite::Delete { key: key.clone() },
             // The SQL stores refuse appends before planning (their caps say they do not apply them).
-            WriteOp::Append { .. } => return None,
+            WriteOp::Append { .. } | WriteOp::Remove { .. } => return None,
         };
         let key = match &write {
             RowWrite::Put { key, .. } | RowWrite::Delete { key } => key.as_str(),

@@ -447,7 +447,7 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<CommitResult, StoreError> {
-        crate::store::refuse_append(&ops)?;
+        crate::store::refuse_list_writes(&ops)?;
         if ops.is_empty() {
             return Ok(CommitResult::Committed);
         }
@@ -461,7 +461,7 @@ impl Store for SqlStore {
     }
 
     fn caps(&self) -> Caps {
-        Caps { atomic: true, consistent: true, min_ttl_ms: 0, append: false }
+        Caps { atomic: true, consistent: true, min_ttl_ms: 0, lists: false }
     }
 }
 
