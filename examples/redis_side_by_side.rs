@@ -7,6 +7,10 @@
 //! The workload is the driver's: sign-in a new user each time, verify over
 //! 1,024 sessions signed in beforehand, refresh a chain per task (each answer's
 //! token presented next), revoke sessions signed in beforehand, one per call.
+//! Revoke runs twice: `revoke` by the manager that signed the sessions in and
+//! remembers them all (its `recent_writes` set to their number: one round trip
+//! each), `revoke-read` by one that remembers nothing (a read, then the commit);
+//! the script compares both with gosession's `DeleteToken`.
 //! By hand: `TG_TEST_REDIS_PORT=6379 cargo run --release --features redis --example redis_side_by_side`
 //! (`TG_TEST_REDIS_HOST`, `BENCH_SECONDS`, `BENCH_TASKS=1,64` too).
 #![allow(clippy::disallowed_methods)] // a test (bench, example) reads real time and randomness
@@ -93,8 +97,14 @@ async fn main() {
         env_or("BENCH_TASKS", "1,64").split(',').map(|t| t.trim().parse().expect("BENCH_TASKS: numbers, comma separated")).collect();
 
     let store = RedisStore::connect(RedisConfig::server(host, port).key_prefix("tgside:")).await.expect("the Redis server answers");
-    let config = tollgate::Config::builder().secret(b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench").build().unwrap();
-    let sessions: Sessions = Arc::new(SessionManager::new(config, store).unwrap());
+    let config = |recent_writes: usize| {
+        let builder = tollgate::Config::builder().secret(b"a benchmark secret of at least 32 bytes".to_vec()).issuer("bench");
+        builder.recent_writes(recent_writes).build().unwrap()
+    };
+    let sessions: Sessions = Arc::new(SessionManager::new(config(16_384), store.clone()).unwrap());
+    // The revokers: one remembering every victim it signs in, one remembering nothing.
+    let remembering: Sessions = Arc::new(SessionManager::new(config(130_000), store.clone()).unwrap());
+    let reading: Sessions = Arc::new(SessionManager::new(config(0), store).unwrap());
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     sign_in(&sessions, &format!("warm-{run}-"), 256).await; // loads the script, opens the connection
 
@@ -134,16 +144,18 @@ async fn main() {
         })
         .await;
 
-        let victims = sign_in(&sessions, &format!("d-{tag}"), if n == 1 { 30_000 } else { 120_000 }).await;
-        let per = victims.len() / n;
-        let s = sessions.clone();
-        measure("revoke", n, per, limit, move |g, i| {
-            let (s, v) = (s.clone(), victims.clone());
-            async move {
-                let t = &v[g * per + i];
-                s.revoke(&t.session.user, &t.session.sid).await.expect("revoke");
-            }
-        })
-        .await;
+        for (name, revoker) in [("revoke", &remembering), ("revoke-read", &reading)] {
+            let victims = sign_in(revoker, &format!("{name}-{tag}"), if n == 1 { 30_000 } else { 120_000 }).await;
+            let per = victims.len() / n;
+            let s = revoker.clone();
+            measure(name, n, per, limit, move |g, i| {
+                let (s, v) = (s.clone(), victims.clone());
+                async move {
+                    let t = &v[g * per + i];
+                    s.revoke(&t.session.user, &t.session.sid).await.expect("revoke");
+                }
+            })
+            .await;
+        }
     }
 }

@@ -28,7 +28,9 @@
 #
 # Operations: sign-in = SetToken / SessionManager::issue (a new user each
 # call), verify = CheckToken / strict verify, refresh = RefreshToken (neither
-# checks nor rotates) / refresh (checks and rotates), revoke = DeleteToken / revoke.
+# checks nor rotates) / refresh (checks and rotates), revoke = DeleteToken / revoke
+# (ours twice: `revoke` by the manager that signed the sessions in and remembers them,
+# `revoke-read` by one that remembers nothing, both against the same DeleteToken).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -148,8 +150,10 @@ awk -v rounds="$ROUNDS" '
       split(name[i], f, " ")
       printf "%-18s", f[1] ", " f[2]
       for (r = 1; r <= rounds; r++) {
-        t = rate[r, "tollgate", f[1], f[2]]; g = rate[r, "gosession", f[1], f[2]]
-        printf " | %20s %12s %6.2fx %8s/%-8s", t, g, (g > 0 ? t / g : 0), p50[r, "tollgate", f[1], f[2]], p50[r, "gosession", f[1], f[2]]
+        # A variant of ours (revoke-read) is compared with the peer of its operation (revoke).
+        peer = f[1]; sub(/-read$/, "", peer)
+        t = rate[r, "tollgate", f[1], f[2]]; g = rate[r, "gosession", peer, f[2]]
+        printf " | %20s %12s %6.2fx %8s/%-8s", t, g, (g > 0 ? t / g : 0), p50[r, "tollgate", f[1], f[2]], p50[r, "gosession", peer, f[2]]
       }
       printf "\n"
     }

@@ -100,7 +100,9 @@
 //! | refresh       | 1 when this manager wrote the session last (the commit, on its |
 //! |               | memory: [`crate::store::recent`]); else 2 (`MGET` of record    |
 //! |               | and revoke-all marker, one commit)                             |
-//! | revoke        | 2 (`MGET` of record and index, one commit)                     |
+//! | revoke        | 1 when this manager wrote the session last (the commit, which  |
+//! |               | removes the index entry in the script: [`WriteOp::Remove`]);   |
+//! |               | else 2 (`MGET` of the record, one commit)                      |
 //!
 //! A conflict (another writer got there first) costs the operation's round
 //! trips again. [`RedisStore::stats`] counts what was sent; the `redis_bench`
