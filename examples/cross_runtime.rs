@@ -8,6 +8,7 @@
 //! cross_runtime refresh <refresh token>
 //! cross_runtime revoke <user> <sid>
 //! cross_runtime list <user>
+//! cross_runtime index <user>                   (the sids the stored index lists, read raw)
 //! cross_runtime issue-from <user> <ip> <user agent>    (issue with a client)
 //! cross_runtime list-marking <user> <current sid>      (sessions with ip, user_agent, current)
 //! cross_runtime race <refresh token> <tasks> <unix ms>   (all tasks refresh at that instant)
@@ -24,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use tollgate::store::redis::{RedisConfig, RedisStore};
-use tollgate::{ClientInfo, Config, Error, SessionManager, Tokens, VerifyMode};
+use tollgate::{ClientInfo, Config, Error, SessionManager, Store, Tokens, VerifyMode};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/cross-runtime.sh sets it)"))
@@ -99,6 +100,17 @@ async fn main() {
                 results.push(h.await.unwrap());
             }
             json!({ "ok": true, "startedAt": started, "results": results })
+        }
+        "index" => {
+            // The index as stored, not filtered through the records as `list` is: what a
+            // removal (the one-trip revoke) left in it.
+            let slot = s.store().get(vec![tollgate::engine::record::index_key(&arg(1))]).await.expect("Redis answers").pop().flatten();
+            match tollgate::engine::record::UserIndex::decode(slot.as_ref().map(|v| &v.value[..])) {
+                Ok(index) => {
+                    json!({ "ok": true, "present": slot.is_some(), "sids": index.sessions.iter().map(|e| e.sid.clone()).collect::<Vec<_>>() })
+                }
+                Err(e) => failed(&e),
+            }
         }
         other => panic!("unknown step {other}; see the module docs"),
     };

@@ -36,9 +36,17 @@ function connect() {
 }
 let node; // the Node process's manager
 let client;
+// The Node manager's reads and commits, counted around the package's own transport.
+const sent = { mget: 0, commit: 0 };
 before(async () => {
   client = connect();
-  node = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: redisStore(client, { prefix }) });
+  const transport = redisStore(client, { prefix });
+  const counted = {
+    ...transport,
+    mget: (keys) => (sent.mget++, transport.mget(keys)),
+    commit: (keys, args) => (sent.commit++, transport.commit(keys, args)),
+  };
+  node = await createManager({ secret, kid: 'x1', issuer: 'cross-runtime', audience: 'app', store: counted });
 });
 after(() => Promise.all(clients.map((c) => c.quit())));
 
@@ -92,6 +100,35 @@ describe(`Rust and Node on one Redis (${topology})`, () => {
     assert.equal(t2.generation, 2);
     await step(6, 'Rust', 'revokes the session', () => rust('revoke', u, t2.sid));
     await step(7, 'Node', 'strict-verifies after the revoke', () => nodeStep(node.verify(t2.accessToken, 'strict')), 'session_revoked');
+  });
+
+  test('revokes in one commit take the entry out of the index in Redis: Node from its memory, Rust from a read; each reads what the other left', async () => {
+    const u = user('revoke-index');
+    const a = await step(1, 'Node', 'issues a', () => nodeStep(node.issue(u)));
+    const b = await step(2, 'Node', 'issues b', () => nodeStep(node.issue(u)));
+    const c = await step(3, 'Rust', 'issues c', () => rust('issue', u));
+    const before = await rust('index', u);
+    say(`4. Rust reads the stored index: ${before.sids.length} entries`);
+    assert.deepEqual(before.sids, [a.sid, b.sid, c.sid]);
+    // Node wrote a and remembers it: its revoke is one commit, the removal done by the script.
+    let was = { ...sent };
+    await step(5, 'Node', 'revokes a (its own)', () => nodeStep(node.revoke(u, a.sid)));
+    assert.deepEqual([sent.mget - was.mget, sent.commit - was.commit], [0, 1], 'one commit, no read');
+    // Rust never saw b: it reads the record, then commits with the removal.
+    await step(6, 'Rust', 'revokes b (Node issued it)', () => rust('revoke', u, b.sid));
+    const after = await rust('index', u);
+    say(`7. Rust reads the stored index: ${JSON.stringify(after.sids)}`);
+    assert.deepEqual(after.sids, [c.sid]);
+    was = { ...sent };
+    await step(8, 'Node', 'revokes c (Rust issued it)', () => nodeStep(node.revoke(u, c.sid)));
+    assert.deepEqual([sent.mget - was.mget, sent.commit - was.commit], [1, 1], 'a read of the record, then the commit');
+    const last = await rust('index', u);
+    say(`9. the stored index after the last revoke: ${last.present ? 'present' : 'gone'}`);
+    assert.equal(last.present, false, 'an emptied index is deleted');
+    for (const [n, t] of [[10, a], [11, b], [12, c]]) {
+      await step(n, 'Node', `strict-verifies ${t === a ? 'a' : t === b ? 'b' : 'c'}`, () => nodeStep(node.verify(t.accessToken, 'strict')), 'session_revoked');
+    }
+    assert.deepEqual((await node.list(u)).map((s) => s.sid), []);
   });
 
   test('one refresh token refreshed at once by 50 Rust tasks and 50 Node promises: one successor for all', async () => {
