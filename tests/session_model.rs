@@ -16,6 +16,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map};
+use tollgate::engine::record::{index_key, UserIndex};
 use tollgate::engine::step::{Versioned, WriteOp};
 use tollgate::store::{Caps, CommitResult, StoreError};
 use tollgate::{Clock, Config, ErrorCode, ManualClock, MemoryStore, SessionManager, Store, Tokens, VerifyMode};
@@ -352,6 +353,14 @@ async fn run_case<S: Store>(h: &Harness<S>, ops: &[Op], reclaims: bool) -> Resul
         }
         // The limit holds, and the sessions listed are exactly the model's live ones.
         for user in 0..USERS {
+            // The stored index, read raw before `list` prunes it: no revoked session stays in
+            // it (however it was revoked: one revoke, from memory or not, revoke-all, reuse,
+            // the limit), so none counts against the limit. Expired ones may wait for a prune.
+            let slot = h.sessions.store().get(vec![index_key(&h.users[user as usize])]).await.unwrap().pop().flatten();
+            let index = UserIndex::decode(slot.as_ref().map(|v| &v.value[..])).unwrap();
+            for s in m.sessions.iter().filter(|s| s.user == user && matches!(s.ended, Some(Ended::Revoked { .. }))) {
+                check(!index.sessions.iter().any(|e| e.sid == s.sid), || at(&format!("user {user}: revoked {} still indexed", s.sid)))?;
+            }
             let mut listed: Vec<String> = h.at(step).list(&h.users[user as usize]).await.unwrap().into_iter().map(|s| s.sid).collect();
             let mut live: Vec<String> = m.live_of(user).into_iter().map(|i| m.sessions[i].sid.clone()).collect();
             listed.sort();
