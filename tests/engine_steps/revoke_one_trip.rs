@@ -174,3 +174,14 @@ fn an_index_of_an_earlier_release_is_rewritten_after_the_store_refuses_the_remov
     assert_eq!(reads(&record_only.log), vec![1, 2], "{:?}", record_only.log);
     assert_eq!(commits(&record_only.log).len(), 2);
 }
+
+#[test]
+fn with_the_json_record_format_the_index_is_read_and_rewritten_as_json() {
+    let (mut json_rules, crypto) = rules();
+    json_rules.policy.record_format = RecordFormat::Json;
+    let (store, memory, t) = three_sessions(&json_rules, &crypto, "hal");
+    let [remembering, ..] = three_ways(&json_rules, &crypto, &store, &memory, "hal", &t[1].session.sid, T0 + 10);
+    assert_eq!(remembering.answer, Ok(()));
+    assert_eq!(reads(&remembering.log), vec![2], "record and index read, no removal tried: {:?}", remembering.log);
+    assert_eq!(remembering.content[&index_key("hal")].first(), Some(&b'{'), "the index stays JSON for earlier releases");
+}

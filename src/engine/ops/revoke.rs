@@ -10,7 +10,7 @@
 //! wrote it last) the read is skipped, and the revoke is one commit.
 
 use super::*;
-use crate::engine::record::{index_key, revoked_all_key, session_key, RevokedAll, UserIndex};
+use crate::engine::record::{index_key, revoked_all_key, session_key, RecordFormat, RevokedAll, UserIndex};
 use crate::engine::step::{Operation, Reply, Step, StoreCmd, StoreReply};
 use crate::engine::token::{check_sid, check_user_id};
 
@@ -65,8 +65,11 @@ impl<'c> Revoke<'c> {
     /// cannot remove from: the JSON index of earlier releases), the revoke reads the
     /// index too and rewrites it, as without list writes; that first conflict spends no
     /// attempt, as the one-trip sign-in's refused append does not.
+    /// With `record_format = json` the index stays JSON for earlier releases, which a
+    /// store cannot remove from: the revoke reads it and rewrites it as before.
     pub fn one_trip(mut self, store_lists: bool, recall: bool) -> Self {
-        if store_lists && matches!(self.pending, Pending::Store(_)) {
+        let compact = self.rules.policy.record_format == RecordFormat::Compact;
+        if store_lists && compact && matches!(self.pending, Pending::Store(_)) {
             self.removing = true;
             self.recall = recall;
             self.pending = self.read();
