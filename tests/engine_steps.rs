@@ -55,8 +55,9 @@ impl FakeStore {
                         if list::append(live.map(|e| &e.0[..]), entry, *max_entries, *expires_at).is_none() {
                             return StoreReply::Conflict;
                         }
-                    } else if let WriteOp::Remove { sid, .. } = op {
-                        if live.is_some_and(|e| list::remove(&e.0, sid.as_bytes()).is_none()) {
+                    } else if let WriteOp::Remove { .. } = op {
+                        // A counted list, or nothing at all (as the memory store checks).
+                        if live.is_some_and(|e| list::header(&e.0).is_none()) {
                             return StoreReply::Conflict;
                         }
                     } else if !op.expect().admits(live.map(|e| e.1)) {

@@ -10,8 +10,20 @@ use tollgate::engine::record::{index_key, revoked_all_key, session_key};
 /// A driver's memory: key -> what it last committed there.
 pub(super) type Memory = BTreeMap<String, Versioned>;
 
-fn rules() -> (Rules, JwtCrypto) {
-    let (mut rules, crypto) = hs_core(policy());
+/// Rules on an atomic store, as the drivers that remember run on.
+pub(super) fn rules() -> (Rules, JwtCrypto) {
+    atomic_rules(policy())
+}
+
+/// The same with one attempt: a conflict that spends none still gets its answer.
+pub(super) fn one_attempt_rules() -> (Rules, JwtCrypto) {
+    let mut p = policy();
+    p.max_attempts = 1;
+    atomic_rules(p)
+}
+
+fn atomic_rules(policy: Policy) -> (Rules, JwtCrypto) {
+    let (mut rules, crypto) = hs_core(policy);
     rules.atomic_store = true;
     (rules, crypto)
 }
@@ -78,7 +90,7 @@ fn reads(log: &[StoreCmd]) -> usize {
     log.iter().filter(|c| matches!(c, StoreCmd::Get { .. } | StoreCmd::Recall { .. })).count()
 }
 
-fn commits(log: &[StoreCmd]) -> Vec<&Vec<WriteOp>> {
+pub(super) fn commits(log: &[StoreCmd]) -> Vec<&Vec<WriteOp>> {
     log.iter()
         .filter_map(|c| match c {
             StoreCmd::Commit { ops } => Some(ops),
@@ -161,10 +173,7 @@ fn every_answer_but_a_rotation_comes_from_a_read() {
 
 #[test]
 fn a_revocation_the_memory_missed_is_found_by_the_commit_without_spending_an_attempt() {
-    let mut p = policy();
-    p.max_attempts = 1;
-    let (mut rules, crypto) = hs_core(p);
-    rules.atomic_store = true;
+    let (rules, crypto) = one_attempt_rules();
 
     // Revoked by another process: the tombstone changed the record's version.
     let (mut store, memory, t) = signed_in(&rules, &crypto, "wes");

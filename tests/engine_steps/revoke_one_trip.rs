@@ -6,15 +6,9 @@
 //! rewritten), and compares the answers and what the store holds after (included by
 //! `tests/engine_steps.rs`).
 
-use super::recall::{remember, run_remembering, Memory};
+use super::recall::{commits, one_attempt_rules, remember, rules, run_remembering, Memory};
 use super::*;
 use tollgate::engine::record::{index_key, session_key, RecordFormat, UserIndex};
-
-fn rules() -> (Rules, JwtCrypto) {
-    let (mut rules, crypto) = hs_core(policy());
-    rules.atomic_store = true;
-    (rules, crypto)
-}
 
 /// One way of revoking: its answer, and the store's commands and content after.
 struct Outcome {
@@ -46,15 +40,6 @@ fn reads(log: &[StoreCmd]) -> Vec<usize> {
         .filter_map(|c| match c {
             StoreCmd::Get { keys } | StoreCmd::Recall { keys } => Some(keys.len()),
             StoreCmd::Commit { .. } => None,
-        })
-        .collect()
-}
-
-fn commits(log: &[StoreCmd]) -> Vec<&Vec<WriteOp>> {
-    log.iter()
-        .filter_map(|c| match c {
-            StoreCmd::Commit { ops } => Some(ops),
-            _ => None,
         })
         .collect()
 }
@@ -108,10 +93,7 @@ fn the_last_session_revoked_leaves_no_index() {
 
 #[test]
 fn a_memory_another_process_overtook_conflicts_and_the_revoke_reads_without_spending_an_attempt() {
-    let mut p = policy();
-    p.max_attempts = 1;
-    let (mut rules, crypto) = hs_core(p);
-    rules.atomic_store = true;
+    let (rules, crypto) = one_attempt_rules();
 
     // Rotated by another process: the record's version moved on.
     let (mut store, memory, t) = three_sessions(&rules, &crypto, "cy");
@@ -161,10 +143,7 @@ fn an_index_of_an_earlier_release_is_rewritten_after_the_store_refuses_the_remov
     let (mut json_rules, crypto) = rules();
     json_rules.policy.record_format = RecordFormat::Json;
     // One attempt: the refused removal does not spend it.
-    let mut p = policy();
-    p.max_attempts = 1;
-    let (mut rules, _) = hs_core(p);
-    rules.atomic_store = true;
+    let (rules, _) = one_attempt_rules();
     let (store, memory, t) = three_sessions(&json_rules, &crypto, "gil");
     assert_eq!(store.data[&index_key("gil")].0.first(), Some(&b'{'), "a JSON index");
     let [remembering, record_only, _] = three_ways(&rules, &crypto, &store, &memory, "gil", &t[1].session.sid, T0 + 10);
